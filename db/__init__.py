@@ -1,0 +1,1 @@
+"""voicecap's storage layer: settings, models, sessions, migrations, the blob store and the work queue."""

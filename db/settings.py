@@ -1,0 +1,93 @@
+"""The one settings object. Every `VOICECAP_*` environment variable is read here and nowhere else.
+
+It lives in `db/` because `db` is the bottom of the import graph: `transcribe` and `annotate` both
+need settings, and neither may be imported by `db`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOICECAP_", env_file=".env", extra="ignore")
+
+    # Storage
+    data_dir: Path = Field(Path("./voicecap-data"), description="Blob store, secrets and the SQLite file.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means sqlite:///<data_dir>/voicecap.db.")
+
+    # Web app
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: str = Field(
+        "", description="Signs session cookies; empty means generated once into data_dir."
+    )
+    session_days: int = 14
+    cookie_secure: bool = Field(False, description="Set true behind HTTPS.")
+    login_attempts_per_minute: int = 10
+    assignment_lease_minutes: int = 30
+
+    # Audio intake
+    max_upload_mb: float = 50.0
+    duration_tolerance_seconds: float = 5.0
+    max_silence_fraction: float = 0.9
+
+    # Transcription
+    engine: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    model: str = Field("tiny.en", description="Model name, local directory or .pt path.")
+    device: str = Field("auto", description="auto, cpu or cuda.")
+    compute_type: str = Field(
+        "auto", description="faster-whisper compute type; auto = int8 on CPU, float16 on GPU."
+    )
+    cpu_threads: int = Field(0, description="0 means the number of cores this process may use.")
+    beam_size: int = 5
+    batch_size: int = Field(
+        8, description="Recordings claimed per batch; also faster-whisper's batch on GPU."
+    )
+    vad_filter: bool = True
+    language: str = Field("", description="Force a language; empty means the project's language.")
+
+    # Cleaning
+    cleaner: Literal["rules", "llm"] = "rules"
+    llm_base_url: str = "http://127.0.0.1:11434/v1"
+    llm_model: str = "llama3.1"
+    llm_api_key: str = "not-needed"
+    llm_concurrency: int = 16
+    llm_timeout_seconds: float = 60.0
+    llm_price_per_million_input: float = 0.0
+    llm_price_per_million_output: float = 0.0
+    prompt_version: str = Field("", description="Prompt template id; empty means the newest shipped.")
+    faithfulness_threshold: float = Field(
+        0.15, description="Share of unsupported content words that flags a caption."
+    )
+
+    # Work queue
+    lease_seconds: int = 300
+    max_attempts: int = 3
+    retry_backoff_seconds: float = 30.0
+    worker_poll_seconds: float = 2.0
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'voicecap.db').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Tests and the demo change the environment; this makes the next get_settings() re-read it."""
+    get_settings.cache_clear()
