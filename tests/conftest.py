@@ -1,0 +1,66 @@
+"""Shared fixtures. Every test that takes `db_url` (or anything built on it) runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.blobstore import BlobStore
+from db.migrate import upgrade
+from db.session import dispose_engines, get_engine
+from db.settings import Settings, get_settings, reset_settings_cache
+from tests.support.databases import postgres_available, postgres_database, require, sqlite_url
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+_pg_ok: bool | None = None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    global _pg_ok
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+        return
+    if _pg_ok is None:
+        _pg_ok = postgres_available()
+    require(_pg_ok, "PostgreSQL is not reachable at 127.0.0.1:5432 (set VOICECAP_TEST_PG_URL)")
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings pointing at this test's database and data directory (also seen by subprocesses)."""
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("VOICECAP_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("VOICECAP_DATABASE_URL", db_url)
+    monkeypatch.setenv("VOICECAP_SECRET_KEY", "test-secret-key")
+    reset_settings_cache()
+    yield get_settings()
+    dispose_engines()
+    reset_settings_cache()
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Engine:
+    engine = get_engine()
+    upgrade(engine)
+    return engine
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with sessionmaker(bind=engine, expire_on_commit=False)() as session:
+        yield session
+
+
+@pytest.fixture
+def blobs(settings: Settings) -> BlobStore:
+    return BlobStore(settings.blob_dir)
