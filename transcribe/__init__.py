@@ -1,0 +1,1 @@
+"""Speech-to-text for voicecap: audio decoding, Whisper engines, transcript checks and the worker."""
