@@ -64,3 +64,32 @@ def session(engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def blobs(settings: Settings) -> BlobStore:
     return BlobStore(settings.blob_dir)
+
+
+@pytest.fixture
+def app(engine: Engine, settings: Settings):  # type: ignore[no-untyped-def]
+    from annotate.api.app import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The real app over real HTTP on a loopback port; yields its base URL."""
+    from tests.support.server import live_server
+
+    with live_server(app) as url:
+        yield url
+
+
+@pytest.fixture
+def make_user(session: Session):  # type: ignore[no-untyped-def]
+    """make_user(name, role) -> (User, password), committed."""
+    from annotate.services.users import add_user
+
+    def make(name: str, role: str = "annotator", password: str = "correct-horse") -> tuple[object, str]:
+        created = add_user(session, name, role, password)
+        session.commit()
+        return created.user, password
+
+    return make

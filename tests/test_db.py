@@ -20,15 +20,34 @@ def _seed(session: Session, n_recordings: int = 0) -> tuple[Project, Image, User
     user = User(name="ann", role=Role.annotator, password_hash="x", pseudonym="ps1")
     session.add_all([project, user])
     session.flush()
-    image = Image(project_id=project.id, sha256="a" * 64, source="a.jpg", blob_key="k", thumb_key="t",
-                  width=10, height=10, format="JPEG")
+    image = Image(
+        project_id=project.id,
+        sha256="a" * 64,
+        source="a.jpg",
+        blob_key="k",
+        thumb_key="t",
+        width=10,
+        height=10,
+        format="JPEG",
+    )
     session.add(image)
     session.flush()
     for i in range(n_recordings):
-        session.add(Recording(client_uuid=f"00000000-0000-0000-0000-{i:012d}", project_id=project.id,
-                              image_id=image.id, user_id=user.id, original_key="o", content_type="audio/wav",
-                              wav_key="w", size_bytes=1, duration_seconds=1, loudness_dbfs=-20,
-                              silence_fraction=0.1))
+        session.add(
+            Recording(
+                client_uuid=f"00000000-0000-0000-0000-{i:012d}",
+                project_id=project.id,
+                image_id=image.id,
+                user_id=user.id,
+                original_key="o",
+                content_type="audio/wav",
+                wav_key="w",
+                size_bytes=1,
+                duration_seconds=1,
+                loudness_dbfs=-20,
+                silence_fraction=0.1,
+            )
+        )
     session.commit()
     return project, image, user
 
@@ -49,15 +68,37 @@ def test_upgrade_reaches_head_and_is_idempotent(engine: Engine) -> None:
 
 def test_unique_keys_make_duplicates_impossible(session: Session) -> None:
     project, image, _ = _seed(session, n_recordings=1)
-    session.add(Image(project_id=project.id, sha256=image.sha256, source="b.jpg", blob_key="k",
-                      thumb_key="t", width=1, height=1, format="PNG"))
+    session.add(
+        Image(
+            project_id=project.id,
+            sha256=image.sha256,
+            source="b.jpg",
+            blob_key="k",
+            thumb_key="t",
+            width=1,
+            height=1,
+            format="PNG",
+        )
+    )
     with pytest.raises(IntegrityError):
         session.commit()
     session.rollback()
     rec = session.scalars(select(Recording)).one()
-    session.add(Recording(client_uuid=rec.client_uuid, project_id=project.id, image_id=image.id,
-                          user_id=rec.user_id, original_key="o", content_type="audio/wav", wav_key="w",
-                          size_bytes=1, duration_seconds=1, loudness_dbfs=-20, silence_fraction=0.1))
+    session.add(
+        Recording(
+            client_uuid=rec.client_uuid,
+            project_id=project.id,
+            image_id=image.id,
+            user_id=rec.user_id,
+            original_key="o",
+            content_type="audio/wav",
+            wav_key="w",
+            size_bytes=1,
+            duration_seconds=1,
+            loudness_dbfs=-20,
+            silence_fraction=0.1,
+        )
+    )
     with pytest.raises(IntegrityError):
         session.commit()
 
@@ -105,7 +146,9 @@ def test_expired_lease_returns_work_then_fails_after_max_attempts(session: Sessi
     assert claim(session, stage, "w", limit=1, lease_seconds=60, max_attempts=2) == []
     session.commit()
     rec = session.get(Recording, rid)
-    assert rec is not None and rec.status == RecordingStatus.failed and "lease expired" in (rec.last_error or "")
+    assert (
+        rec is not None and rec.status == RecordingStatus.failed and "lease expired" in (rec.last_error or "")
+    )
 
 
 def test_concurrent_claims_never_share_a_row(engine: Engine) -> None:

@@ -1,0 +1,1 @@
+"""voicecap's domain services, HTTP API and CLI."""

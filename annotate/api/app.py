@@ -1,0 +1,83 @@
+"""The FastAPI application: the JSON API under /api and the browser UI from the `web` package."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from annotate.api.errors import install_error_handlers
+from annotate.api.ratelimit import SlidingWindowLimiter
+from annotate.api.routes import (
+    admin,
+    auth,
+    exports,
+    images,
+    recordings,
+    review,
+    stats,
+    tasks,
+)
+from annotate.security import SessionSigner, secret_key
+from db.blobstore import BlobStore
+from db.migrate import check_schema
+from db.session import get_engine, session_factory
+from db.settings import Settings, get_settings
+
+WEB_DIR = Path(str(resources.files("web")))
+
+# Pages are plain HTML files in web/; each talks to the API only.
+PAGES = {
+    "/login": "login.html",
+    "/task": "task.html",
+    "/review": "review.html",
+    "/admin": "admin.html",
+    "/dashboard": "dashboard.html",
+}
+
+
+def create_app(settings: Settings | None = None, *, verify_schema: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    engine = get_engine(settings.resolved_database_url)
+    if verify_schema:
+        check_schema(engine)  # refuse to serve on an out-of-date schema, saying what to run
+
+    app = FastAPI(
+        title="voicecap",
+        version="0.1.0",
+        description="Record spoken image descriptions; review and export captions.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    app.state.blobs = BlobStore(settings.blob_dir)
+    app.state.signer = SessionSigner(secret_key(settings), settings.session_days * 86400)
+    app.state.login_limiter = SlidingWindowLimiter(settings.login_attempts_per_minute, 60.0)
+
+    install_error_handlers(app)
+    for module in (auth, tasks, recordings, images, review, admin, stats, exports):
+        app.include_router(module.router)
+
+    @app.get("/api/health", tags=["meta"])
+    def health() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/login")
+
+    for route, filename in PAGES.items():
+        app.add_api_route(route, _page(filename), include_in_schema=False, methods=["GET"])
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    return app
+
+
+def _page(filename: str):  # type: ignore[no-untyped-def]
+    def serve() -> FileResponse:
+        return FileResponse(WEB_DIR / filename, headers={"Cache-Control": "no-cache"})
+
+    return serve

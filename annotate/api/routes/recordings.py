@@ -1,0 +1,7 @@
+"""API routes: recordings (filled in by its owner)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api", tags=["recordings"])

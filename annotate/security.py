@@ -1,0 +1,59 @@
+"""Password hashing (argon2id) and signed session tokens."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from db.settings import Settings
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def secret_key(settings: Settings) -> str:
+    """The configured key, or one generated once and kept in the data dir so restarts keep sessions."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = Path(settings.data_dir) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class SessionSigner:
+    """Session cookie = signed {user id, csrf token}; the user row is re-checked on every request."""
+
+    def __init__(self, key: str, max_age_seconds: int) -> None:
+        self._serializer = URLSafeTimedSerializer(key, salt="voicecap-session")
+        self.max_age = max_age_seconds
+
+    def dumps(self, user_id: int, csrf: str) -> str:
+        return self._serializer.dumps({"uid": user_id, "csrf": csrf})
+
+    def loads(self, token: str) -> dict[str, object] | None:
+        try:
+            data = self._serializer.loads(token, max_age=self.max_age)
+        except (BadSignature, SignatureExpired):
+            return None
+        return data if isinstance(data, dict) else None

@@ -1,0 +1,152 @@
+"""Projects: the instructions and guiding questions annotators see, and the recording limits."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from annotate.errors import Conflict, InvalidInput, NotFound
+from db.models import Image, Project
+
+# Modelled on PixMo-Cap's guiding questions.
+DEFAULT_QUESTIONS: list[str] = [
+    "What is the image at first glance?",
+    "What objects are there, and how many of each?",
+    "What does any text in the image say?",
+    "Where are the objects, relative to each other and to the frame?",
+    "What subtle details would someone miss at first?",
+    "What is in the background?",
+    "What is the style of the image, and what are its colours?",
+]
+
+DEFAULT_INSTRUCTIONS = (
+    "Look at the image and describe it out loud, in as much detail as you can, as if to someone who "
+    "cannot see it. Use the questions as a guide. Speak for at least the minimum time; you can listen "
+    "back and re-record before you submit."
+)
+
+
+@dataclass
+class ProjectSpec:
+    name: str
+    instructions: str = DEFAULT_INSTRUCTIONS
+    questions: list[str] | None = None
+    min_seconds: float = 30.0
+    max_seconds: float = 120.0
+    per_image: int = 1
+    language: str = "en"
+
+
+def load_questions(path: Path) -> list[str]:
+    """Questions from a YAML or JSON file: a list of strings, or a mapping with a `questions` list."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"Cannot read questions file {path}: {exc.strerror}") from None
+    try:
+        data: Any = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise InvalidInput(
+            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"
+        ) from None
+    if isinstance(data, dict):
+        data = data.get("questions")
+    if not isinstance(data, list) or not data or not all(isinstance(q, str) and q.strip() for q in data):
+        raise InvalidInput(f"{path} must hold a non-empty list of questions (strings).")
+    return [q.strip() for q in data]
+
+
+def validate_limits(min_seconds: float, max_seconds: float, per_image: int) -> None:
+    if min_seconds < 0 or max_seconds <= 0:
+        raise InvalidInput("Recording limits must be positive.")
+    if min_seconds >= max_seconds:
+        raise InvalidInput(f"--min-seconds ({min_seconds}) must be below --max-seconds ({max_seconds}).")
+    if max_seconds > 3600:
+        raise InvalidInput("--max-seconds is capped at 3600.")
+    if not 1 <= per_image <= 100:
+        raise InvalidInput("--per-image must be between 1 and 100.")
+
+
+def create_project(session: Session, spec: ProjectSpec) -> Project:
+    name = spec.name.strip()
+    if not name:
+        raise InvalidInput("A project needs a name.")
+    validate_limits(spec.min_seconds, spec.max_seconds, spec.per_image)
+    if session.scalar(select(Project.id).where(Project.name == name)) is not None:
+        raise Conflict(f"A project named {name!r} already exists.")
+    project = Project(
+        name=name,
+        instructions=spec.instructions,
+        questions=list(spec.questions or DEFAULT_QUESTIONS),
+        min_seconds=spec.min_seconds,
+        max_seconds=spec.max_seconds,
+        per_image=spec.per_image,
+        language=spec.language,
+    )
+    session.add(project)
+    session.flush()
+    return project
+
+
+def update_project(session: Session, project: Project, **changes: Any) -> Project:
+    allowed = {"instructions", "questions", "min_seconds", "max_seconds", "per_image", "language", "name"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise InvalidInput(f"Unknown project fields: {', '.join(sorted(unknown))}")
+    merged = {k: changes.get(k, getattr(project, k)) for k in ("min_seconds", "max_seconds", "per_image")}
+    validate_limits(merged["min_seconds"], merged["max_seconds"], merged["per_image"])
+    if "questions" in changes:
+        questions = changes["questions"]
+        if not isinstance(questions, list) or not all(isinstance(q, str) and q.strip() for q in questions):
+            raise InvalidInput("Questions must be a list of non-empty strings.")
+    for key, value in changes.items():
+        setattr(project, key, value)
+    session.flush()
+    return project
+
+
+def get_project(session: Session, name_or_id: str | int) -> Project:
+    query = select(Project)
+    if isinstance(name_or_id, int) or (isinstance(name_or_id, str) and name_or_id.isdigit()):
+        project = session.get(Project, int(name_or_id))
+        if project is None:
+            project = session.scalar(query.where(Project.name == str(name_or_id)))
+    else:
+        project = session.scalar(query.where(Project.name == name_or_id))
+    if project is None:
+        raise NotFound(f"No project named {name_or_id!r}. See `voicecap project list`.")
+    return project
+
+
+def list_projects(session: Session) -> list[tuple[Project, int]]:
+    """Projects with their image counts."""
+    counts = select(Image.project_id, func.count().label("n")).group_by(Image.project_id).subquery()
+    rows = session.execute(
+        select(Project, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.project_id == Project.id)
+        .order_by(Project.name)
+    )
+    return [(project, int(n)) for project, n in rows]
+
+
+def project_dict(project: Project, image_count: int | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": project.id,
+        "name": project.name,
+        "instructions": project.instructions,
+        "questions": project.questions,
+        "min_seconds": project.min_seconds,
+        "max_seconds": project.max_seconds,
+        "per_image": project.per_image,
+        "language": project.language,
+        "created_at": project.created_at.isoformat(),
+    }
+    if image_count is not None:
+        data["images"] = image_count
+    return data
