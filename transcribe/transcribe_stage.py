@@ -1,0 +1,184 @@
+"""The transcription stage: a recording's 16 kHz WAV in, a Transcript row out.
+
+The engine is loaded once and kept for the life of the worker. A batch is decoded, grouped by
+language and handed to `engine.transcribe_batch` (faster-whisper's batched pipeline on GPU). If the
+batch call fails, each recording is retried on its own so one bad file cannot fail its neighbours.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.blobstore import BlobStore
+from db.models import Project, Recording, Transcript
+from transcribe.audio import AudioDecodeError, decode_audio
+from transcribe.engines import TranscriptionEngine, TranscriptResult
+from transcribe.guard import plausibility_flags
+from transcribe.stage import PermanentError
+
+
+@dataclass(frozen=True)
+class TranscribeInput:
+    recording_id: int
+    revision: int
+    wav_key: str
+    language: str | None
+    duration_seconds: float
+
+
+@dataclass
+class TranscribeOutput:
+    result: TranscriptResult
+    flags: list[str]
+    decode_seconds: float
+
+
+@dataclass
+class StageTimings:
+    """Where a worker's time goes, for bench/worker.py: decoding vs the engine itself."""
+
+    decode_seconds: float = 0.0
+    engine_seconds: float = 0.0
+    batches: int = 0
+    fallbacks: int = field(default=0)  # batches retried one recording at a time
+
+
+class TranscribeProcessor:
+    stage = "transcribe"
+
+    def __init__(self, engine: TranscriptionEngine, blobs: BlobStore, language: str | None = None) -> None:
+        self.engine = engine
+        self.blobs = blobs
+        self.language = language or None  # forced language (settings.language); else the project's
+        self.timings = StageTimings()
+
+    def load(self, session: Session, recording_ids: list[int]) -> dict[int, TranscribeInput | Exception]:
+        rows = session.execute(
+            select(Recording, Project.language)
+            .join(Project, Project.id == Recording.project_id)
+            .where(Recording.id.in_(recording_ids))
+        ).all()
+        found = {
+            recording.id: TranscribeInput(
+                recording_id=recording.id,
+                revision=recording.revision,
+                wav_key=recording.wav_key,
+                language=self.language or language or None,
+                duration_seconds=recording.duration_seconds,
+            )
+            for recording, language in rows
+        }
+        return {
+            rid: found.get(rid, PermanentError(f"recording {rid} does not exist")) for rid in recording_ids
+        }
+
+    def process(self, inputs: Mapping[int, TranscribeInput]) -> dict[int, TranscribeOutput | Exception]:
+        outputs: dict[int, TranscribeOutput | Exception] = {}
+        audios: dict[int, np.ndarray] = {}
+        decode_seconds: dict[int, float] = {}
+        for rid, item in inputs.items():
+            started = time.perf_counter()
+            try:
+                audios[rid] = self._decode(item)
+            except Exception as exc:
+                outputs[rid] = exc
+            decode_seconds[rid] = time.perf_counter() - started
+            self.timings.decode_seconds += decode_seconds[rid]
+        by_language: dict[str | None, list[int]] = {}
+        for rid in audios:
+            by_language.setdefault(inputs[rid].language, []).append(rid)
+        for language, ids in by_language.items():
+            for rid, result in self._transcribe(ids, [audios[rid] for rid in ids], language).items():
+                if isinstance(result, Exception):
+                    outputs[rid] = result
+                else:
+                    outputs[rid] = TranscribeOutput(result, plausibility_flags(result), decode_seconds[rid])
+        self.timings.batches += 1
+        return outputs
+
+    def _decode(self, item: TranscribeInput) -> np.ndarray:
+        if not self.blobs.exists(item.wav_key):
+            # Not permanent: shared storage may be mounted late or still syncing.
+            raise FileNotFoundError(f"audio blob {item.wav_key} is missing from the blob store")
+        try:
+            audio = decode_audio(self.blobs.path(item.wav_key))
+        except AudioDecodeError as exc:
+            raise PermanentError(str(exc)) from exc
+        if audio.size == 0:
+            raise PermanentError("the audio holds no samples")
+        return audio
+
+    def _transcribe(
+        self, ids: list[int], audios: list[np.ndarray], language: str | None
+    ) -> dict[int, TranscriptResult | Exception]:
+        started = time.perf_counter()
+        try:
+            results = self.engine.transcribe_batch(audios, language)
+            if len(results) != len(ids):
+                raise RuntimeError(f"engine returned {len(results)} results for {len(ids)} recordings")
+            return dict(zip(ids, results, strict=True))
+        except Exception as exc:
+            if len(ids) == 1:
+                return {ids[0]: exc}
+            self.timings.fallbacks += 1
+        finally:
+            self.timings.engine_seconds += time.perf_counter() - started
+        # One at a time, so the failure lands on the recording that caused it.
+        outputs: dict[int, TranscriptResult | Exception] = {}
+        for rid, audio in zip(ids, audios, strict=True):
+            started = time.perf_counter()
+            try:
+                outputs[rid] = self.engine.transcribe(audio, language)
+            except Exception as exc:
+                outputs[rid] = exc
+            self.timings.engine_seconds += time.perf_counter() - started
+        return outputs
+
+    def store(
+        self, session: Session, recording_id: int, item: TranscribeInput, output: TranscribeOutput
+    ) -> None:
+        if self.already_stored(session, recording_id, item):
+            return
+        result = output.result
+        session.add(
+            Transcript(
+                recording_id=recording_id,
+                revision=item.revision,
+                text=result.text,
+                language=result.language,
+                segments=result.segments_json(),
+                avg_logprob=result.avg_logprob,
+                engine=result.engine,
+                model=result.model,
+                engine_version=result.engine_version,
+                audio_seconds=result.audio_seconds,
+                processing_seconds=result.processing_seconds,
+                word_count=result.word_count,
+                words_per_minute=round(result.words_per_minute, 2),
+                flags=output.flags,
+            )
+        )
+
+    def already_stored(self, session: Session, recording_id: int, item: TranscribeInput) -> bool:
+        return (
+            session.scalar(
+                select(Transcript.id).where(
+                    Transcript.recording_id == recording_id, Transcript.revision == item.revision
+                )
+            )
+            is not None
+        )
+
+    def units(self, item: TranscribeInput, output: TranscribeOutput) -> dict[str, float]:
+        return {
+            "audio_seconds": output.result.audio_seconds,
+            "engine_seconds": output.result.processing_seconds,
+            "words": float(output.result.word_count),
+            "flagged": 1.0 if output.flags else 0.0,
+        }
