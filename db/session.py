@@ -35,7 +35,21 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front: two writers wait on busy_timeout instead of one
         # failing with "database is locked" when a read transaction tries to upgrade to a write.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Long read-only transactions (exports) opt out with read_only_engine(), so they block no writer.
+        mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+SQLITE_BEGIN_OPTION = "voicecap_sqlite_begin"
+
+
+def read_only_engine(engine: Engine) -> Engine:
+    """The same pool, but SQLite transactions begin DEFERRED: readers take no write lock.
+
+    Use it for long reads (exports, reports). A transaction on it that reads and then writes can fail
+    with "database is locked" on SQLite if another writer commits in between, so never write through it.
+    """
+    return engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

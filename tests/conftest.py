@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.blobstore import BlobStore
 from db.migrate import upgrade
-from db.session import dispose_engines, get_engine
+from db.session import dispose_engines, get_engine, read_only_engine
 from db.settings import Settings, get_settings, reset_settings_cache
 from tests.support.databases import postgres_available, postgres_database, require, sqlite_url
 
@@ -57,7 +57,9 @@ def engine(settings: Settings) -> Engine:
 
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
-    with sessionmaker(bind=engine, expire_on_commit=False)() as session:
+    """A session for seeding and checking. Its SQLite transactions begin DEFERRED, so a test that reads
+    and then calls the server or CLI does not hold the write lock they need."""
+    with sessionmaker(bind=read_only_engine(engine), expire_on_commit=False)() as session:
         yield session
 
 
