@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,28 +42,51 @@ class ConversionError(ValueError):
     """The directory is not a CTranslate2 Whisper model this converter understands."""
 
 
-def read_ct2_variables(model_bin: str | Path) -> dict[str, np.ndarray]:
-    """Parse a CTranslate2 model.bin into arrays by name: aliases resolved, weights dequantized to float32."""
-    data = Path(model_bin).read_bytes()
-    reader = _Reader(data)
+@dataclass
+class CT2ModelFile:
+    """The raw content of a model.bin: variables as stored (possibly quantized) and name aliases."""
+
+    spec_name: str
+    revision: int
+    variables: dict[str, np.ndarray]
+    aliases: dict[str, str]
+
+
+def read_ct2_model_bin(model_bin: str | Path) -> CT2ModelFile:
+    """Parse a CTranslate2 model.bin without changing any value."""
+    try:
+        return _parse(_Reader(Path(model_bin).read_bytes()))
+    except (struct.error, IndexError, UnicodeDecodeError, ValueError) as exc:
+        raise ConversionError(f"{model_bin} is not a valid CTranslate2 model.bin: {exc}") from exc
+
+
+def _parse(reader: _Reader) -> CT2ModelFile:
     version = reader.unpack("I")
     if version not in _SUPPORTED_BINARY_VERSIONS:
         raise ConversionError(f"unsupported CTranslate2 binary version {version}")
     spec_name = reader.string()
-    if "Whisper" not in spec_name:
-        raise ConversionError(f"not a Whisper model: spec {spec_name!r}")
-    reader.unpack("I")  # spec revision
-    raw: dict[str, np.ndarray] = {}
+    revision = reader.unpack("I")
+    variables: dict[str, np.ndarray] = {}
     for _ in range(reader.unpack("I")):
         name = reader.string()
         shape = tuple(reader.unpack("I") for _ in range(reader.unpack("B")))
         dtype_name = _CT2_DTYPES[reader.unpack("B")]
         num_bytes = reader.unpack("I")
-        raw[name] = _to_array(reader.take(num_bytes), dtype_name, shape)
-    for _ in range(reader.unpack("I")):
-        alias, target = reader.string(), reader.string()
-        raw[alias] = raw[target]
-    return _dequantized(raw)
+        variables[name] = _to_array(reader.take(num_bytes), dtype_name, shape)
+    aliases = {reader.string(): reader.string() for _ in range(reader.unpack("I"))}
+    return CT2ModelFile(spec_name, revision, variables, aliases)
+
+
+def read_ct2_variables(model_bin: str | Path) -> dict[str, np.ndarray]:
+    """A Whisper model.bin as float32 weights by name (dequantized), aliases resolved."""
+    model_file = read_ct2_model_bin(model_bin)
+    if "Whisper" not in model_file.spec_name:
+        raise ConversionError(f"not a Whisper model: spec {model_file.spec_name!r}")
+    variables = _dequantized(model_file.variables)
+    for alias, target in model_file.aliases.items():
+        if target in variables:  # aliases of scales vanish with the scales
+            variables[alias] = variables[target]
+    return variables
 
 
 def ct2_to_openai_checkpoint(model_dir: str | Path) -> dict[str, Any]:
@@ -185,7 +209,7 @@ def _alignment_heads(model_dir: Path, n_layer: int, n_head: int) -> list[list[in
 def _dequantized(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for name, value in raw.items():
-        if name.endswith("_scale") and name[: -len("_scale")] in raw:
+        if name.endswith(("_scale", "_zero")) and name.rsplit("_", 1)[0] in raw:
             continue
         scale = raw.get(f"{name}_scale")
         if f"{name}_zero" in raw:
