@@ -1,7 +1,281 @@
-"""API routes: admin (filled in by its owner)."""
+"""Admin pages' API (leads and admins): projects, adding images, and annotator accounts.
+
+Images arrive one request per file (a picture or a zip of pictures) as the raw request body, streamed to
+a temporary directory under a size cap and handed to the same ingest service as `voicecap ingest`, whose
+per-file reasons come back in the answer. Leads manage annotators; only admins manage leads and admins.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
 
-router = APIRouter(prefix="/api", tags=["admin"])
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from annotate.api.deps import get_session, require_lead
+from annotate.errors import Forbidden, InvalidInput, VoicecapError
+from annotate.services import projects as project_service
+from annotate.services import users as user_service
+from db.models import Role, User
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+# One upload (an image or a zip of images). Big collections belong to `voicecap ingest` on the server.
+MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
+CHUNK = 1024 * 1024
+
+
+class ProjectCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    instructions: str | None = Field(None, max_length=20000)
+    questions: list[str] | None = None
+    min_seconds: float = 30.0
+    max_seconds: float = 120.0
+    per_image: int = 1
+    language: str = Field("en", max_length=16)
+
+
+class ProjectUpdate(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    instructions: str | None = Field(None, max_length=20000)
+    questions: list[str] | None = None
+    min_seconds: float | None = None
+    max_seconds: float | None = None
+    per_image: int | None = None
+    language: str | None = Field(None, max_length=16)
+
+
+class UserCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    role: Role = Role.annotator
+    password: str | None = Field(
+        None, max_length=1000, description="Left out: one is generated and shown once."
+    )
+
+
+class PasswordReset(BaseModel):
+    password: str | None = Field(None, max_length=1000)
+
+
+# --- projects ---------------------------------------------------------------------------------------
+
+
+@router.get("/projects")
+def projects(session: Session = Depends(get_session), _: User = Depends(require_lead)) -> dict[str, Any]:
+    return {
+        "projects": [project_service.project_dict(p, n) for p, n in project_service.list_projects(session)]
+    }
+
+
+@router.post("/projects", status_code=201)
+def create_project(
+    body: ProjectCreate, session: Session = Depends(get_session), _: User = Depends(require_lead)
+) -> dict[str, Any]:
+    spec = project_service.ProjectSpec(
+        name=body.name,
+        questions=[q.strip() for q in body.questions if q.strip()] if body.questions else None,
+        min_seconds=body.min_seconds,
+        max_seconds=body.max_seconds,
+        per_image=body.per_image,
+        language=body.language,
+    )
+    if body.instructions and body.instructions.strip():
+        spec.instructions = body.instructions.strip()
+    project = project_service.create_project(session, spec)
+    session.commit()
+    return project_service.project_dict(project, 0)
+
+
+@router.get("/projects/{project_id}")
+def project(
+    project_id: int, session: Session = Depends(get_session), _: User = Depends(require_lead)
+) -> dict[str, Any]:
+    return project_service.project_dict(project_service.get_project(session, project_id))
+
+
+@router.patch("/projects/{project_id}")
+def update_project(
+    project_id: int,
+    body: ProjectUpdate,
+    session: Session = Depends(get_session),
+    _: User = Depends(require_lead),
+) -> dict[str, Any]:
+    project = project_service.get_project(session, project_id)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "questions" in changes:
+        changes["questions"] = [q.strip() for q in changes["questions"] if q.strip()]
+        if not changes["questions"]:
+            raise InvalidInput("A project needs at least one guiding question.")
+    if "name" in changes:
+        changes["name"] = changes["name"].strip()
+    project_service.update_project(session, project, **changes)
+    session.commit()
+    return project_service.project_dict(project)
+
+
+@router.post("/projects/{project_id}/images")
+async def add_images(
+    project_id: int,
+    request: Request,
+    filename: str = Query(
+        ..., min_length=1, max_length=255, description="The file's name: an image or a .zip."
+    ),
+    session: Session = Depends(get_session),
+    _: User = Depends(require_lead),
+) -> dict[str, Any]:
+    """Add images: the request body is one image file or a zip of them. Answers {added, duplicate, rejected:
+    [{path, reason}]}, as `voicecap ingest --json` does."""
+    from annotate.services import ingest  # the ingest engineer's module, shared with the CLI
+
+    project = project_service.get_project(session, project_id)
+    # Detach the project with its fields loaded and end this transaction: on SQLite it holds the write
+    # lock, which the ingest service's own sessions need.
+    session.expunge(project)
+    session.rollback()
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        raise _too_large()
+    name = _safe_name(filename)
+    workdir = Path(tempfile.mkdtemp(prefix="voicecap-upload-"))
+    try:
+        target = workdir / "files" / name
+        target.parent.mkdir()
+        size = 0
+        with target.open("wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_UPLOAD_BYTES:
+                    raise _too_large()
+                out.write(chunk)
+        if size == 0:
+            raise InvalidInput("The upload is empty.")
+        if name.lower().endswith(".zip"):
+            items = ingest.iter_zip(target)
+        else:
+            items = ingest.iter_folder(target.parent)
+        settings = request.app.state.settings
+        summary = await run_in_threadpool(
+            ingest.ingest, request.app.state.sessions, request.app.state.blobs, settings, project, items
+        )
+        result: dict[str, Any] = summary.to_json()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    # Reasons name the temporary path; show the uploaded name instead.
+    for rejected in result.get("rejected", []):
+        rejected["path"] = _display_path(str(rejected.get("path", "")), workdir / "files", name)
+    result["file"] = name
+    return result
+
+
+def _too_large() -> VoicecapError:
+    limit_mb = MAX_UPLOAD_BYTES // (1024 * 1024)
+    return VoicecapError(
+        f"The upload is larger than {limit_mb} MB; split it or use `voicecap ingest` on the server.",
+        code="too_large",
+        status=413,
+    )
+
+
+def _safe_name(filename: str) -> str:
+    """The last path component, with anything outside a conservative set replaced."""
+    base = PurePosixPath(filename.replace("\\", "/")).name
+    base = re.sub(r"[^\w.\- ]", "_", base).strip(" .")
+    if not base:
+        raise InvalidInput(f"Not a usable file name: {filename!r}.")
+    return base[:200]
+
+
+def _display_path(path: str, folder: Path, name: str) -> str:
+    for prefix in (str(folder / name), str(folder)):
+        if path.startswith(prefix):
+            rest = path[len(prefix) :].lstrip("/")
+            return f"{name}/{rest}" if rest and prefix.endswith(name) else (rest or name)
+    return path
+
+
+# --- users --------------------------------------------------------------------------------------------
+
+
+def _may_manage(actor: User, role: Role) -> None:
+    if actor.role is not Role.admin and role is not Role.annotator:
+        raise Forbidden("Leads manage annotators; only an admin manages leads and admins.", code="wrong_role")
+
+
+def _user_dict(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "name": user.name,
+        "role": user.role.value,
+        "disabled": user.disabled,
+        "created_at": user.created_at.isoformat(),
+    }
+
+
+@router.get("/users")
+def users(session: Session = Depends(get_session), _: User = Depends(require_lead)) -> dict[str, Any]:
+    return {"users": [_user_dict(u) for u in user_service.list_users(session)]}
+
+
+@router.post("/users", status_code=201)
+def add_user(
+    body: UserCreate, session: Session = Depends(get_session), actor: User = Depends(require_lead)
+) -> dict[str, Any]:
+    """Add a user; without a password one is generated and returned once, in this answer."""
+    _may_manage(actor, body.role)
+    created = user_service.add_user(session, body.name, body.role, body.password or None)
+    session.commit()
+    result = _user_dict(created.user)
+    if created.generated:
+        result["password"] = created.password
+    return result
+
+
+def _target(session: Session, actor: User, name: str) -> User:
+    user = user_service.get_user(session, name)
+    _may_manage(actor, user.role)
+    return user
+
+
+@router.post("/users/{name}/disable")
+def disable_user(
+    name: str, session: Session = Depends(get_session), actor: User = Depends(require_lead)
+) -> dict[str, Any]:
+    user = _target(session, actor, name)
+    if user.id == actor.id:
+        raise InvalidInput("You cannot disable your own account.")
+    user_service.set_disabled(session, name, True)
+    session.commit()
+    return _user_dict(user)
+
+
+@router.post("/users/{name}/enable")
+def enable_user(
+    name: str, session: Session = Depends(get_session), actor: User = Depends(require_lead)
+) -> dict[str, Any]:
+    user = _target(session, actor, name)
+    user_service.set_disabled(session, name, False)
+    session.commit()
+    return _user_dict(user)
+
+
+@router.post("/users/{name}/reset-password")
+def reset_password(
+    name: str,
+    body: PasswordReset | None = None,
+    session: Session = Depends(get_session),
+    actor: User = Depends(require_lead),
+) -> dict[str, Any]:
+    """A new password: the one given, or a generated one returned once, in this answer."""
+    _target(session, actor, name)
+    result = user_service.reset_password(session, name, body.password if body and body.password else None)
+    session.commit()
+    answer = _user_dict(result.user)
+    if result.generated:
+        answer["password"] = result.password
+    return answer

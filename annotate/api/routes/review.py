@@ -1,7 +1,99 @@
-"""API routes: review (filled in by its owner)."""
+"""The review queue and decisions, and the take's audio for the reviewer's player (leads and admins)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from annotate.api.deps import get_session, require_lead
+from annotate.errors import NotFound
+from annotate.services import review as service
+from db.models import Recording, User
 
 router = APIRouter(prefix="/api", tags=["review"])
+
+
+class DecisionRequest(BaseModel):
+    decision: Literal["approve", "edit", "reject", "retranscribe", "reclean"]
+    text: str | None = Field(
+        None, max_length=service.MAX_CAPTION_CHARS, description="The new text, for edit."
+    )
+    reason: str = Field("", max_length=service.MAX_REASON, description="Required for reject.")
+
+
+@router.get("/review/queue")
+def queue(
+    project: int | None = Query(None, description="Project id."),
+    annotator: int | None = Query(None, description="Annotator (user) id."),
+    flag: str | None = Query(None, max_length=100, description="flagged, unflagged, or a flag name."),
+    state: str = Query("pending", description="pending, approved, rejected, superseded or all."),
+    after: int | None = Query(None, description="Return captions with a larger id (paging)."),
+    limit: int = Query(50, ge=1, le=500),
+    session: Session = Depends(get_session),
+    _: User = Depends(require_lead),
+) -> dict[str, Any]:
+    """Captions to review, oldest first, filtered; `next_after` pages on."""
+    f = service.QueueFilter(
+        project_id=project,
+        annotator_id=annotator,
+        flag=flag or None,
+        status=None if state == "all" else state,
+        after_id=after,
+        limit=limit,
+    )
+    return service.list_queue(session, f)
+
+
+@router.get("/review/choices")
+def choices(session: Session = Depends(get_session), _: User = Depends(require_lead)) -> dict[str, Any]:
+    """What the queue filters offer: projects, annotators, flag names, states."""
+    return service.queue_choices(session)
+
+
+@router.get("/review/captions/{caption_id}")
+def caption(
+    caption_id: int, session: Session = Depends(get_session), _: User = Depends(require_lead)
+) -> dict[str, Any]:
+    """One caption with its image, transcript (word timings), recording figures and history."""
+    return service.caption_detail(session, caption_id)
+
+
+@router.post("/review/captions/{caption_id}/decision")
+def decide(
+    caption_id: int,
+    body: DecisionRequest,
+    session: Session = Depends(get_session),
+    user: User = Depends(require_lead),
+) -> dict[str, Any]:
+    """Approve, edit (and approve), reject with a reason, or send back for re-transcription / re-cleaning."""
+    result = service.decide(
+        session, caption_id, user, body.decision, text=body.text, reason=body.reason, source="web"
+    )
+    session.commit()
+    return service.decision_dict(result, user.name)
+
+
+@router.get("/recordings/{recording_id}/audio", response_class=FileResponse)
+def audio(
+    recording_id: int,
+    request: Request,
+    session: Session = Depends(get_session),
+    _: User = Depends(require_lead),
+) -> FileResponse:
+    """The take as uploaded, with its content type; Range requests are answered so the player can seek."""
+    recording = session.get(Recording, recording_id)
+    if recording is None:
+        raise NotFound(f"No recording {recording_id}.")
+    blobs = request.app.state.blobs
+    if not blobs.exists(recording.original_key):
+        raise NotFound(f"The audio of recording {recording_id} is missing from the blob store.")
+    # Content-addressed: the bytes behind a key never change, so the browser may cache them.
+    return FileResponse(
+        blobs.path(recording.original_key),
+        media_type=recording.content_type or "application/octet-stream",
+        headers={"Cache-Control": "private, max-age=86400"},
+    )
