@@ -1,0 +1,700 @@
+"""Image ingestion: turn a folder, manifest, URL list or zip into Image rows, once per content hash.
+
+The shape of a run:
+
+* A source iterator (`iter_folder`, `iter_manifest`, `iter_url_list`, `iter_zip`, or `items_from_source`
+  which picks one) yields `IngestItem`s lazily, so a million-row manifest is never held in memory.
+* A pool of worker processes reads each item's bytes (file, zip member or HTTP download, with a size
+  cap), hashes them, skips hashes the project already has *before* decoding (this is what makes a
+  re-run fast), and otherwise verifies and thumbnails the image (annotate.imaging) and writes the
+  original and the thumbnail into the blob store. Only small results travel back.
+* The calling process keeps a bounded window of items in flight, takes results in submission order,
+  and inserts rows in batches with INSERT … ON CONFLICT DO NOTHING, so a concurrent ingest of the same
+  file into the same project cannot fail the run or add it twice.
+
+Blobs are written (fsynced and renamed) before the row that names them commits; a run that dies leaves
+at most unreferenced blobs, which are harmless, and the next run resumes by skipping known hashes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import csv
+import json
+import os
+import time
+import zipfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from annotate.errors import InvalidInput, VoicecapError
+from annotate.imaging import ImageRejected, configure_pillow, inspect_image, sha256_hex
+from db.blobstore import BlobStore, key_for
+from db.models import Image, Project, utcnow
+from db.settings import Settings
+
+# Files a folder walk or a zip considers; anything else (README, .DS_Store, sidecar JSON) is ignored.
+# TIFF and HEIC are included so that they are reported as unsupported rather than silently skipped.
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".mpo"}
+    | {".tif", ".tiff", ".heic", ".heif", ".avif", ".jxl"}
+)
+MANIFEST_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+URL_LIST_SUFFIXES = frozenset({".txt", ".urls", ".list"})
+# Manifest columns that can name the image, in order of preference; every other column becomes metadata.
+LOCATION_COLUMNS = ("path", "url", "image", "image_url", "image_path", "file", "filename")
+
+ROW_BATCH = 200  # rows per INSERT/commit
+BATCH_SECONDS = 2.0  # ... or sooner, so a slow (URL) ingest shows its rows
+IN_FLIGHT_PER_WORKER = 4  # bounds memory: at most this many items read/decoded per worker at once
+SMALL_JOB = 16  # fewer items than this run in-process: starting worker processes costs more
+
+
+# ---------------------------------------------------------------------------------------------- items
+
+
+@dataclass
+class IngestItem:
+    """One thing to ingest. Exactly one of path, url, (zip_path, member) or data says where its bytes are.
+
+    `source` is what the Image row and the summary call it (an absolute path, a URL, `archive.zip!/a.jpg`).
+    `error` marks an entry a source iterator could not turn into an item (a bad manifest line): it is
+    reported as rejected without being read.
+    """
+
+    source: str
+    path: Path | None = None
+    url: str | None = None
+    zip_path: Path | None = None
+    member: str | None = None
+    data: bytes | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class Rejection:
+    path: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason}
+
+
+@dataclass
+class IngestSummary:
+    added: int = 0
+    duplicate: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "duplicate": self.duplicate,
+            "rejected": [r.to_json() for r in self.rejected],
+        }
+
+    @property
+    def processed(self) -> int:
+        return self.added + self.duplicate + len(self.rejected)
+
+    def reasons(self) -> dict[str, int]:
+        """Rejections counted by kind: the reason up to its first colon ("decompression bomb", …)."""
+        counts: dict[str, int] = {}
+        for rejection in self.rejected:
+            kind = rejection.reason.split(":", 1)[0]
+            counts[kind] = counts.get(kind, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+# --------------------------------------------------------------------------------------------- sources
+
+
+def is_url(text: str) -> bool:
+    return text.lower().startswith(("http://", "https://"))
+
+
+def item_for_location(
+    location: str, base: Path | None = None, meta: dict[str, Any] | None = None
+) -> IngestItem:
+    """A URL or a path (relative paths are relative to `base`, the manifest's folder)."""
+    location = location.strip()
+    if is_url(location):
+        return IngestItem(source=location, url=location, meta=meta or {})
+    path = Path(location).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    return IngestItem(source=str(path.absolute()), path=path, meta=meta or {})
+
+
+def iter_folder(root: Path) -> Iterator[IngestItem]:
+    """Image files under `root`, recursively, in sorted order; hidden files and folders are skipped.
+
+    Symbolic links to files are followed (a dangling one is reported); links to folders are not, so a
+    link loop cannot make the walk endless.
+    """
+    root = Path(root)
+    unreadable: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            path = Path(dirpath, name)
+            yield IngestItem(source=str(path.absolute()), path=path)
+    for error in unreadable:
+        where = str(Path(error.filename).absolute()) if error.filename else str(root)
+        yield IngestItem(source=where, error=f"cannot read folder: {error.strerror or error}")
+
+
+def iter_manifest(path: Path) -> Iterator[IngestItem]:
+    """Rows of a CSV/TSV (header row) or JSON Lines manifest.
+
+    The image is named by the first of these columns present: path, url, image, image_url, image_path,
+    file, filename. Every other column is kept as the image's metadata (CSV cells as strings, empty
+    cells dropped; JSON values as they are). A bad line is reported as rejected; the run goes on.
+    """
+    path = Path(path)
+    kind = MANIFEST_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise InvalidInput(f"{path}: a manifest must end in .csv, .tsv, .jsonl or .ndjson.")
+    rows = _jsonl_rows(path) if kind == "jsonl" else _csv_rows(path, "\t" if kind == "tsv" else ",")
+    for line, row in rows:
+        where = f"{path.absolute()}:{line}"
+        if isinstance(row, str):
+            yield IngestItem(source=where, error=f"manifest line {line}: {row}")
+            continue
+        column = next((c for c in LOCATION_COLUMNS if isinstance(row.get(c), str) and row[c].strip()), None)
+        if column is None:
+            yield IngestItem(
+                source=where, error=f"manifest line {line}: no {' or '.join(LOCATION_COLUMNS[:2])}"
+            )
+            continue
+        meta = {k: v for k, v in row.items() if k not in LOCATION_COLUMNS and k}
+        yield item_for_location(row[column], base=path.parent, meta=meta)
+
+
+def _open_text(path: Path) -> TextIO:
+    try:
+        # utf-8-sig: spreadsheet programs put a byte-order mark in front of the header.
+        return path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InvalidInput(f"Cannot read {path}: {exc.strerror}") from None
+
+
+def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    with _open_text(path) as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        header = [name.strip() for name in (reader.fieldnames or [])]
+        if not any(name in LOCATION_COLUMNS for name in header):
+            raise InvalidInput(
+                f"{path}: the header names no image column (one of {', '.join(LOCATION_COLUMNS)}); "
+                f"it has: {', '.join(header) or 'nothing'}."
+            )
+        reader.fieldnames = header
+        try:
+            for row in reader:
+                cells = {k: v.strip() for k, v in row.items() if isinstance(k, str) and isinstance(v, str)}
+                yield reader.line_num, {k: v for k, v in cells.items() if v}
+        except (csv.Error, UnicodeDecodeError) as exc:
+            yield reader.line_num, f"unreadable CSV ({exc}); the rest of the manifest was skipped"
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    with _open_text(path) as handle:
+        try:
+            for number, text in enumerate(handle, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    row = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    yield number, f"invalid JSON ({exc.msg})"
+                    continue
+                yield number, row if isinstance(row, dict) else "expected a JSON object"
+        except UnicodeDecodeError:
+            yield 0, "not UTF-8 text; the rest of the manifest was skipped"
+
+
+def iter_url_list(path: Path) -> Iterator[IngestItem]:
+    """One URL (or path) per line; blank lines and lines starting with # are skipped."""
+    path = Path(path)
+    with _open_text(path) as handle:
+        for text in handle:
+            text = text.strip()
+            if text and not text.startswith("#"):
+                yield item_for_location(text, base=path.parent)
+
+
+def iter_zip(path: Path) -> Iterator[IngestItem]:
+    """Image members of a zip archive (read by the workers straight from the archive, never extracted)."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InvalidInput(f"{path} is not a readable zip archive: {exc}") from None
+    for info in sorted(infos, key=lambda i: i.filename):
+        name = info.filename
+        parts = name.split("/")
+        if info.is_dir() or any(p.startswith(".") or p == "__MACOSX" for p in parts):
+            continue
+        if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+            yield IngestItem(source=f"{path.absolute()}!/{name}", zip_path=path, member=name)
+
+
+def items_from_source(source: str) -> Iterator[IngestItem]:
+    """Pick the reader by what SOURCE is: a URL, a folder, a manifest, a URL list, a zip or an image."""
+    if is_url(source):
+        return iter([item_for_location(source)])
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise InvalidInput(f"{source} does not exist.")
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        return iter_folder(path)
+    if suffix in MANIFEST_SUFFIXES:
+        return iter_manifest(path)
+    if suffix == ".zip":
+        return iter_zip(path)
+    if suffix in URL_LIST_SUFFIXES:
+        return iter_url_list(path)
+    if suffix in IMAGE_SUFFIXES:
+        return iter([item_for_location(str(path))])
+    raise InvalidInput(
+        f"Don't know how to ingest {source}: give a folder, a .csv/.tsv/.jsonl manifest, "
+        "a .txt list of URLs, a .zip archive, an image file or an http(s) URL."
+    )
+
+
+def count_items(source: str) -> int:
+    """How many items SOURCE holds, for a progress bar (reads the listing, not the images)."""
+    return sum(1 for _ in items_from_source(source))
+
+
+# -------------------------------------------------------------------------------------- worker side
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    blob_root: Path
+    max_pixels: int
+    max_bytes: int
+    fetch_timeout: float
+    known: bytes  # the project's sha256 digests, 32 bytes each, sorted: checked before any decoding
+
+
+@dataclass(frozen=True)
+class Stored:
+    sha256: str
+    width: int
+    height: int
+    format: str
+    blob_key: str
+    thumb_key: str
+    orientation: int
+
+
+@dataclass(frozen=True)
+class Known:
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: str
+
+
+Outcome = Stored | Known | Refused
+
+
+class _Worker:
+    """Per-process state: the known-hash table, the blob store, an HTTP client and the open zip."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.blobs = BlobStore(config.blob_root)
+        self.known_count = len(config.known) // 32
+        self._http: httpx.Client | None = None
+        self._zip: tuple[Path, zipfile.ZipFile] | None = None
+        configure_pillow(config.max_pixels)
+
+    def is_known(self, sha: str) -> bool:
+        digest, known = bytes.fromhex(sha), self.config.known
+        index = bisect.bisect_left(range(self.known_count), digest, key=lambda i: known[i * 32 : i * 32 + 32])
+        return index < self.known_count and known[index * 32 : index * 32 + 32] == digest
+
+    def process(self, item: IngestItem) -> Outcome:
+        try:
+            data = self.read(item)
+            sha = sha256_hex(data)
+            if self.is_known(sha):
+                return Known(sha)
+            info = inspect_image(data, self.config.max_pixels, name=item.source, sha256=sha)
+            blob_key = key_for(sha, info.suffix)
+            if not self.blobs.exists(blob_key):  # stored earlier (another project, a killed run)
+                stored_key, stored_sha = self.blobs.put_bytes(data, suffix=info.suffix)
+                assert stored_key == blob_key and stored_sha == sha
+            thumb_key, _ = self.blobs.put_bytes(info.thumbnail, suffix=".jpg")
+            return Stored(sha, info.width, info.height, info.format, blob_key, thumb_key, info.orientation)
+        except ImageRejected as exc:
+            return Refused(exc.reason)
+
+    # Reading: every failure is an ImageRejected with a reason a person can act on.
+
+    def read(self, item: IngestItem) -> bytes:
+        if item.data is not None:
+            self._check_size(len(item.data))
+            return item.data
+        if item.url is not None:
+            return self._fetch(item.url)
+        if item.zip_path is not None and item.member is not None:
+            return self._read_member(item.zip_path, item.member)
+        if item.path is not None:
+            return self._read_file(item.path)
+        raise ImageRejected("nothing to read: no path, URL or data")
+
+    def _check_size(self, size: int) -> None:
+        if size > self.config.max_bytes:
+            limit = self.config.max_bytes / 1e6
+            raise ImageRejected(f"too large: {size / 1e6:.1f} MB exceeds the limit of {limit:g} MB")
+
+    def _read_file(self, path: Path) -> bytes:
+        try:
+            with path.open("rb") as handle:
+                self._check_size(os.fstat(handle.fileno()).st_size)
+                return handle.read()
+        except FileNotFoundError:
+            if path.is_symlink():
+                raise ImageRejected("cannot read: broken symbolic link") from None
+            raise ImageRejected("cannot read: file not found") from None
+        except IsADirectoryError:
+            raise ImageRejected("cannot read: it is a folder, not a file") from None
+        except PermissionError:
+            raise ImageRejected("cannot read: permission denied") from None
+        except OSError as exc:
+            raise ImageRejected(f"cannot read: {exc.strerror or exc}") from None
+
+    def _read_member(self, zip_path: Path, member: str) -> bytes:
+        try:
+            if self._zip is None or self._zip[0] != zip_path:
+                if self._zip is not None:
+                    self._zip[1].close()
+                self._zip = (zip_path, zipfile.ZipFile(zip_path))
+            archive = self._zip[1]
+            self._check_size(archive.getinfo(member).file_size)
+            with archive.open(member) as handle:
+                data = handle.read(self.config.max_bytes + 1)  # the header's size may lie
+            self._check_size(len(data))
+            return data
+        except KeyError:
+            raise ImageRejected("cannot read: not in the archive") from None
+        except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
+            # RuntimeError: encrypted member; NotImplementedError: unknown compression.
+            raise ImageRejected(f"cannot read from the archive: {exc}") from None
+
+    def _fetch(self, url: str) -> bytes:
+        if self._http is None:
+            self._http = httpx.Client(
+                timeout=self.config.fetch_timeout,
+                follow_redirects=True,
+                headers={"User-Agent": "voicecap-ingest"},
+            )
+        try:
+            with self._http.stream("GET", url) as response:
+                if response.status_code != 200:
+                    raise ImageRejected(
+                        f"download failed: HTTP {response.status_code} {response.reason_phrase}"
+                    )
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit():
+                    self._check_size(int(declared))
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    self._check_size(size)
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.TimeoutException:
+            raise ImageRejected(f"download failed: timed out after {self.config.fetch_timeout:g} s") from None
+        except httpx.ConnectError as exc:
+            raise ImageRejected(f"download failed: cannot connect ({exc})") from None
+        except httpx.HTTPError as exc:
+            raise ImageRejected(f"download failed: {exc}") from None
+
+
+_worker: _Worker | None = None
+
+
+def _init_worker(config: WorkerConfig) -> None:
+    global _worker
+    _worker = _Worker(config)
+
+
+def _process_in_worker(item: IngestItem) -> Outcome:
+    assert _worker is not None, "worker not initialised"
+    return _worker.process(item)
+
+
+class _Pipeline:
+    """Runs items through workers (or in this process) with a bounded window, yielding in input order."""
+
+    def __init__(self, config: WorkerConfig, workers: int) -> None:
+        self.workers = workers
+        self.window = max(2, workers * IN_FLIGHT_PER_WORKER)
+        self._local = _Worker(config) if workers <= 1 else None
+        self._pool = (
+            None
+            if workers <= 1
+            # spawn, not fork: the parent holds database connections and (with rich) a refresh thread.
+            else ProcessPoolExecutor(workers, get_context("spawn"), _init_worker, (config,))
+        )
+
+    def run(self, items: Iterable[IngestItem]) -> Iterator[tuple[IngestItem, Outcome]]:
+        if self._local is not None:
+            for item in items:
+                yield item, Refused(item.error) if item.error else self._local.process(item)
+            return
+        assert self._pool is not None
+        pending: deque[tuple[IngestItem, Future[Outcome] | Outcome]] = deque()
+        iterator = iter(items)
+        exhausted = False
+        while pending or not exhausted:
+            while not exhausted and len(pending) < self.window:
+                item = next(iterator, None)
+                if item is None:
+                    exhausted = True
+                elif item.error:
+                    pending.append((item, Refused(item.error)))
+                else:
+                    pending.append((item, self._pool.submit(_process_in_worker, item)))
+            if pending:
+                item, outcome = pending.popleft()
+                yield item, outcome.result() if isinstance(outcome, Future) else outcome
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+# -------------------------------------------------------------------------------------- main side
+
+
+class IngestAborted(VoicecapError):
+    code = "ingest_aborted"
+    status = 500
+
+
+def resolve_workers(settings: Settings, total: int | None = None) -> int:
+    if total is not None and total < SMALL_JOB:
+        return 1
+    if settings.ingest_workers > 0:
+        return settings.ingest_workers
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _known_digests(sessions: sessionmaker[Session], project_id: int) -> bytes:
+    with sessions() as session:
+        shas = session.scalars(select(Image.sha256).where(Image.project_id == project_id)).all()
+    return b"".join(sorted(bytes.fromhex(sha) for sha in shas))
+
+
+class _Report:
+    """The --report file: one JSON line per rejection, written as they happen (a killed run keeps them)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._handle = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = path.open("w", encoding="utf-8")
+
+    def write(self, rejection: Rejection) -> None:
+        if self._handle is not None:
+            self._handle.write(json.dumps(rejection.to_json(), ensure_ascii=False) + "\n")
+            self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+
+class _RowWriter:
+    """Inserts Image rows in batches; a row whose hash is already in the project is a duplicate."""
+
+    def __init__(self, sessions: sessionmaker[Session], project_id: int, summary: IngestSummary) -> None:
+        self.sessions = sessions
+        self.project_id = project_id
+        self.summary = summary
+        self.rows: list[dict[str, Any]] = []
+        self.seen: set[str] = set()  # hashes added or queued by this run
+        self.last_flush = time.monotonic()
+
+    def add(self, item: IngestItem, stored: Stored) -> None:
+        if stored.sha256 in self.seen:
+            self.summary.duplicate += 1
+            return
+        self.seen.add(stored.sha256)
+        meta = dict(item.meta)
+        if stored.orientation != 1:
+            meta["exif_orientation"] = stored.orientation  # width/height are already as displayed
+        now = utcnow()
+        self.rows.append(
+            {
+                "project_id": self.project_id,
+                "sha256": stored.sha256,
+                "source": item.source,
+                "blob_key": stored.blob_key,
+                "thumb_key": stored.thumb_key,
+                "width": stored.width,
+                "height": stored.height,
+                "format": stored.format,
+                "meta": meta,
+                "done_count": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        if len(self.rows) >= ROW_BATCH or time.monotonic() - self.last_flush > BATCH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last_flush = time.monotonic()
+        if not self.rows:
+            return
+        with self.sessions() as session:
+            dialect = session.get_bind().dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            statement = (
+                insert(Image)
+                .values(self.rows)
+                .on_conflict_do_nothing(index_elements=["project_id", "sha256"])
+                .returning(Image.sha256)
+            )
+            inserted = len(session.scalars(statement).all())
+            session.commit()
+        self.summary.added += inserted
+        self.summary.duplicate += len(self.rows) - inserted  # added meanwhile by another ingest
+        self.rows = []
+
+
+def ingest(
+    db: Engine | sessionmaker[Session],
+    blobs: BlobStore,
+    settings: Settings,
+    project: Project | int,
+    items: Iterable[IngestItem],
+    progress: Callable[[int, int | None], None] | None = None,
+    report_path: Path | None = None,
+    *,
+    total: int | None = None,
+    workers: int | None = None,
+) -> IngestSummary:
+    """Ingest `items` into `project`; bad items are rejected with a reason, never raised.
+
+    `progress(done, total)` is called after each item. `workers` defaults to resolve_workers().
+    Raises IngestAborted only if a worker process dies (killed for memory); what was done is kept.
+    """
+    sessions = db if isinstance(db, sessionmaker) else sessionmaker(bind=db, expire_on_commit=False)
+    project_id = project if isinstance(project, int) else project.id
+    started = time.monotonic()
+    config = WorkerConfig(
+        blob_root=blobs.root,
+        max_pixels=settings.max_image_pixels,
+        max_bytes=int(settings.max_image_mb * 1_000_000),
+        fetch_timeout=settings.fetch_timeout_seconds,
+        known=_known_digests(sessions, project_id),
+    )
+    summary = IngestSummary()
+    writer = _RowWriter(sessions, project_id, summary)
+    report = _Report(report_path)
+    pipeline = _Pipeline(config, workers if workers is not None else resolve_workers(settings, total))
+    done = 0
+    try:
+        for item, outcome in pipeline.run(items):
+            if isinstance(outcome, Stored):
+                writer.add(item, outcome)
+            elif isinstance(outcome, Known):
+                summary.duplicate += 1
+            else:
+                rejection = Rejection(item.source, outcome.reason)
+                summary.rejected.append(rejection)
+                report.write(rejection)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        writer.flush()
+    except BrokenProcessPool:
+        writer.flush()
+        raise IngestAborted(
+            f"An image worker process died (out of memory?) after {done} items; those are stored. "
+            "Re-run the same command to resume, perhaps with fewer workers."
+        ) from None
+    except BaseException:
+        # Ctrl-C or a database error: keep what was finished if the database still lets us.
+        with contextlib.suppress(Exception):
+            writer.flush()
+        raise
+    finally:
+        pipeline.close()
+        report.close()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def ingest_source(
+    db: Engine | sessionmaker[Session],
+    blobs: BlobStore,
+    settings: Settings,
+    project: Project | int,
+    source: str,
+    progress: Callable[[int, int | None], None] | None = None,
+    report_path: Path | None = None,
+    *,
+    workers: int | None = None,
+) -> IngestSummary:
+    """items_from_source + ingest, with the total counted first for the progress bar."""
+    total = count_items(source)
+    return ingest(
+        db,
+        blobs,
+        settings,
+        project,
+        items_from_source(source),
+        progress,
+        report_path,
+        total=total,
+        workers=workers,
+    )
+
+
+def ingest_bytes(
+    db: Engine | sessionmaker[Session],
+    blobs: BlobStore,
+    settings: Settings,
+    project: Project | int,
+    files: Iterable[tuple[str, bytes]],
+) -> IngestSummary:
+    """For uploads (the admin page): (file name, bytes) pairs, ingested in this process."""
+    items = (IngestItem(source=name, data=data) for name, data in files)
+    return ingest(db, blobs, settings, project, items, workers=1)
+
+
+def summary_text(summary: IngestSummary) -> str:
+    """One line for logs and flash messages."""
+    return f"{summary.added} added, {summary.duplicate} duplicate, {len(summary.rejected)} rejected" + (
+        f" ({', '.join(f'{n} {k}' for k, n in summary.reasons().items())})" if summary.rejected else ""
+    )
