@@ -66,6 +66,16 @@ class Settings(BaseSettings):
         0.15, description="Share of unsupported content words that flags a caption."
     )
 
+    # Image ingestion
+    max_image_pixels: int = Field(
+        89_478_485, description="More pixels than this is refused as a decompression bomb (Pillow's default)."
+    )
+    max_image_mb: float = Field(100.0, description="Largest image file accepted, local or downloaded.")
+    fetch_timeout_seconds: float = Field(30.0, description="Per-request timeout when ingesting image URLs.")
+    ingest_workers: int = Field(
+        0, description="Processes that decode images; 0 means one per core, 1 decodes in the calling process."
+    )
+
     # Work queue
     lease_seconds: int = 300
     max_attempts: int = 3
