@@ -1,0 +1,55 @@
+"""The Cleaner interface: a spoken transcript in, a written caption out, with its provenance.
+
+Like Label Studio's ML backend `predict`, the interface is tiny so any cleaner plugs in by name
+(settings.cleaner). A batch call returns one result or one exception per input, in order, so one
+bad transcript never sinks its neighbours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    text: str
+    cleaner: str  # "rules" | "llm"
+    model: str = ""
+    prompt_version: str = ""
+    # Every token spent on this caption, retries of malformed answers included (they cost money too).
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class CleanError(Exception):
+    """A cleaning attempt failed; the queue retries it later (up to settings.max_attempts)."""
+
+    permanent = False
+
+    def __init__(self, message: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+
+
+class PermanentCleanError(CleanError):
+    """Retrying cannot help (bad credentials, unknown model, empty transcript): fail the row at once."""
+
+    permanent = True
+
+
+class Cleaner(Protocol):
+    name: str
+    model: str
+    prompt_version: str
+    can_merge: bool  # whether merge_many writes one caption from several transcripts
+
+    def clean(self, transcript: str) -> CleanResult: ...
+
+    def clean_many(self, transcripts: Sequence[str]) -> list[CleanResult | Exception]: ...
+
+    def merge_many(self, groups: Sequence[Sequence[str]]) -> list[CleanResult | Exception]: ...
+
+    def close(self) -> None: ...
