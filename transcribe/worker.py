@@ -362,7 +362,7 @@ class Worker:
                 message,
                 self.config.max_attempts,
                 self.config.backoff_seconds,
-                permanent=isinstance(error, PermanentError),
+                permanent=is_permanent(error),
             )
         if status is None:
             log.warning(
@@ -389,6 +389,11 @@ class Worker:
                     query = query.where(Recording.project_id == self.config.project_id)
                 counts[stage.name] = int(session.scalar(query) or 0)
         return counts
+
+
+def is_permanent(error: BaseException) -> bool:
+    """PermanentError, or any error that says so (the cleaners' `permanent = True`)."""
+    return isinstance(error, PermanentError) or getattr(error, "permanent", False) is True
 
 
 def _id_list(ids: list[int]) -> str:
@@ -420,4 +425,5 @@ __all__ = [
     "WorkerConfig",
     "backlog",
     "default_worker_id",
+    "is_permanent",
 ]

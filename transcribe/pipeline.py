@@ -1,0 +1,42 @@
+"""Wiring: the stage processors a worker runs, built once from settings (models load here, not per job)."""
+
+from __future__ import annotations
+
+from db.blobstore import BlobStore
+from db.queue import STAGES
+from db.settings import Settings
+from transcribe.stage import StageProcessor
+
+
+def parse_stages(text: str) -> list[str]:
+    """ "transcribe,clean" -> ["transcribe", "clean"], in pipeline order, each known."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in STAGES]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown stage(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(STAGES)}"
+        )
+    return [name for name in STAGES if name in names]
+
+
+def build_processors(
+    settings: Settings,
+    stages: list[str],
+    *,
+    engine: str | None = None,
+    model: str | None = None,
+    device: str | None = None,
+    compute_type: str | None = None,
+) -> list[StageProcessor]:
+    processors: list[StageProcessor] = []
+    if "transcribe" in stages:
+        from transcribe.engines import load_engine
+        from transcribe.transcribe_stage import TranscribeProcessor
+
+        loaded = load_engine(settings, engine=engine, model=model, device=device, compute_type=compute_type)
+        processors.append(TranscribeProcessor(loaded, BlobStore(settings.blob_dir), settings.language))
+    if "clean" in stages:
+        from transcribe.clean_stage import build_clean_stage
+
+        processors.append(build_clean_stage(settings))
+    return processors
