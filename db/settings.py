@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     max_upload_mb: float = 50.0
     duration_tolerance_seconds: float = 5.0
     max_silence_fraction: float = 0.9
+    silence_threshold_dbfs: float = Field(
+        -50.0, description="A 10 ms stretch quieter than this (RMS, dBFS) counts as silence at intake."
+    )
 
     # Transcription
     engine: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
@@ -65,6 +68,20 @@ class Settings(BaseSettings):
     faithfulness_threshold: float = Field(
         0.15, description="Share of unsupported content words that flags a caption."
     )
+    llm_max_retries: int = Field(
+        3, description="Retries of one LLM call (429, 5xx, timeout, dropped connection, bad JSON)."
+    )
+    llm_retry_base_seconds: float = Field(
+        1.0, description="First retry waits about this long, doubling each time (capped at 30 s)."
+    )
+    llm_json_mode: Literal["json_object", "json_schema", "none"] = Field(
+        "json_object", description="How to ask for JSON: response_format json_object, json_schema, or not."
+    )
+    llm_temperature: float = 0.2
+    merge_captions: bool = Field(
+        False, description="Also write one merged caption per image from all its transcripts (llm)."
+    )
+    merge_prompt_version: str = Field("", description="Merge prompt id; empty means the newest shipped.")
 
     # Image ingestion
     max_image_pixels: int = Field(

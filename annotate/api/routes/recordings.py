@@ -1,7 +1,236 @@
-"""API routes: recordings (filled in by its owner)."""
+"""Uploading a take (idempotent by the client's UUID) and reading one's own recordings back."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from typing import Any
 
-router = APIRouter(prefix="/api", tags=["recordings"])
+import anyio.from_thread
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from annotate.api.deps import get_session, get_settings_dep, require_annotator
+from annotate.errors import Conflict, NotFound, VoicecapError
+from annotate.services import intake
+from annotate.services.assignments import get_own_assignment, task_images
+from db.blobstore import BlobStore
+from db.models import Recording, User
+from db.settings import Settings
+
+router = APIRouter(prefix="/api/recordings", tags=["recordings"])
+
+AUDIO_TYPES = sorted(intake.CONTENT_TYPES)
+# After refusing an upload early we still read (and drop) up to this much of its body, so a browser
+# gets our JSON answer instead of a connection reset it would retry forever.
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+class RecordingOut(BaseModel):
+    id: int
+    client_uuid: str
+    created: bool
+    status: str
+    image_id: int
+    assignment_id: int | None
+    content_type: str
+    size_bytes: int
+    duration_seconds: float
+    loudness_dbfs: float
+    silence_fraction: float
+    created_at: datetime
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+def recording_out(recording: Recording, created: bool) -> RecordingOut:
+    return RecordingOut(
+        id=recording.id,
+        client_uuid=recording.client_uuid,
+        created=created,
+        status=recording.status.value,
+        image_id=recording.image_id,
+        assignment_id=recording.assignment_id,
+        content_type=recording.content_type,
+        size_bytes=recording.size_bytes,
+        duration_seconds=recording.duration_seconds,
+        loudness_dbfs=recording.loudness_dbfs,
+        silence_fraction=recording.silence_fraction,
+        created_at=recording.created_at,
+    )
+
+
+def _blobs(request: Request) -> BlobStore:
+    return request.app.state.blobs  # type: ignore[no-any-return]
+
+
+def _error_responses() -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"model": RecordingOut, "description": "This UUID was stored before; nothing new stored."},
+        409: {"model": ErrorOut, "description": "The assignment was skipped or already submitted."},
+        413: {"model": ErrorOut, "description": "audio_too_large"},
+        415: {"model": ErrorOut, "description": "unsupported_media_type"},
+        422: {
+            "model": ErrorOut,
+            "description": "audio_empty, audio_undecodable, audio_too_short, audio_too_long, audio_silent",
+        },
+    }
+
+
+@router.put(
+    "/{client_uuid}",
+    status_code=201,
+    response_model=RecordingOut,
+    responses=_error_responses(),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "The take's bytes, as recorded; Content-Type names the format.",
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in AUDIO_TYPES},
+        }
+    },
+)
+async def upload_recording(
+    client_uuid: uuid.UUID,
+    request: Request,
+    response: Response,
+    assignment_id: int = Query(description="The assignment (task) this take describes."),
+    client_seconds: float | None = Query(None, ge=0, description="Length the browser measured."),
+    user: User = Depends(require_annotator),
+    session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings_dep),
+) -> RecordingOut:
+    """Upload one take. The client generates the UUID, so retrying an upload (after a network failure
+    or a page reload) stores exactly one recording: a repeat answers 200 with the stored one.
+
+    The body is streamed to disk; the size limit is checked as it arrives. A refused take answers a
+    JSON error with a stable `code` and a message for the annotator."""
+    key = str(client_uuid)
+    content_type = request.headers.get("content-type", "")
+    body = request.stream()
+    try:
+        existing, target = await run_in_threadpool(_prepare, session, user, key, assignment_id)
+        if existing is not None:
+            await _drain(body)
+            response.status_code = 200
+            return recording_out(existing, created=False)
+        intake.suffix_for(content_type)  # refuse a wrong type before reading the body
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > intake.max_upload_bytes(settings):
+            raise intake.IntakeRejected(
+                f"The recording is larger than the limit of {settings.max_upload_mb:g} MB.",
+                code="audio_too_large",
+                status=413,
+            )
+        assignment, image, project = target
+        meta: dict[str, Any] = {"user_agent": request.headers.get("user-agent", "")[:300]}
+        if client_seconds is not None:
+            meta["client_seconds"] = client_seconds
+
+        def accept() -> tuple[Recording, bool]:
+            recording, created = intake.accept_recording(
+                session,
+                _blobs(request),
+                settings,
+                project=project,
+                image=image,
+                user=user,
+                client_uuid=key,
+                content_type=content_type,
+                chunks=_sync_chunks(body),
+                assignment=assignment,
+                meta=meta,
+            )
+            session.commit()
+            return recording, created
+
+        recording, created = await run_in_threadpool(accept)
+    except VoicecapError:
+        await _drain(body)
+        raise
+    response.status_code = 201 if created else 200
+    return recording_out(recording, created)
+
+
+def _prepare(session: Session, user: User, client_uuid: str, assignment_id: int) -> tuple[Any, Any]:
+    """The stored recording for a repeated UUID, else the checked (assignment, image, project).
+
+    Ends the read transaction before the body streams in, so no database lock is held meanwhile."""
+    try:
+        existing = intake.find_recording(session, client_uuid)
+        if existing is not None:
+            if existing.user_id != user.id:
+                raise Conflict("This recording id belongs to another user.", code="recording_id_conflict")
+            return existing, None
+        assignment = get_own_assignment(session, user, assignment_id)
+        intake.check_assignment_open(assignment, user)
+        image, project = task_images(session, assignment)
+        return None, (assignment, image, project)
+    finally:
+        session.commit()
+
+
+def _sync_chunks(body: AsyncIterator[bytes]) -> Iterator[bytes]:
+    """The request body, pulled from the event loop into this worker thread chunk by chunk."""
+    while True:
+        try:
+            chunk = anyio.from_thread.run(body.__anext__)
+        except StopAsyncIteration:
+            return
+        if chunk:
+            yield chunk
+
+
+async def _drain(body: AsyncIterator[bytes]) -> None:
+    read = 0
+    try:
+        async for chunk in body:
+            read += len(chunk)
+            if read > DRAIN_LIMIT:
+                return
+    except Exception:
+        return  # already consumed, or the client went away
+
+
+@router.get("/{client_uuid}", response_model=RecordingOut)
+def get_recording(
+    client_uuid: uuid.UUID, user: User = Depends(require_annotator), session: Session = Depends(get_session)
+) -> RecordingOut:
+    """A recording by its client UUID (annotators: their own only)."""
+    recording = intake.find_recording(session, str(client_uuid))
+    if recording is None or not _may_see(user, recording):
+        raise NotFound("No such recording.", code="recording_not_found")
+    return recording_out(recording, created=False)
+
+
+@router.get("/by-id/{recording_id}/audio", response_class=FileResponse)
+def recording_audio(
+    recording_id: int,
+    request: Request,
+    kind: str = Query("original", pattern="^(original|wav)$", description="original or wav (16 kHz mono)."),
+    user: User = Depends(require_annotator),
+    session: Session = Depends(get_session),
+) -> FileResponse:
+    """The audio of a recording (annotators: their own only; leads: all)."""
+    recording = session.get(Recording, recording_id)
+    if recording is None or not _may_see(user, recording):
+        raise NotFound("No such recording.", code="recording_not_found")
+    key = recording.original_key if kind == "original" else recording.wav_key
+    path = _blobs(request).path(key)
+    if not path.is_file():
+        raise NotFound(
+            "The audio file of this recording is missing from the blob store.", code="blob_missing"
+        )
+    media_type = recording.content_type if kind == "original" else "audio/wav"
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _may_see(user: User, recording: Recording) -> bool:
+    return user.role.value in ("lead", "admin") or recording.user_id == user.id

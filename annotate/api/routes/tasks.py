@@ -1,7 +1,207 @@
-"""API routes: tasks (filled in by its owner)."""
+"""The annotator's work: the next image (a lease), renewing it, skipping it, and today's tally."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime, timedelta
 
-router = APIRouter(prefix="/api", tags=["tasks"])
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from annotate.api.deps import get_session, get_settings_dep, require_annotator
+from annotate.services import assignments
+from annotate.services.intake import max_upload_bytes
+from annotate.services.projects import get_project
+from db.models import Assignment, Image, Project, User
+from db.settings import Settings
+
+router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+
+
+class ProjectBrief(BaseModel):
+    id: int
+    name: str
+    instructions: str
+    questions: list[str]
+    min_seconds: float
+    max_seconds: float
+
+
+class ImageBrief(BaseModel):
+    id: int
+    width: int
+    height: int
+    url: str = Field(description="The original, for the zoomable view.")
+    thumbnail_url: str
+
+
+class Task(BaseModel):
+    assignment_id: int
+    lease_until: datetime
+    image: ImageBrief
+    project: ProjectBrief
+
+
+class Today(BaseModel):
+    recordings: int
+    skipped: int
+    seconds: float
+
+
+class Limits(BaseModel):
+    max_upload_bytes: int
+    duration_tolerance_seconds: float
+
+
+class SkipReason(BaseModel):
+    code: str
+    label: str
+
+
+class NextTask(BaseModel):
+    task: Task | None = Field(description="None when no image is left for you.")
+    message: str = ""
+    today: Today
+    limits: Limits
+    skip_reasons: list[SkipReason]
+
+
+class NextRequest(BaseModel):
+    project_id: int | None = Field(None, description="Stay in one project; default: any with work left.")
+    since: datetime | None = Field(None, description="Start of the annotator's day, for `today`.")
+
+
+class SkipRequest(BaseModel):
+    reason: str = Field(description="One of skip_reasons' codes.")
+    note: str = Field("", max_length=assignments.MAX_NOTE)
+    since: datetime | None = None
+
+
+class Lease(BaseModel):
+    assignment_id: int
+    lease_until: datetime
+
+
+class ProjectChoice(BaseModel):
+    id: int
+    name: str
+
+
+def _since(value: datetime | None) -> datetime:
+    if value is None:
+        now = datetime.now(UTC)
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    # Clamp: "today" never reaches further back than two days.
+    return max(value, datetime.now(UTC) - timedelta(days=2))
+
+
+def _today(session: Session, user: User, since: datetime | None) -> Today:
+    counts = assignments.today_counts(session, user, _since(since))
+    return Today(recordings=counts.recordings, skipped=counts.skipped, seconds=round(counts.seconds, 1))
+
+
+def task_out(assignment: Assignment, image: Image, project: Project) -> Task:
+    return Task(
+        assignment_id=assignment.id,
+        lease_until=assignment.lease_until,
+        image=ImageBrief(
+            id=image.id,
+            width=image.width,
+            height=image.height,
+            url=f"/api/images/{image.id}/original",
+            thumbnail_url=f"/api/images/{image.id}/thumbnail",
+        ),
+        project=ProjectBrief(
+            id=project.id,
+            name=project.name,
+            instructions=project.instructions,
+            questions=[str(q) for q in project.questions],
+            min_seconds=project.min_seconds,
+            max_seconds=project.max_seconds,
+        ),
+    )
+
+
+def _next_task(session: Session, settings: Settings, user: User, body: NextRequest) -> NextTask:
+    project = get_project(session, body.project_id) if body.project_id is not None else None
+    assignment = assignments.next_assignment(session, settings, user=user, project=project)
+    task = None
+    message = ""
+    if assignment is None:
+        message = "There are no images left for you to describe. Thank you!"
+    else:
+        image, task_project = assignments.task_images(session, assignment)
+        task = task_out(assignment, image, task_project)
+    today = _today(session, user, body.since)
+    session.commit()
+    return NextTask(
+        task=task,
+        message=message,
+        today=today,
+        limits=Limits(
+            max_upload_bytes=max_upload_bytes(settings),
+            duration_tolerance_seconds=settings.duration_tolerance_seconds,
+        ),
+        skip_reasons=[SkipReason(code=c, label=label) for c, label in assignments.SKIP_REASONS.items()],
+    )
+
+
+@router.post("/next", response_model=NextTask)
+def next_task(
+    body: NextRequest | None = None,
+    user: User = Depends(require_annotator),
+    session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings_dep),
+) -> NextTask:
+    """Your current image, or a new one you have not described, held for you on a lease
+    (`assignment_lease_minutes`). Asking again returns the same image and renews the lease."""
+    return _next_task(session, settings, user, body or NextRequest())
+
+
+@router.post("/{assignment_id}/renew", response_model=Lease)
+def renew(
+    assignment_id: int,
+    user: User = Depends(require_annotator),
+    session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings_dep),
+) -> Lease:
+    """Keep the lease of an open task page alive."""
+    assignment = assignments.renew_lease(session, settings, user=user, assignment_id=assignment_id)
+    session.commit()
+    return Lease(assignment_id=assignment.id, lease_until=assignment.lease_until)
+
+
+@router.post("/{assignment_id}/skip", response_model=Today)
+def skip(
+    assignment_id: int,
+    body: SkipRequest,
+    user: User = Depends(require_annotator),
+    session: Session = Depends(get_session),
+) -> Today:
+    """Give an image back with a reason; you will not be offered it again."""
+    assignments.skip_assignment(
+        session, user=user, assignment_id=assignment_id, reason=body.reason, note=body.note
+    )
+    today = _today(session, user, body.since)
+    session.commit()
+    return today
+
+
+@router.get("/today", response_model=Today)
+def today(
+    since: datetime | None = Query(None, description="Start of your day (ISO 8601); default UTC midnight."),
+    user: User = Depends(require_annotator),
+    session: Session = Depends(get_session),
+) -> Today:
+    """What you recorded and skipped today."""
+    return _today(session, user, since)
+
+
+@router.get("/projects", response_model=list[ProjectChoice])
+def projects(
+    _: User = Depends(require_annotator), session: Session = Depends(get_session)
+) -> list[ProjectChoice]:
+    """Projects you can work on."""
+    return [ProjectChoice(id=p.id, name=p.name) for p in assignments.open_projects(session)]
