@@ -1,0 +1,169 @@
+"""Dashboard figures, QC outliers and the `voicecap stats` / `voicecap qc` commands, on both databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+from annotate.services import qc, review, stats
+from annotate.services.users import add_user
+from db.models import utcnow
+from tests.support.review_seed import BOATS_CAPTION, add_image, add_take, seed
+
+
+@pytest.fixture
+def decided(session, blobs):  # type: ignore[no-untyped-def]
+    """Three takes: ann's first approved, bob's rejected, ann's second edited (approved)."""
+    data = seed(session, blobs)
+    first, second, third = data.captions
+    review.decide(session, first.id, data.lead, "approve")
+    review.decide(session, second.id, data.lead, "reject", reason="invented a flag")
+    review.decide(session, third.id, data.lead, "edit", text="Three red boats on a calm lake.")
+    session.commit()
+    return data
+
+
+def _by_key(result: dict) -> dict:  # type: ignore[type-arg]
+    return {row["key"]: row for row in result["rows"]}
+
+
+def test_stats_by_annotator(session, decided) -> None:  # type: ignore[no-untyped-def]
+    rows = _by_key(stats.stats(session, decided.project.id, "annotator"))
+    ann, bob = rows["ann"], rows["bob"]
+    assert (ann["takes"], ann["images_done"], ann["reviewed"], ann["approved"]) == (2, 2, 2, 2)
+    assert ann["approval_rate"] == 1.0 and ann["rejection_rate"] == 0.0
+    assert ann["audio_hours"] == pytest.approx(2 * 12.51 / 3600, abs=1e-4)
+    assert ann["median_seconds_per_take"] == pytest.approx(12.51)
+    # ann's current captions: the approved original and the edit (7 words).
+    assert ann["words_per_caption"] == pytest.approx((len(BOATS_CAPTION.split()) + 7) / 2)
+    assert ann["takes_per_day"] == 2.0
+    assert (bob["takes"], bob["images_done"], bob["rejected"], bob["rejection_rate"]) == (1, 0, 1, 1.0)
+
+
+def test_stats_by_project_and_totals(session, decided) -> None:  # type: ignore[no-untyped-def]
+    result = stats.stats(session, None, "project")
+    harbour = _by_key(result)["Harbour"]
+    assert (harbour["takes"], harbour["images_done"], harbour["reviewed"]) == (3, 2, 3)
+    assert harbour["approval_rate"] == pytest.approx(2 / 3, abs=1e-4)
+    assert result["totals"]["takes"] == 3 and result["totals"]["rejected"] == 1
+
+
+def test_stats_by_day_fills_quiet_days(session, blobs, decided) -> None:  # type: ignore[no-untyped-def]
+    image = decided.images[0]
+    add_take(session, blobs, image, decided.annotators[1], created_at=utcnow() - timedelta(days=3))
+    session.commit()
+    rows = stats.stats(session, decided.project.id, "day")["rows"]
+    assert len(rows) == 4
+    assert [r["takes"] for r in rows] == [1, 0, 0, 3]
+    assert rows[-1]["reviewed"] == 3 and rows[1]["audio_hours"] == 0.0
+
+
+def test_stats_on_an_empty_database(session) -> None:  # type: ignore[no-untyped-def]
+    for by in stats.GROUPINGS:
+        assert stats.stats(session, None, by)["rows"] == []
+    live = stats.live_counts(session)
+    assert live["review_queue"] == 0 and live["recordings"]["uploaded"] == 0
+
+
+def test_live_counts(session, decided) -> None:  # type: ignore[no-untyped-def]
+    live = stats.live_counts(session, decided.project.id)
+    assert live["captions"] == {"approved": 2, "rejected": 1, "superseded": 1}
+    assert live["review_queue"] == 0 and live["reviews_last_24h"] == 3
+    assert live["recordings"]["captioned"] == 2 and live["recordings"]["rejected"] == 1
+    assert live["images"] == 3 and live["images_complete"] == 2
+
+
+@pytest.fixture
+def varied(session, blobs, settings):  # type: ignore[no-untyped-def]
+    """Six ordinary takes by ann and bob, and carl, who speaks far too fast and once far too briefly."""
+    data = seed(session, blobs, takes=2)
+    carl = add_user(session, "carl", "annotator", "correct-horse").user
+    image = add_image(session, blobs, data.project, _other(data))
+    for index, wpm in enumerate((140.0, 145.0, 155.0, 160.0)):
+        add_take(
+            session, blobs, image, data.annotators[index % 2], words_per_minute=wpm, duration=12.0 + index
+        )
+    add_take(session, blobs, image, carl, words_per_minute=400.0, duration=13.0)
+    add_take(session, blobs, image, carl, words_per_minute=390.0, duration=3.0, faithfulness=0.5)
+    session.commit()
+    return data
+
+
+def _other(data):  # type: ignore[no-untyped-def]
+    from tests.support.review_seed import IMAGES
+
+    used = {img.source for img in data.images}
+    return next(p for p in sorted(IMAGES.glob("*.jpg")) if str(p) not in used)
+
+
+def test_qc_flags_takes_and_annotators(session, settings, varied) -> None:  # type: ignore[no-untyped-def]
+    report = qc.qc_report(session, settings, qc.QcFilter(project_id=varied.project.id))
+    assert report["total"] == 8
+    carl = next(a for a in report["annotators"] if a["annotator"] == "carl")
+    assert "words_per_minute_high" in carl["outliers"] and carl["z_words_per_minute"] > qc.OUTLIER_Z
+    assert all(not a["outliers"] for a in report["annotators"] if a["annotator"] != "carl")
+    short = next(t for t in report["takes"] if t["duration_seconds"] == 3.0)
+    assert {"too_short", "unfaithful", "outlier_words_per_minute_high"} <= set(short["flags"])
+    only = qc.qc_report(session, settings, qc.QcFilter(project_id=varied.project.id, flag="too_short"))
+    assert [t["recording_id"] for t in only["takes"]] == [short["recording_id"]]
+    anyflag = qc.qc_report(session, settings, qc.QcFilter(flag="any"))
+    # carl's two takes, and bob's seeded caption whose faithfulness (0.81) is under 1 - 0.15.
+    assert sorted((t["annotator"], "unfaithful" in t["flags"]) for t in anyflag["takes"]) == [
+        ("bob", True),
+        ("carl", False),
+        ("carl", True),
+    ]
+    assert report["flag_counts"]["outlier_words_per_minute_high"] == 2
+
+
+def test_robust_z_ignores_the_outliers_it_measures() -> None:
+    import pandas as pd
+
+    values = pd.Series([150.0, 152.0, 148.0, 151.0, 149.0, 400.0])
+    z = qc.robust_z(values, values)
+    assert abs(z.iloc[-1]) > 50 and all(abs(z.iloc[:-1]) < 1.5)
+    assert (qc.robust_z(pd.Series([5.0, 5.0]), pd.Series([5.0, 5.0])) == 0).all()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "annotate.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_cli_stats_and_qc(decided) -> None:  # type: ignore[no-untyped-def]
+    result = _cli("stats", "Harbour", "--by", "annotator", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert {r["key"]: r["takes"] for r in data["rows"]} == {"ann": 2, "bob": 1}
+    assert data["live"]["review_queue"] == 0
+    table = _cli("stats", "--by", "project")
+    assert table.returncode == 0 and "Harbour" in table.stdout and "67%" in table.stdout
+    assert _cli("stats", "--by", "week").returncode != 0
+    missing = _cli("stats", "Nowhere")
+    assert missing.returncode == 1 and "No project named" in missing.stderr
+    qc_out = _cli("qc", "Harbour")
+    assert qc_out.returncode == 0 and "Annotators against their project" in qc_out.stdout
+
+
+def test_cli_review_decisions(session, decided, blobs) -> None:  # type: ignore[no-untyped-def]
+    _, _, caption = add_take(session, blobs, decided.images[0], decided.annotators[0])
+    session.commit()
+    queued = json.loads(_cli("review", "queue", "--json").stdout)
+    assert [i["id"] for i in queued["items"]] == [caption.id]
+    refused = _cli("review", "approve", str(caption.id), "--as", "ann")
+    assert refused.returncode == 1 and "leads and admins" in refused.stderr
+    done = json.loads(_cli("review", "approve", str(caption.id), "--as", "lena", "--json").stdout)
+    assert done["caption"]["status"] == "approved" and done["review"]["reviewer"] == "lena"
+    assert done["review"]["decision"] == "approve"
+    again = _cli("review", "reject", str(caption.id), "--reason", "on reflection, no")
+    assert again.returncode == 0 and "rejected" in again.stdout
