@@ -24,8 +24,21 @@ def test_db_upgrade_then_current(settings: Settings) -> None:
 def test_project_create_list_show_with_questions_file(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     questions = tmp_path / "q.yaml"
     questions.write_text("questions:\n  - What animals are there?\n  - What colour is the sky?\n")
-    created = run_json("project", "create", "birds", "--questions", str(questions), "--min-seconds", "45",
-                       "--max-seconds", "90", "--per-image", "3", "--language", "en")
+    created = run_json(
+        "project",
+        "create",
+        "birds",
+        "--questions",
+        str(questions),
+        "--min-seconds",
+        "45",
+        "--max-seconds",
+        "90",
+        "--per-image",
+        "3",
+        "--language",
+        "en",
+    )
     assert created["questions"] == ["What animals are there?", "What colour is the sky?"]
     assert created["per_image"] == 3
     run_cli("project", "create", "street")
@@ -69,7 +82,8 @@ def test_user_add_generates_or_reads_password_and_never_stores_it_clear(engine, 
 def test_user_add_rejects_bad_input(engine) -> None:  # type: ignore[no-untyped-def]
     run_cli("user", "add", "carol")
     assert "already exists" in run_cli("user", "add", "carol", check=False).stderr
-    assert "at least 8" in run_cli("user", "add", "dave", "--password-stdin", input="short\n", check=False).stderr
+    short = run_cli("user", "add", "dave", "--password-stdin", input="short\n", check=False)
+    assert "at least 8" in short.stderr
     assert run_cli("user", "add", "erin", "--role", "boss", check=False).returncode != 0
     assert "No user named" in run_cli("user", "disable", "nobody", check=False).stderr
 

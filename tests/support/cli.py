@@ -9,8 +9,13 @@ import sys
 from typing import Any
 
 
-def run_cli(*args: str, input: str | None = None, check: bool = True, timeout: float = 300,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    input: str | None = None,
+    check: bool = True,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "annotate.cli.main", *args],
         input=input,
@@ -20,7 +25,10 @@ def run_cli(*args: str, input: str | None = None, check: bool = True, timeout: f
         env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"voicecap {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        command = " ".join(args)
+        raise AssertionError(
+            f"voicecap {command} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
