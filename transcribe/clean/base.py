@@ -44,6 +44,7 @@ class Cleaner(Protocol):
     name: str
     model: str
     prompt_version: str
+    merge_prompt_version: str  # "" when the cleaner cannot merge
     can_merge: bool  # whether merge_many writes one caption from several transcripts
 
     def clean(self, transcript: str) -> CleanResult: ...

@@ -198,6 +198,7 @@ class RulesCleaner:
     name = "rules"
     model = ""
     prompt_version = RULES_VERSION
+    merge_prompt_version = ""
     can_merge = False
 
     def clean(self, transcript: str) -> CleanResult:
