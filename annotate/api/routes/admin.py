@@ -20,15 +20,16 @@ from sqlalchemy.orm import Session
 
 from annotate.api.deps import get_session, require_lead
 from annotate.errors import Forbidden, InvalidInput, VoicecapError
+from annotate.services import ingest
 from annotate.services import projects as project_service
 from annotate.services import users as user_service
 from db.models import Role, User
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
-# One upload (an image or a zip of images). Big collections belong to `voicecap ingest` on the server.
-MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
-CHUNK = 1024 * 1024
+# One zip upload (a single image is capped by settings.max_image_mb). Bigger collections belong to
+# `voicecap ingest` on the server.
+MAX_UPLOAD_BYTES = 1_000_000_000
 
 
 class ProjectCreate(BaseModel):
@@ -131,52 +132,62 @@ async def add_images(
 ) -> dict[str, Any]:
     """Add images: the request body is one image file or a zip of them. Answers {added, duplicate, rejected:
     [{path, reason}]}, as `voicecap ingest --json` does."""
-    from annotate.services import ingest  # the ingest engineer's module, shared with the CLI
-
-    project = project_service.get_project(session, project_id)
-    # Detach the project with its fields loaded and end this transaction: on SQLite it holds the write
-    # lock, which the ingest service's own sessions need.
-    session.expunge(project)
-    session.rollback()
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
-        raise _too_large()
+    project_id = await run_in_threadpool(_project_id, session, project_id)
+    settings = request.app.state.settings
     name = _safe_name(filename)
+    is_zip = name.lower().endswith(".zip")
+    limit = MAX_UPLOAD_BYTES if is_zip else int(settings.max_image_mb * 1_000_000)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
     workdir = Path(tempfile.mkdtemp(prefix="voicecap-upload-"))
     try:
-        target = workdir / "files" / name
-        target.parent.mkdir()
+        target = workdir / name
         size = 0
         with target.open("wb") as out:
             async for chunk in request.stream():
                 size += len(chunk)
-                if size > MAX_UPLOAD_BYTES:
-                    raise _too_large()
+                if size > limit:
+                    raise _too_large(limit)
                 out.write(chunk)
         if size == 0:
             raise InvalidInput("The upload is empty.")
-        if name.lower().endswith(".zip"):
-            items = ingest.iter_zip(target)
-        else:
-            items = ingest.iter_folder(target.parent)
-        settings = request.app.state.settings
-        summary = await run_in_threadpool(
-            ingest.ingest, request.app.state.sessions, request.app.state.blobs, settings, project, items
-        )
-        result: dict[str, Any] = summary.to_json()
+        summary = await run_in_threadpool(_ingest_upload, request, project_id, target, is_zip)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    # Reasons name the temporary path; show the uploaded name instead.
-    for rejected in result.get("rejected", []):
-        rejected["path"] = _display_path(str(rejected.get("path", "")), workdir / "files", name)
+    result: dict[str, Any] = summary.to_json()
     result["file"] = name
     return result
 
 
-def _too_large() -> VoicecapError:
-    limit_mb = MAX_UPLOAD_BYTES // (1024 * 1024)
+def _project_id(session: Session, name_or_id: int) -> int:
+    project_id = project_service.get_project(session, name_or_id).id
+    # End this transaction: on SQLite it holds the write lock, which the ingest's own sessions need.
+    session.rollback()
+    return project_id
+
+
+def _ingest_upload(request: Request, project_id: int, target: Path, is_zip: bool) -> ingest.IngestSummary:
+    name = target.name
+    if is_zip:
+        # Images keep the name they were uploaded as, not the temporary path.
+        items = [
+            ingest.IngestItem(source=f"{name}!/{item.member}", zip_path=item.zip_path, member=item.member)
+            for item in ingest.iter_zip(target)
+        ]
+        workers = None
+    else:
+        items = [ingest.IngestItem(source=name, path=target)]
+        workers = 1
+    state = request.app.state
+    return ingest.ingest(
+        state.sessions, state.blobs, state.settings, project_id, items, total=len(items), workers=workers
+    )
+
+
+def _too_large(limit: int) -> VoicecapError:
     return VoicecapError(
-        f"The upload is larger than {limit_mb} MB; split it or use `voicecap ingest` on the server.",
+        f"The upload is larger than {limit // 1_000_000} MB; split it, or run `voicecap ingest` there.",
         code="too_large",
         status=413,
     )
@@ -189,14 +200,6 @@ def _safe_name(filename: str) -> str:
     if not base:
         raise InvalidInput(f"Not a usable file name: {filename!r}.")
     return base[:200]
-
-
-def _display_path(path: str, folder: Path, name: str) -> str:
-    for prefix in (str(folder / name), str(folder)):
-        if path.startswith(prefix):
-            rest = path[len(prefix) :].lstrip("/")
-            return f"{name}/{rest}" if rest and prefix.endswith(name) else (rest or name)
-    return path
 
 
 # --- users --------------------------------------------------------------------------------------------
