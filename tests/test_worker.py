@@ -227,3 +227,26 @@ def test_transcribe_cli_drains_and_status_counts(settings, session: Session, blo
     assert status["recordings"]["transcribed"] == 2 and status["recordings"]["uploaded"] == 0
     assert status["throughput"]["last_hour"]["transcribed"] == 2
     assert status["oldest_waiting"]["transcribe"] is None
+
+
+def test_one_worker_runs_both_stages_to_captions(
+    session: Session, blobs: BlobStore, factory, whisper, clips
+) -> None:
+    from db.models import Caption
+    from transcribe.clean_stage import build_clean_stage
+
+    fixture = make_fixture(session)
+    ids = [add_recording(session, blobs, fixture, clip.audio).id for clip in clips[:2]]
+    stages = [TranscribeProcessor(whisper, blobs), build_clean_stage(Settings(cleaner="rules"))]
+    worker = Worker(factory, stages, config())
+
+    totals = worker.run(drain=True)
+
+    assert totals["transcribe"].done == 2 and totals["clean"].done == 2
+    session.expire_all()
+    for rid in ids:
+        assert session.get(Recording, rid).status == RecordingStatus.captioned
+        transcript = session.scalar(select(Transcript).where(Transcript.recording_id == rid))
+        caption = session.scalar(select(Caption).where(Caption.recording_id == rid))
+        assert caption.transcript_id == transcript.id and caption.cleaner == "rules"
+        assert word_error_rate(transcript.text, caption.text) < 0.5

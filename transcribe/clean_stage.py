@@ -2,7 +2,8 @@
 
 CleanProcessor turns (Recording, Transcript) pairs into Caption rows (with its own concurrency for LLM
 calls); this adapter reads those pairs for the claimed rows, stores the captions with the row's state
-change, and reports token usage for progress and cost.
+change, and reports token usage for progress and cost. Merged captions (one per image from all its
+transcripts) are written by `sweep`, which the worker runs when it is idle after cleaning something.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import and_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Caption, Recording, Transcript
+from db.settings import Settings
 from transcribe.stage import PermanentError
 
 
@@ -84,8 +86,25 @@ class CleanStage:
             "flagged": float(sum(1 for c in output if c.flagged)),
         }
 
+    def sweep(self, factory: sessionmaker[Session], project_id: int | None) -> dict[str, float]:
+        """Merged captions need every recording of an image captioned, so they are a sweep, not a job."""
+        from transcribe.clean.stage import merge_images
 
-def build_clean_stage(settings: Any) -> CleanStage:
+        processor: Any = self.processor
+        report = merge_images(factory, processor.cleaner, processor.settings, project_id)
+        return {
+            "merged": float(report.written),
+            "prompt_tokens": float(report.prompt_tokens),
+            "completion_tokens": float(report.completion_tokens),
+        }
+
+    def close(self) -> None:
+        close = getattr(self.processor, "close", None)
+        if close is not None:
+            close()
+
+
+def build_clean_stage(settings: Settings) -> CleanStage:
     """The configured cleaner (settings.cleaner) wrapped for the worker."""
     from transcribe.clean import load_cleaner
     from transcribe.clean.stage import CleanProcessor

@@ -8,6 +8,10 @@ inputs, do its work and write its results. The three calls are split by transact
 - ``store`` runs inside the transaction that also marks the row done, so a result and its state change
   commit together or not at all.
 
+A stage may also offer ``sweep(factory, project_id) -> dict[str, float]``, run when the worker is idle
+after the stage finished rows (the clean stage writes per-image merged captions there), and
+``close()``, called by whoever built it when the worker is done.
+
 An input or output that is an ``Exception`` fails that one recording; a ``PermanentError`` fails it for
 good on the first attempt (a corrupt file will not decode on the third try either).
 """

@@ -202,6 +202,7 @@ class Worker:
         self.on_wait = on_wait
         self.totals: dict[str, StageTotals] = {p.stage: StageTotals() for p in processors}
         self._stop = threading.Event()
+        self._dirty: set[str] = set()  # stages that finished rows since their last sweep
 
     # -- control ----------------------------------------------------------------------------------
 
@@ -233,6 +234,7 @@ class Worker:
                     self.run_batch(processor, ids)
             if worked:
                 continue
+            self._sweep()
             if drain:
                 waiting = self.pending()
                 if not any(waiting.values()):
@@ -242,6 +244,26 @@ class Worker:
             self._stop.wait(self.config.poll_seconds)
         log.info("worker %s stopped", self.config.worker_id)
         return self.totals
+
+    def _sweep(self) -> None:
+        """Idle, and a stage finished rows since its last sweep: let it do its follow-up work."""
+        for processor in self.processors:
+            sweep = getattr(processor, "sweep", None)
+            if sweep is None or processor.stage not in self._dirty:
+                continue
+            self._dirty.discard(processor.stage)
+            report = BatchReport(stage=processor.stage)
+            started = time.perf_counter()
+            try:
+                report.units = sweep(self.factory, self.config.project_id)
+            except Exception:
+                log.exception("%s: sweep failed", processor.stage)
+            report.wall_seconds = time.perf_counter() - started
+            for key, value in report.units.items():
+                totals = self.totals[processor.stage].units
+                totals[key] = totals.get(key, 0.0) + value
+            if self.on_batch:
+                self.on_batch(report)
 
     # -- one batch --------------------------------------------------------------------------------
 
@@ -283,6 +305,8 @@ class Worker:
             heartbeat.stop()
         report.wall_seconds = time.perf_counter() - started
         self.totals[stage.name].add(report)
+        if report.finished:
+            self._dirty.add(stage.name)
         if self.on_batch:
             self.on_batch(report)
         return report

@@ -23,6 +23,7 @@ from db import queue
 from db.migrate import SchemaOutOfDate, check_schema
 from db.session import get_engine, session_factory
 from db.settings import get_settings
+from transcribe.clean.usage import estimate_cost
 from transcribe.pipeline import build_processors, parse_stages
 from transcribe.worker import BatchReport, StageTotals, Worker, WorkerConfig, backlog, default_worker_id
 
@@ -200,8 +201,14 @@ def _run(
     factory = session_factory(engine)
     with _progress_display(stages, factory, project_id, settings, enabled=show_progress) as on_batch:
         runner = Worker(factory, processors, config, on_batch=on_batch, on_wait=_wait_notice(show_progress))
-        with _graceful_stop(runner):
-            totals = runner.run(drain=drain)
+        try:
+            with _graceful_stop(runner):
+                totals = runner.run(drain=drain)
+        finally:
+            for processor in processors:
+                close = getattr(processor, "close", None)
+                if close is not None:
+                    close()
     summary = {name: stage_totals.as_dict() for name, stage_totals in totals.items()}
     if as_json:
         print_json(summary)
@@ -308,8 +315,8 @@ def _progress_display(
             progress.update(tasks[report.stage], completed=hours, total=hours + seconds / 3600, figures=text)
         else:
             tokens = figures.get("prompt_tokens", 0.0) + figures.get("completion_tokens", 0.0)
-            cost = status_service.cost_estimate(
-                settings, int(figures.get("prompt_tokens", 0)), int(figures.get("completion_tokens", 0))
+            cost = estimate_cost(
+                int(figures.get("prompt_tokens", 0)), int(figures.get("completion_tokens", 0)), settings
             )
             text = f"{tokens / elapsed:.0f} tokens/s" + (f"  ${cost:.4f}" if cost is not None else "")
             finished = figures["finished"]
@@ -329,10 +336,12 @@ def _print_summary(totals: dict[str, StageTotals], settings: Any) -> None:
         if units.get("audio_seconds"):
             rtf = stage_totals.wall_seconds / units["audio_seconds"]
             line += f"; {units['audio_seconds'] / 3600:.3f} h of audio, real-time factor {rtf:.3f}"
+        if units.get("merged"):
+            line += f"; {int(units['merged'])} merged captions"
         if units.get("prompt_tokens") or units.get("completion_tokens"):
             prompt, completion = int(units.get("prompt_tokens", 0)), int(units.get("completion_tokens", 0))
             line += f"; {prompt + completion} tokens"
-            cost = status_service.cost_estimate(settings, prompt, completion)
+            cost = estimate_cost(prompt, completion, settings)
             if cost is not None:
                 line += f" (about ${cost:.4f})"
         console.print(line)

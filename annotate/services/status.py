@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db import queue
-from db.models import Caption, CaptionKind, Recording, RecordingStatus, Transcript, utcnow
+from db.models import Caption, CaptionKind, Image, Recording, RecordingStatus, Transcript, utcnow
 from db.settings import Settings
+from transcribe.clean.usage import estimate_cost, token_totals
 
 WINDOWS = {"last_hour": timedelta(hours=1), "last_day": timedelta(days=1)}
 
@@ -47,9 +48,7 @@ def _throughput(session: Session, since: datetime, project_id: int | None) -> di
         transcripts = transcripts.join(Recording, Recording.id == Transcript.recording_id).where(
             Recording.project_id == project_id
         )
-        captions = captions.join(Recording, Recording.id == Caption.recording_id).where(
-            Recording.project_id == project_id
-        )
+        captions = captions.join(Image, Image.id == Caption.image_id).where(Image.project_id == project_id)
     count, audio_seconds, engine_seconds = session.execute(transcripts).one()
     return {
         "transcribed": int(count),
@@ -96,31 +95,14 @@ def _workers(session: Session, now: datetime, project_id: int | None) -> list[di
 
 
 def _tokens(session: Session, settings: Settings, project_id: int | None) -> dict[str, Any]:
-    query = select(
-        func.coalesce(func.sum(Caption.prompt_tokens), 0),
-        func.coalesce(func.sum(Caption.completion_tokens), 0),
-    )
-    if project_id is not None:
-        query = query.join(Recording, Recording.id == Caption.recording_id).where(
-            Recording.project_id == project_id
-        )
-    prompt, completion = session.execute(query).one()
+    """Tokens recorded on stored captions of every cleaner (the rules cleaner records none)."""
+    totals = token_totals(session, project_id, cleaner=None)
+    cost = estimate_cost(totals.prompt_tokens, totals.completion_tokens, settings)
     return {
-        "prompt": int(prompt),
-        "completion": int(completion),
-        "cost_estimate": cost_estimate(settings, int(prompt), int(completion)),
+        "prompt": totals.prompt_tokens,
+        "completion": totals.completion_tokens,
+        "cost_estimate": None if cost is None else round(cost, 4),
     }
-
-
-def cost_estimate(settings: Settings, prompt_tokens: int, completion_tokens: int) -> float | None:
-    """Spend at the configured prices (per million tokens); None when no price is configured."""
-    if not (settings.llm_price_per_million_input or settings.llm_price_per_million_output):
-        return None
-    return round(
-        prompt_tokens * settings.llm_price_per_million_input / 1e6
-        + completion_tokens * settings.llm_price_per_million_output / 1e6,
-        4,
-    )
 
 
 def _failures(session: Session, project_id: int | None, limit: int) -> list[dict[str, Any]]:
