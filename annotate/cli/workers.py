@@ -360,10 +360,13 @@ def _print_status(data: dict[str, Any]) -> None:
                 f"{figures['audio_hours']:.3f}",
                 "" if rtf is None else f"{rtf:.3f}",
                 figures["captioned"],
+                figures["merged"],
             ]
         )
     console.print(
-        table("Throughput", ["window", "transcribed", "audio hours", "engine RTF", "captioned"], rows)
+        table(
+            "Throughput", ["window", "transcribed", "audio hours", "engine RTF", "captioned", "merged"], rows
+        )
     )
     for stage, oldest in data["oldest_waiting"].items():
         if oldest:

@@ -41,8 +41,10 @@ def _throughput(session: Session, since: datetime, project_id: int | None) -> di
         func.coalesce(func.sum(Transcript.audio_seconds), 0.0),
         func.coalesce(func.sum(Transcript.processing_seconds), 0.0),
     ).where(Transcript.created_at >= since)
-    captions = select(func.count(Caption.id)).where(
-        Caption.created_at >= since, Caption.kind != CaptionKind.edited
+    captions = (
+        select(Caption.kind, func.count(Caption.id))
+        .where(Caption.created_at >= since, Caption.kind != CaptionKind.edited)
+        .group_by(Caption.kind)
     )
     if project_id is not None:
         transcripts = transcripts.join(Recording, Recording.id == Transcript.recording_id).where(
@@ -50,13 +52,15 @@ def _throughput(session: Session, since: datetime, project_id: int | None) -> di
         )
         captions = captions.join(Image, Image.id == Caption.image_id).where(Image.project_id == project_id)
     count, audio_seconds, engine_seconds = session.execute(transcripts).one()
+    kinds = {CaptionKind(kind): int(n) for kind, n in session.execute(captions)}
     return {
         "transcribed": int(count),
         "audio_hours": round(float(audio_seconds) / 3600, 4),
         "engine_real_time_factor": round(float(engine_seconds) / float(audio_seconds), 4)
         if audio_seconds
         else None,
-        "captioned": int(session.scalar(captions) or 0),
+        "captioned": kinds.get(CaptionKind.single, 0),  # recordings cleaned into a caption
+        "merged": kinds.get(CaptionKind.merged, 0),  # one caption per image from all its transcripts
     }
 
 
