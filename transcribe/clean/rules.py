@@ -4,8 +4,8 @@ It only ever deletes words, re-cases letters, tidies punctuation and writes spel
 as digits; it never adds a word (tests/test_rules_cleaner.py checks that on every case). Each pass is
 a precompiled pattern, so a 90-second transcript takes well under a millisecond.
 
-Order matters: fillers go first (so "a, um, a boat" becomes a repeat), then stutters and repeats
-(so a correction's window counts real words), then self-corrections, then discourse fillers, then
+Order matters: self-corrections go first (a filler's commas may be what marks one: "red, no, um,
+blue"), then fillers (so "a, um, a boat" becomes a repeat), stutters and repeats, discourse fillers,
 numbers, punctuation and case.
 """
 
@@ -35,6 +35,7 @@ ELLIPSIS = re.compile(r"\s*(?:\.{2,}|…)")
 # Hesitation sounds. Between commas ("there is, um, a boat") they go with the commas.
 _FILLERS = r"(?:uh-huh|mm-hmm|u+h+m*|u+m+|e+r+m+|e+r+|a+h+|h+m+|m+h*m+)"
 FILLER_COMMA = re.compile(rf", ?{_FILLERS}\b(?: ?,)?", _I)
+_FILLER_WORD = re.compile(_FILLERS, _I)
 FILLER = re.compile(rf"{_starts_with('uemah')}(?<![\w'’]){_FILLERS}\b,? ?", _I)
 
 # Stutters: a fragment then the word it started ("th- the", "b-b-boat"); "t-shirt" survives.
@@ -66,31 +67,41 @@ COLOURS = frozenset(
 _TYPED_ONLY = re.compile(r", ?actually ?,", _I)  # fullmatch on the stripped marker
 
 # Discourse fillers that carry no visual fact, each with the words that must occur for it to run
-# (a substring test costs far less than a scan). The text carries a leading ". " while these run, so
+# (a substring test costs far less than a scan; () = always run, for scans that start with a literal
+# and so are cheap anyway), in an order where no removal exposes an earlier
+# one ("you like, know" -> "you know"). The text carries a leading ". " while these run, so
 # "sentence start" is always "after [.?!] ". "like" goes only where it cannot mean "resembling".
 _NUMBER = word_alternation(NUMBER_WORDS)
+_OPENERS = ("and so", "so", "okay", "ok", "alright", "all right", "well", "yeah", "right", "let's see",
+            "let me see", "what else", "i mean")  # fmt: skip
+
+
 DISCOURSE: list[tuple[tuple[str, ...], re.Pattern[str], str]] = [
+    (("basically", "literally"), re.compile(r"\b(?:basically|literally)\b ?,? ?", _I), " "),
+    (("like,", "like ,"), re.compile(rf"{_starts_with(',l')}(?:, ?|(?<![\w'’]))like ?, ?", _I), " "),
+    ((), re.compile(r"([.?!]) like ", _I), r"\1 "),
     (
-        ("so", "ok", "alright", "all right", "well", "yeah", "right", "let", "what else", "i mean"),
-        re.compile(
-            r"([.?!]) (?:(?:and )?so|okay|ok|alright|all right|well|yeah|right|let's see|let me see"
-            r"|what else|i mean) ?[,.?]+ ?",
-            _I,
-        ),
+        ("and like ", "but like ", "just like "),
+        re.compile(rf"{_starts_with('abj')}\b(and|but|just) like ", _I),
         r"\1 ",
     ),
-    (("so", "ok", "alright"), re.compile(r"^\. (?:okay so|so|okay|alright|and so) ", _I), ". "),
+    (("like ",), re.compile(rf"{_starts_with('l')}(?<![\w'’])like (?=(?:{_NUMBER}|\d)\b)", _I), ""),
     (("you know", "i mean"), re.compile(r", ?(?:you know|i mean)\b ?(?:,|(?=[.?!]|$))", _I), " "),
     (
         ("you know", "i mean"),
         re.compile(rf"{_starts_with('yi')}(?<![\w'’])(?:you know|i mean)\b ?(?:,|(?=[.?!]|$))", _I),
         " ",
     ),
-    (("like",), re.compile(rf"{_starts_with(',l')}(?:, ?|(?<![\w'’]))like ?, ?", _I), " "),  # "like,"
-    (("like",), re.compile(r"([.?!]) like ", _I), r"\1 "),
-    (("like",), re.compile(rf"{_starts_with('abj')}\b(and|but|just) like ", _I), r"\1 "),
-    (("like",), re.compile(rf"{_starts_with('l')}(?<![\w'’])like (?=(?:{_NUMBER}|\d)\b)", _I), ""),
-    (("basically", "literally"), re.compile(r"\b(?:basically|literally)\b ?,? ?", _I), " "),
+    (
+        (),
+        re.compile(rf"([.?!]) (?:{'|'.join(_OPENERS)}) ?[,.?]+ ?", _I),
+        r"\1 ",
+    ),
+    (
+        (". so ", ". okay", ". alright", ". and so "),
+        re.compile(r"^\. (?:okay so|so|okay|alright|and so) ", _I),
+        ". ",
+    ),
 ]
 STANDALONE_I = re.compile(r"i(?<![\w'’]i)(?=\s|['’](?:m|ll|ve|d)\b|[,.?!]|$)")
 
@@ -113,13 +124,17 @@ def _number_or_colour(word: str) -> str:
     return ""
 
 
-def _resolve_correction(text: str, match: re.Match[str]) -> tuple[str, int] | None:
-    """Delete the reparandum and the marker; returns the new text and where to search on."""
+def _resolve_correction(text: str, match: re.Match[str], restart_only: bool) -> tuple[str, int] | None:
+    """Delete the reparandum and the marker; returns the new text and where to search on.
+
+    restart_only leaves corrections without a restart for a later pass, when fillers that may sit in
+    the reparandum ("grey, you know, or rather, beige") are gone."""
     before = text[: match.start()]
     after = text[match.end() :]
-    repair = after.split(maxsplit=1)
+    repair = after.split(maxsplit=3)
     if not repair:
         return None
+    repair = [word for word in repair[:3] if not _FILLER_WORD.fullmatch(word.strip(".,;:?!"))] or repair
     first_repair = repair[0].strip(".,;:?!").lower()
     # The reparandum cannot cross a sentence boundary.
     boundary = max(before.rfind(". "), before.rfind("? "), before.rfind("! "))
@@ -130,56 +145,92 @@ def _resolve_correction(text: str, match: re.Match[str]) -> tuple[str, int] | No
     repair_kind = _number_or_colour(first_repair)
     cut: int | None = None
     # Restart: the repair begins with a word (or a word of the same kind) said just before.
-    for word in reversed(words):
-        bare = word.group().strip(".,;:?!").lower()
+    bares = [word.group().strip(".,;:?!").lower() for word in words]
+    for i in range(len(words) - 1, -1, -1):
+        bare = bares[i]
         if bare == first_repair or (repair_kind and _number_or_colour(bare) == repair_kind):
-            cut = clause_start + word.start()
+            while i > 0 and bares[i - 1] == bare:  # a stuttered reparandum: "two, two, no, three"
+                i -= 1
+            cut = clause_start + words[i].start()
             break
     if cut is None:
-        if _TYPED_ONLY.fullmatch(match.group().strip()):
+        if restart_only or _TYPED_ONLY.fullmatch(match.group().strip()):
             return None  # "actually" without a like-for-like repair is not a correction
         cut = clause_start + words[-1].start()  # one-word repair: "a cat, sorry, dog"
     return before[:cut] + after, cut
 
 
-def _remove_corrections(text: str) -> str:
+def _remove_corrections(text: str, restart_only: bool = False) -> str:
     position = 0
     while True:
         match = CORRECTION.search(text, position)
         if match is None:
             return text
-        resolved = _resolve_correction(text, match)
+        resolved = _resolve_correction(text, match, restart_only)
         if resolved is None:
             position = match.end()
             continue
         text, position = resolved
 
 
-def clean_text(text: str) -> str:
-    """Clean one spoken transcript into written prose (see the module docstring for the passes)."""
+def _drop_discourse_fillers(text: str) -> str:
+    """Each pattern whose keywords occur; again while something changed, since one removal can
+    expose another ("you know, and like there's")."""
+    for _ in range(3):
+        lower = text.lower()
+        changed = False
+        for keywords, pattern, replacement in DISCOURSE:
+            if not keywords or any(keyword in lower for keyword in keywords):
+                text, count = pattern.subn(replacement, text)
+                if count:  # re-single the spaces so later literal patterns see "you know"
+                    changed = True
+                    text = " ".join(text.split())
+                    lower = text.lower()
+        if not changed:
+            break
+    return text
+
+
+def _drop_fragments(text: str) -> str:
+    if "-" not in text:
+        return text
+    return FRAGMENT_JOINED.sub("", FRAGMENT_SPACED.sub("", text))
+
+
+def _drop_repeats(text: str) -> str:
+    """Repeats, until none is left: "in the, in in the" needs two passes (the first finds "in in")."""
+    for _ in range(4):
+        text, count = REPEAT.subn(r"\1", text)
+        if not count:
+            break
+    return text
+
+
+def clean_text(text: str, numbers: bool = True) -> str:
+    """Clean one spoken transcript into written prose (see the module docstring for the passes).
+
+    numbers=False leaves spelled numbers as spoken (the tests use it to check that every word of the
+    result is a word of the input)."""
     text = " ".join(text.split())
     if not text:
         return ""
     if ".." in text or "…" in text:
         text = ELLIPSIS_MID.sub(" ", text)
         text = ELLIPSIS.sub(".", text)
+    if "," in text:  # before fillers, whose commas may mark a correction ("red, no, um, blue")
+        text = _remove_corrections(text, restart_only=True)
     text = FILLER_COMMA.sub("", text)
-    text = ". " + FILLER.sub("", text)  # the sentinel sentence end; removed by the final lstrip
-    if "-" in text:
-        text = FRAGMENT_SPACED.sub("", text)
-        text = FRAGMENT_JOINED.sub("", text)
-    text = REPEAT.sub(r"\1", text)
-    if "," in text:
+    # A sentinel sentence end, so "sentence start" is always "after [.?!] "; the final lstrip drops it.
+    text = ". " + FILLER.sub("", text).lstrip(" ,;:.?!")
+    text = _drop_repeats(_drop_fragments(text))
+    before_discourse = text
+    text = _drop_discourse_fillers(text)
+    if text != before_discourse:  # a removal can join a stutter: "the, like, the", "th- you know, the"
+        text = _drop_repeats(_drop_fragments(text))
+    if "," in text:  # and after: a filler inside the marker hid it ("or, um, rather", "or you know, rather")
         text = _remove_corrections(text)
-    lower = text.lower()
-    changed = False
-    for keywords, pattern, replacement in DISCOURSE:
-        if any(keyword in lower for keyword in keywords):
-            text, count = pattern.subn(replacement, text)
-            changed = changed or count > 0
-    if changed:  # deletions can make new neighbours: "the, like, the"
-        text = REPEAT_WORD.sub(r"\1", " ".join(text.split()))
-    text = normalise_numbers(text)
+    if numbers:
+        text = normalise_numbers(text)
     for pattern, replacement in TIDY:
         text = pattern.sub(replacement, text)
     text = " ".join(text.split()).lstrip(" ,;:.?!")
