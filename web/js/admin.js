@@ -21,7 +21,7 @@ async function loadProjects(selectId = state.selected) {
   );
   if (!state.projects.length) $("project-list").append(el("li", { class: "muted" }, "No projects yet."));
   const chosen = state.projects.find((p) => p.id === selectId) || state.projects[0];
-  if (chosen) fillProjectForm(chosen);
+  if (chosen) selectProject(chosen.id);
   else newProject();
 }
 

@@ -1,0 +1,213 @@
+"""The lead pages in a real Chromium (Playwright, Debian's /usr/bin/chromium) against the real app over HTTP.
+
+Review by keyboard and by mouse: approve, edit-and-approve, reject with a reason, j/k; the words lit as
+the take plays; filters; the dashboard's charts and live counts; an image upload on the admin page.
+Runs on SQLite only: the API underneath is tested on both databases.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from db.models import Caption, Image, Review
+from tests.support.databases import require, sqlite_url
+from tests.support.review_seed import IMAGES, PASSWORD, seed
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return sqlite_url(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    require(
+        Path(CHROMIUM).exists() or shutil.which("chromium") is not None, f"Chromium is missing at {CHROMIUM}"
+    )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"]
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def data(session, blobs):  # type: ignore[no-untyped-def]
+    return seed(session, blobs)
+
+
+def _page_as(browser, server: str, name: str):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    response = context.request.post(f"{server}/api/auth/login", data={"name": name, "password": PASSWORD})
+    assert response.ok, response.text()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+@pytest.fixture
+def lead_page(browser, server, data):  # type: ignore[no-untyped-def]
+    page = _page_as(browser, server, "lena")
+    yield page
+    assert page.errors == []  # no uncaught script error on any page
+    page.context.close()
+
+
+def _open_review(page, server: str, query: str = "") -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{server}/review{query}")
+    page.wait_for_selector("#item-body:not([hidden])")
+
+
+def _title(page) -> str:  # type: ignore[no-untyped-def]
+    return page.locator("#item-title").inner_text()
+
+
+def _reviews(session) -> list[tuple[int, str, str, int | None]]:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    return [
+        (r.caption_id, r.decision.value, r.reason, r.reviewer_id)
+        for r in session.scalars(select(Review).order_by(Review.id))
+    ]
+
+
+def test_approve_and_move_with_the_keyboard(lead_page, server, data, session) -> None:  # type: ignore[no-untyped-def]
+    page = lead_page
+    first, second, third = (c.id for c in data.captions)
+    _open_review(page, server)
+    assert _title(page) == f"Caption #{first}"
+    assert page.locator(".queue-item").count() == 3
+    page.keyboard.press("j")
+    page.wait_for_function(f"document.getElementById('item-title').textContent === 'Caption #{second}'")
+    page.keyboard.press("j")
+    page.wait_for_function(f"document.getElementById('item-title').textContent === 'Caption #{third}'")
+    page.keyboard.press("k")
+    page.wait_for_function(f"document.getElementById('item-title').textContent === 'Caption #{second}'")
+    page.keyboard.press("a")
+    # The approved caption leaves the pending queue and the next one is shown.
+    page.wait_for_function("document.querySelectorAll('.queue-item').length === 2")
+    page.wait_for_function(f"document.getElementById('item-title').textContent === 'Caption #{third}'")
+    assert _reviews(session) == [(second, "approve", "", data.lead.id)]
+    session.expire_all()
+    assert session.get(Caption, second).status == "approved"
+    assert "2 captions" in page.locator("#queue-count").inner_text()
+
+
+def test_edit_and_approve_shows_the_diff(lead_page, server, data, session) -> None:  # type: ignore[no-untyped-def]
+    page = lead_page
+    first = data.captions[0]
+    _open_review(page, server)
+    page.keyboard.press("e")
+    assert page.evaluate("document.activeElement.id") == "caption-text"
+    box = page.locator("#caption-text")
+    box.fill(box.input_value().replace("Three red boats float", "Three red rowing boats float"))
+    assert page.locator("#diff ins", has_text="rowing").count() == 1
+    assert "Approve with edit" in page.locator("#approve").inner_text()
+    box.press("Control+Enter")
+    page.wait_for_function("document.querySelectorAll('.queue-item').length === 2")
+    session.expire_all()
+    child = session.scalars(select(Caption).where(Caption.parent_id == first.id)).one()
+    assert child.kind.value == "edited" and child.status == "approved" and "rowing boats" in child.text
+    assert session.get(Caption, first.id).status == "superseded"
+    assert _reviews(session) == [(first.id, "edit", "", data.lead.id)]
+
+
+def test_reject_with_a_reason(lead_page, server, data, session) -> None:  # type: ignore[no-untyped-def]
+    page = lead_page
+    flagged = data.captions[1]
+    _open_review(page, server, "?flag=flagged")
+    assert page.locator(".queue-item").count() == 1 and _title(page) == f"Caption #{flagged.id}"
+    assert page.locator("#flags .badge", has_text="unsupported content").count() == 1
+    page.keyboard.press("r")
+    page.wait_for_selector("#reason-form:not([hidden])")
+    page.keyboard.type("Mentions a pirate flag nobody said")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#empty:not([hidden])")
+    assert _reviews(session) == [(flagged.id, "reject", "Mentions a pirate flag nobody said", data.lead.id)]
+
+
+def test_reject_needs_a_reason_and_escape_cancels(lead_page, server, data, session) -> None:  # type: ignore[no-untyped-def]
+    page = lead_page
+    _open_review(page, server)
+    page.click("#reject")
+    page.wait_for_selector("#reason-form:not([hidden])")
+    page.keyboard.press("Enter")  # empty: the browser's required check stops it
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#reason-form", state="hidden")
+    assert _reviews(session) == []
+
+
+def test_words_light_up_as_the_take_plays(lead_page, server, data) -> None:  # type: ignore[no-untyped-def]
+    page = lead_page
+    _open_review(page, server)
+    page.wait_for_function("document.getElementById('audio').readyState >= 1")
+    assert page.evaluate("document.getElementById('audio').duration") == pytest.approx(12.5, abs=0.2)
+    page.locator("#transcript .word", has_text="lake.").click()
+    page.wait_for_function("document.getElementById('audio').currentTime >= 3.2")
+    lit = page.locator("#transcript .word.now").inner_text()
+    assert lit in {"lake.", "Behind", "them"}  # it plays on from "lake." (3.2 s)
+    page.evaluate("document.getElementById('audio').pause()")
+    page.evaluate("document.getElementById('audio').currentTime = 8.3")
+    page.wait_for_function("document.querySelector('#transcript .word.now')?.textContent === 'house'")
+    spoken = page.locator("#transcript .word.spoken").count()
+    assert spoken == 25  # "In" … "house": every word started by 8.3 s
+
+
+def test_an_annotator_is_sent_away(browser, server, data) -> None:  # type: ignore[no-untyped-def]
+    page = _page_as(browser, server, "ann")
+    page.goto(f"{server}/review")
+    page.wait_for_url(re.compile(r"/task"))
+    page.context.close()
+
+
+def test_dashboard_shows_charts_tables_and_live_counts(lead_page, server, data, session) -> None:  # type: ignore[no-untyped-def]
+    page = lead_page
+    page.goto(f"{server}/dashboard")
+    page.wait_for_selector("#chart-throughput canvas")
+    page.wait_for_selector("[data-tile=review_queue]")
+    assert page.locator("[data-tile=review_queue] .value").inner_text() == "3"
+    rows = page.locator("#stats-table tbody tr")
+    assert rows.count() == 3 and rows.nth(0).locator("td").first.inner_text() == "ann"
+    assert page.locator("#qc-annotators tbody tr").count() == 2
+    # A decision made elsewhere shows up on the next poll.
+    from annotate.services import review
+
+    review.decide(session, data.captions[0].id, data.lead, "approve")
+    session.commit()
+    page.wait_for_function(
+        "document.querySelector('[data-tile=review_queue] .value').textContent === '2'", timeout=15000
+    )
+    page.select_option("#by", "day")
+    page.wait_for_function("document.getElementById('table-title').textContent === 'By day'")
+
+
+def test_admin_uploads_an_image_and_adds_an_annotator(lead_page, server, data, session) -> None:  # type: ignore[no-untyped-def]
+    page = lead_page
+    page.goto(f"{server}/admin")
+    page.wait_for_selector("#project-list li.selected")
+    page.set_input_files("#file-input", [str(IMAGES / "hubble_deep_field.jpg"), str(IMAGES / "coffee.jpg")])
+    page.wait_for_function("document.getElementById('upload-summary').textContent.includes('added')")
+    summary = page.locator("#upload-summary").inner_text()
+    seeded = {img.source for img in data.images}
+    expected_added = sum(str(IMAGES / n) not in seeded for n in ("hubble_deep_field.jpg", "coffee.jpg"))
+    assert summary.startswith(f"{expected_added} added")
+    session.expire_all()
+    assert "hubble_deep_field.jpg" in set(session.scalars(select(Image.source)))
+    page.fill("#user-form input[name=name]", "zoe")
+    page.click("#user-form button[type=submit]")
+    page.wait_for_selector("#user-secret .secret")
+    assert page.locator("tr[data-user=zoe]").count() == 1
