@@ -98,7 +98,7 @@ def qc_command(
             a["flagged_takes"],
             _fmt("", a["median_words_per_minute"]),
             _fmt("", a["median_duration_seconds"]),
-            _fmt("", a["median_silence_fraction"]),
+            _fmt("silence_rate", a["median_silence_fraction"]),
             ", ".join(a["outliers"]) or "–",
         ]
         for a in report["annotators"]
@@ -113,7 +113,7 @@ def qc_command(
     flagged = [t for t in report["takes"] if t["flags"]]
     console.print(
         table(
-            f"Flagged takes ({len(flagged)} shown of {report['total']} matching)",
+            f"Flagged takes ({len(flagged)} of {report['total']} takes; up to 50 shown)",
             ["recording", "annotator", "seconds", "wpm", "faithfulness", "flags"],
             [
                 [
@@ -121,7 +121,7 @@ def qc_command(
                     t["annotator"],
                     _fmt("", t["duration_seconds"]),
                     _fmt("", t["words_per_minute"]),
-                    _fmt("", t["faithfulness"]),
+                    "–" if t["faithfulness"] is None else f"{t['faithfulness']:.2f}",
                     ", ".join(t["flags"]),
                 ]
                 for t in flagged[:50]
