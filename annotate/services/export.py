@@ -1,0 +1,538 @@
+"""Dataset export: JSONL (a superset of PixMo-Cap's rows), Parquet from the same rows, and a manifest.
+
+Every file is written under a `.tmp` name and renamed only once it is complete and fsynced, and the
+manifest (counts, filters, code version, a sha256 of every file) is written last: a crash at any point
+leaves no half file under a finished name. An existing manifest is removed before anything is written,
+so an old manifest can never describe new files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import Engine
+
+from annotate.errors import Conflict, InvalidInput
+from annotate.services.export_rows import (
+    SPLITS,
+    ExportFilter,
+    ImageRecord,
+    SplitSpec,
+    count_images,
+    iter_records,
+)
+from db.blobstore import BlobStore
+from db.models import Project
+from db.session import is_sqlite
+
+FORMATS: tuple[str, ...] = ("jsonl", "parquet")
+MANIFEST = "manifest.json"
+MEDIA_LIST = "media.sha256"
+PARQUET_BATCH = 5000  # rows buffered per split before a Parquet row group is written
+IMAGE_EXTENSIONS = {
+    "jpeg": ".jpg",
+    "png": ".png",
+    "webp": ".webp",
+    "gif": ".gif",
+    "bmp": ".bmp",
+    "tiff": ".tif",
+}
+
+Progress = Callable[[int], None]
+
+# The Parquet files carry this schema, so their types never depend on which rows come first.
+_SEGMENT = pa.struct([("start", pa.float64()), ("end", pa.float64()), ("text", pa.string())])
+_CAPTION = pa.struct(
+    [
+        ("id", pa.int64()),
+        ("kind", pa.string()),
+        ("status", pa.string()),
+        ("chosen", pa.bool_()),
+        ("text", pa.string()),
+        ("cleaner", pa.string()),
+        ("model", pa.string()),
+        ("prompt_version", pa.string()),
+        ("recording_id", pa.int64()),
+        ("transcript_id", pa.int64()),
+        ("parent_id", pa.int64()),
+        ("faithfulness", pa.float64()),
+        ("flagged", pa.bool_()),
+        ("flags", pa.list_(pa.string())),
+        ("created_at", pa.string()),
+    ]
+)
+_RECORDING = pa.struct(
+    [
+        ("id", pa.int64()),
+        ("annotator", pa.string()),
+        ("seconds", pa.float64()),
+        ("language", pa.string()),
+        ("transcript", pa.string()),
+        ("segments", pa.list_(_SEGMENT)),
+        ("engine", pa.string()),
+        ("model", pa.string()),
+        ("audio_path", pa.string()),
+        ("content_type", pa.string()),
+        ("created_at", pa.string()),
+    ]
+)
+_REVIEW = pa.struct(
+    [
+        ("caption_id", pa.int64()),
+        ("decision", pa.string()),
+        ("reviewer", pa.string()),
+        ("reason", pa.string()),
+        ("source", pa.string()),
+        ("created_at", pa.string()),
+    ]
+)
+ROW_SCHEMA = pa.schema(
+    [
+        ("image_url", pa.string()),
+        ("caption", pa.string()),
+        ("transcripts", pa.list_(pa.string())),
+        ("image_path", pa.string()),
+        ("image_id", pa.int64()),
+        ("sha256", pa.string()),
+        ("width", pa.int64()),
+        ("height", pa.int64()),
+        ("split", pa.string()),
+        ("project", pa.string()),
+        ("caption_id", pa.int64()),
+        ("captions", pa.list_(_CAPTION)),
+        ("recordings", pa.list_(_RECORDING)),
+        ("review", _REVIEW),
+    ]
+)
+
+
+@dataclass
+class ExportOptions:
+    filter: ExportFilter
+    split: SplitSpec = field(default_factory=SplitSpec)
+    formats: tuple[str, ...] = ("jsonl",)
+    with_media: bool = False
+    overwrite: bool = False
+    window: int = 1000
+    public_base_url: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if unknown or not self.formats:
+            raise InvalidInput(f"Unknown format {unknown}; use jsonl and/or parquet.")
+
+
+class RowBuilder:
+    """Turns an ImageRecord into an export row; with media, copies the files beside the rows."""
+
+    def __init__(
+        self,
+        project: str,
+        blobs: BlobStore,
+        split: SplitSpec,
+        public_base_url: str = "",
+        media_dir: Path | None = None,
+    ) -> None:
+        self.project = project
+        self.blobs = blobs
+        self.split = split
+        self.public_base_url = public_base_url.rstrip("/")
+        self.media_dir = media_dir
+        self.media_lines: BinaryIO | None = None
+        self.media_files = 0
+        self.missing_media: list[str] = []
+
+    def image_url(self, record: ImageRecord) -> str | None:
+        if record.source.startswith(("http://", "https://")):
+            return record.source
+        if self.public_base_url:
+            return f"{self.public_base_url}/api/images/{record.id}/original"
+        return None
+
+    def image_path(self, record: ImageRecord) -> str:
+        """Relative to the export directory with media, else where the bytes are on this machine."""
+        if self.media_dir is None:
+            return str(self.blobs.path(record.blob_key))
+        sha = record.sha256
+        ext = IMAGE_EXTENSIONS.get(record.format.lower(), Path(record.blob_key).suffix or ".bin")
+        return self._copy(record.blob_key, f"media/images/{sha[:2]}/{sha}{ext}")
+
+    def audio_path(self, key: str) -> str:
+        if self.media_dir is None:
+            return str(self.blobs.path(key))
+        name = Path(key).name
+        return self._copy(key, f"media/audio/{name[:2]}/{name}")
+
+    def _copy(self, key: str, relative: str) -> str:
+        assert self.media_dir is not None
+        target = self.media_dir.parent / relative
+        if not target.exists():
+            source = self.blobs.path(key)
+            if not source.is_file():
+                if len(self.missing_media) < 100:
+                    self.missing_media.append(key)
+                return relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+            if self.media_lines is not None:
+                # Blob keys are the sha256 of the bytes, so the media list costs no re-hashing.
+                digest = Path(key).name.split(".", 1)[0]
+                self.media_lines.write(f"{digest}  {relative}\n".encode())
+            self.media_files += 1
+        return relative
+
+    def row(self, record: ImageRecord) -> dict[str, Any]:
+        chosen = record.chosen
+        review = max(record.reviews, key=lambda r: r.created_at) if record.reviews else None
+        return {
+            # PixMo-Cap's fields first.
+            "image_url": self.image_url(record),
+            "caption": chosen.text if chosen else None,
+            "transcripts": [r.transcript for r in record.recordings],
+            "image_path": self.image_path(record),
+            "image_id": record.id,
+            "sha256": record.sha256,
+            "width": record.width,
+            "height": record.height,
+            "split": self.split.split_of(record.sha256),
+            "project": self.project,
+            "caption_id": chosen.id if chosen else None,
+            "captions": [
+                {
+                    "id": c.id,
+                    "kind": c.kind,
+                    "status": c.status,
+                    "chosen": chosen is not None and c.id == chosen.id,
+                    "text": c.text,
+                    "cleaner": c.cleaner,
+                    "model": c.model,
+                    "prompt_version": c.prompt_version,
+                    "recording_id": c.recording_id,
+                    "transcript_id": c.transcript_id,
+                    "parent_id": c.parent_id,
+                    "faithfulness": c.faithfulness,
+                    "flagged": c.flagged,
+                    "flags": [str(f) if not isinstance(f, str) else f for f in c.flags],
+                    "created_at": c.created_at.isoformat(),
+                }
+                for c in record.captions
+            ],
+            "recordings": [
+                {
+                    "id": r.id,
+                    "annotator": r.annotator,
+                    "seconds": r.seconds,
+                    "language": r.language,
+                    "transcript": r.transcript,
+                    "segments": r.segments,
+                    "engine": r.engine,
+                    "model": r.model,
+                    "audio_path": self.audio_path(r.original_key),
+                    "content_type": r.content_type,
+                    "created_at": r.created_at.isoformat(),
+                }
+                for r in record.recordings
+            ],
+            "review": (
+                {
+                    "caption_id": review.caption_id,
+                    "decision": review.decision,
+                    "reviewer": review.reviewer,
+                    "reason": review.reason,
+                    "source": review.source,
+                    "created_at": review.created_at.isoformat(),
+                }
+                if review
+                else None
+            ),
+        }
+
+
+def encode_line(row: dict[str, Any]) -> bytes:
+    return (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def iter_rows(
+    engine: Engine, builder: RowBuilder, flt: ExportFilter, window: int = 1000
+) -> Iterator[list[dict[str, Any]]]:
+    """Export rows, one window at a time (rows without a chosen caption are kept only for `all`)."""
+    for records in iter_records(engine, flt, window):
+        rows = [builder.row(r) for r in records if r.chosen is not None or flt.state == "all"]
+        if rows:
+            yield rows
+
+
+def stream_jsonl(
+    engine: Engine, builder: RowBuilder, flt: ExportFilter, window: int = 1000
+) -> Iterator[bytes]:
+    """All splits as one JSONL stream (each row carries its `split`), in chunks of about a window."""
+    for rows in iter_rows(engine, builder, flt, window):
+        yield b"".join(encode_line(row) for row in rows)
+
+
+class _HashingFile:
+    """A `.tmp` file that hashes what is written and becomes its final name only on commit()."""
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self.tmp = final.with_name(final.name + ".tmp")
+        self.handle: BinaryIO = self.tmp.open("wb", buffering=1024 * 1024)
+        self.digest = hashlib.sha256()
+        self.bytes = 0
+        self.rows = 0
+
+    def write(self, data: bytes) -> None:
+        self.handle.write(data)
+        self.digest.update(data)
+        self.bytes += len(data)
+
+    def close(self) -> None:
+        if not self.handle.closed:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+
+    def discard(self) -> None:
+        if not self.handle.closed:
+            self.handle.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class _ParquetSplit:
+    """One split's Parquet file, written in row groups from buffered rows."""
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self.tmp = final.with_name(final.name + ".tmp")
+        self.schema = ROW_SCHEMA
+        self.writer = pq.ParquetWriter(self.tmp, ROW_SCHEMA, compression="zstd")
+        self.buffer: list[dict[str, Any]] = []
+        self.rows = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.buffer.append(row)
+        if len(self.buffer) >= PARQUET_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.writer.write_table(pa.Table.from_pylist(self.buffer, schema=self.schema))
+            self.rows += len(self.buffer)
+            self.buffer = []
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()
+
+    def discard(self) -> None:
+        try:
+            self.writer.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+def code_version() -> dict[str, Any]:
+    """The package version and, from a source checkout, the git commit (with a dirty mark)."""
+    try:
+        version = metadata.version("voicecap")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    commit = None
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / ".git").exists():
+        try:
+            commit = subprocess.run(
+                ["git", "-C", str(repo), "describe", "--always", "--dirty", "--abbrev=40"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            commit = None
+    return {"voicecap": version, "git": commit}
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _prepare_dir(out_dir: Path, overwrite: bool) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    finished = [p.name for p in out_dir.iterdir() if not p.name.endswith(".tmp")]
+    if finished and not overwrite:
+        raise Conflict(f"{out_dir} is not empty ({', '.join(sorted(finished)[:5])}…); pass --overwrite.")
+    # The manifest goes first: files left from the old export are no longer vouched for.
+    (out_dir / MANIFEST).unlink(missing_ok=True)
+    for name in [f"{s}.{f}" for s in SPLITS for f in FORMATS] + [MEDIA_LIST]:
+        (out_dir / name).unlink(missing_ok=True)
+    for stale in out_dir.glob("*.tmp"):
+        stale.unlink()
+
+
+def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def export_dataset(
+    engine: Engine,
+    blobs: BlobStore,
+    project: Project,
+    options: ExportOptions,
+    out_dir: Path,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Write the export into out_dir and return its manifest. `progress(n)` is called per window."""
+    flt = options.filter
+    if flt.project_id != project.id:
+        raise InvalidInput("The filter names another project.")
+    out_dir = Path(out_dir)
+    _prepare_dir(out_dir, options.overwrite)
+    started = datetime.now(UTC)
+    expected = count_images(engine, flt)
+
+    media_dir = out_dir / "media" if options.with_media else None
+    builder = RowBuilder(project.name, blobs, options.split, options.public_base_url, media_dir)
+    jsonl = {s: _HashingFile(out_dir / f"{s}.jsonl") for s in SPLITS} if "jsonl" in options.formats else {}
+    parquet = (
+        {s: _ParquetSplit(out_dir / f"{s}.parquet") for s in SPLITS} if "parquet" in options.formats else {}
+    )
+    media_list = _HashingFile(out_dir / MEDIA_LIST) if options.with_media else None
+    if media_list is not None:
+        builder.media_lines = media_list  # type: ignore[assignment]
+    counts = dict.fromkeys(SPLITS, 0)
+    totals = {"images": 0, "with_caption": 0, "recordings": 0, "transcripts": 0, "captions": 0, "reviewed": 0}
+    try:
+        for rows in iter_rows(engine, builder, flt, options.window):
+            for row in rows:
+                split = row["split"]
+                counts[split] += 1
+                totals["images"] += 1
+                totals["with_caption"] += row["caption"] is not None
+                totals["recordings"] += len(row["recordings"])
+                totals["transcripts"] += len(row["transcripts"])
+                totals["captions"] += len(row["captions"])
+                totals["reviewed"] += row["review"] is not None
+                if jsonl:
+                    jsonl[split].write(encode_line(row))
+                    jsonl[split].rows += 1
+                if parquet:
+                    parquet[split].add(row)
+            if progress is not None:
+                progress(len(rows))
+        for writer in [*jsonl.values(), *parquet.values()]:
+            writer.close()
+        if media_list is not None:
+            media_list.close()
+    except BaseException:
+        for writer in [*jsonl.values(), *parquet.values()]:
+            writer.discard()
+        if media_list is not None:
+            media_list.discard()
+        raise
+
+    files: list[dict[str, Any]] = []
+    # Every file is complete and fsynced: now give each its finished name (an empty split gets none).
+    for split in SPLITS:
+        for fmt, writers in (("jsonl", jsonl), ("parquet", parquet)):
+            writer = writers.get(split)
+            if writer is None:
+                continue
+            if counts[split] == 0:
+                writer.tmp.unlink(missing_ok=True)
+                continue
+            digest = writer.digest.hexdigest() if isinstance(writer, _HashingFile) else _sha256_of(writer.tmp)
+            os.replace(writer.tmp, writer.final)
+            files.append(
+                {
+                    "path": writer.final.name,
+                    "format": fmt,
+                    "split": split,
+                    "rows": counts[split],
+                    "bytes": writer.final.stat().st_size,
+                    "sha256": digest,
+                }
+            )
+    if media_list is not None:
+        os.replace(media_list.tmp, media_list.final)
+        files.append(
+            {
+                "path": MEDIA_LIST,
+                "format": "sha256sum",
+                "rows": builder.media_files,
+                "bytes": media_list.bytes,
+                "sha256": media_list.digest.hexdigest(),
+            }
+        )
+    _fsync_dir(out_dir)
+
+    manifest = {
+        "format_version": 1,
+        "project": {"id": project.id, "name": project.name},
+        "created_at": started.isoformat(),
+        "seconds": round((datetime.now(UTC) - started).total_seconds(), 3),
+        "code_version": code_version(),
+        "database": "sqlite" if is_sqlite(engine) else engine.dialect.name,
+        "filters": flt.as_dict(),
+        "split": options.split.as_dict(),
+        "formats": list(options.formats),
+        "with_media": options.with_media,
+        "counts": {**totals, "splits": counts, "selected_at_start": expected},
+        "missing_media": builder.missing_media,
+        "files": files,
+        "load_with": {
+            "datasets": 'load_dataset("json", data_files={"train": "train.jsonl", '
+            '"validation": "validation.jsonl", "test": "test.jsonl"})',
+            "pandas": 'pandas.read_json("train.jsonl", lines=True)',
+        },
+    }
+    _write_json_atomically(out_dir / MANIFEST, manifest)
+    return manifest
+
+
+def verify_export(out_dir: Path) -> list[str]:
+    """Problems with an export directory against its manifest (empty when every file checks out)."""
+    manifest_path = Path(out_dir) / MANIFEST
+    if not manifest_path.is_file():
+        return [f"{manifest_path} is missing: the export did not finish."]
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    problems = []
+    for entry in manifest["files"]:
+        path = Path(out_dir) / entry["path"]
+        if not path.is_file():
+            problems.append(f"{entry['path']} is missing")
+        elif _sha256_of(path) != entry["sha256"]:
+            problems.append(f"{entry['path']} does not match its sha256")
+    return problems

@@ -1,0 +1,428 @@
+"""The rows of a dataset export, read in windows of images so memory stays flat however large the project.
+
+Images are read in id order by keyset paging (`id > last`, `LIMIT window`), each window in its own short
+transaction: nothing holds a lock or a snapshot for the length of an export (on SQLite every transaction
+takes the write lock, so one long read would stall the workers). For each window the captions,
+recordings with their transcripts, and reviews are batch-loaded with one query each (no N+1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Engine, and_, exists, func, select
+from sqlalchemy.engine import Connection
+
+from annotate.errors import InvalidInput
+from db.models import Caption, CaptionKind, Image, Recording, RecordingStatus, Review, Transcript, User
+
+State = Literal["approved", "captioned", "all"]
+STATES: tuple[str, ...] = ("approved", "captioned", "all")
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+# Captions that no longer speak for their image.
+DEAD_CAPTION_STATES = ("rejected", "superseded")
+# Recordings whose transcripts do not belong in a dataset.
+DEAD_RECORDING_STATES = (RecordingStatus.rejected, RecordingStatus.failed)
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which images an export holds and which caption speaks for each.
+
+    state: `approved` = images with an approved caption; `captioned` = images with any live caption
+    (approved preferred, else the latest); `all` = every image, `caption` null where none fits.
+    since/until and caption_version narrow the captions that may be chosen (by their created_at and
+    prompt_version); with `all` every image is still listed.
+    """
+
+    project_id: int
+    state: State = "approved"
+    since: datetime | None = None
+    until: datetime | None = None
+    caption_version: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in STATES:
+            raise InvalidInput(f"Unknown state {self.state!r}; use one of {', '.join(STATES)}.")
+        for value in (self.since, self.until):
+            if value is not None and value.tzinfo is None:
+                raise InvalidInput("Dates need a time zone (e.g. 2026-01-31T00:00:00+00:00).")
+        if self.since and self.until and self.since >= self.until:
+            raise InvalidInput("--since must be before --until.")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "project_id": self.project_id,
+            "state": self.state,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "caption_version": self.caption_version,
+        }
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """Deterministic split by image hash: int(sha256[:8], 16) % 100 against cumulative percentages.
+
+    The hash of the image bytes decides, so an image keeps its split across exports, databases and
+    re-ingests, and duplicates of one image cannot leak between train and test.
+    """
+
+    train: int = 90
+    validation: int = 5
+    test: int = 5
+
+    def __post_init__(self) -> None:
+        parts = (self.train, self.validation, self.test)
+        if any(p < 0 for p in parts) or sum(parts) != 100:
+            raise InvalidInput(f"Split percentages must be non-negative and add up to 100, not {parts}.")
+
+    @classmethod
+    def parse(cls, text: str) -> SplitSpec:
+        """ "90,5,5" (train, validation, test)."""
+        try:
+            parts = [int(p) for p in text.replace("/", ",").split(",")]
+        except ValueError:
+            raise InvalidInput(f"--split takes three whole percentages like 90,5,5, not {text!r}.") from None
+        if len(parts) != 3:
+            raise InvalidInput(f"--split takes three percentages (train,validation,test), not {text!r}.")
+        return cls(*parts)
+
+    def split_of(self, sha256: str) -> str:
+        bucket = int(sha256[:8], 16) % 100
+        if bucket < self.train:
+            return "train"
+        if bucket < self.train + self.validation:
+            return "validation"
+        return "test"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "train": self.train,
+            "validation": self.validation,
+            "test": self.test,
+            "method": "int(sha256[:8], 16) % 100: below train -> train, below train+validation -> "
+            "validation, else test",
+        }
+
+
+@dataclass
+class CaptionRow:
+    id: int
+    image_id: int
+    recording_id: int | None
+    transcript_id: int | None
+    parent_id: int | None
+    kind: str
+    text: str
+    cleaner: str
+    model: str
+    prompt_version: str
+    faithfulness: float | None
+    flags: list[Any]
+    flagged: bool
+    status: str
+    created_at: datetime
+
+
+@dataclass
+class RecordingRow:
+    id: int
+    image_id: int
+    annotator: str
+    seconds: float
+    original_key: str
+    content_type: str
+    created_at: datetime
+    transcript: str = ""
+    language: str = ""
+    segments: list[Any] = field(default_factory=list)
+    engine: str = ""
+    model: str = ""
+
+
+@dataclass
+class ReviewRow:
+    caption_id: int
+    decision: str
+    reviewer: str | None
+    reason: str
+    source: str
+    created_at: datetime
+
+
+@dataclass
+class ImageRecord:
+    """One image and everything an export says about it; `chosen` is the caption that speaks for it."""
+
+    id: int
+    sha256: str
+    source: str
+    blob_key: str
+    width: int
+    height: int
+    format: str
+    captions: list[CaptionRow]
+    recordings: list[RecordingRow]
+    reviews: list[ReviewRow]
+    chosen: CaptionRow | None
+
+
+def _caption_conditions(flt: ExportFilter) -> list[Any]:
+    conditions: list[Any] = []
+    if flt.caption_version is not None:
+        conditions.append(Caption.prompt_version == flt.caption_version)
+    if flt.since is not None:
+        conditions.append(Caption.created_at >= flt.since)
+    if flt.until is not None:
+        conditions.append(Caption.created_at < flt.until)
+    return conditions
+
+
+def _image_condition(flt: ExportFilter) -> Any:
+    """SQL that keeps only images with a caption the filter could choose (none for `all`)."""
+    if flt.state == "all":
+        return None
+    status = (
+        Caption.status == "approved"
+        if flt.state == "approved"
+        else Caption.status.not_in(DEAD_CAPTION_STATES)
+    )
+    return exists().where(and_(Caption.image_id == Image.id, status, *_caption_conditions(flt)))
+
+
+def _fits(caption: CaptionRow, flt: ExportFilter) -> bool:
+    if flt.caption_version is not None and caption.prompt_version != flt.caption_version:
+        return False
+    if flt.since is not None and caption.created_at < flt.since:
+        return False
+    return not (flt.until is not None and caption.created_at >= flt.until)
+
+
+def choose_caption(captions: list[CaptionRow], flt: ExportFilter) -> CaptionRow | None:
+    """The latest approved caption (a reviewer's edit first); else, unless `approved`, the latest live one."""
+    candidates = [c for c in captions if _fits(c, flt)]
+    approved = [c for c in candidates if c.status == "approved"]
+    if approved:
+        return max(approved, key=lambda c: (c.kind == CaptionKind.edited.value, c.created_at, c.id))
+    if flt.state == "approved":
+        return None
+    live = [c for c in candidates if c.status not in DEAD_CAPTION_STATES]
+    return max(live, key=lambda c: (c.created_at, c.id)) if live else None
+
+
+def count_images(engine: Engine, flt: ExportFilter) -> int:
+    """How many images the filter selects (for the progress bar and the manifest's check)."""
+    query = select(func.count()).select_from(Image).where(Image.project_id == flt.project_id)
+    condition = _image_condition(flt)
+    if condition is not None:
+        query = query.where(condition)
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def iter_records(engine: Engine, flt: ExportFilter, window: int = 1000) -> Iterator[list[ImageRecord]]:
+    """Yield the selected images in id order, one window (a list of up to `window` records) at a time."""
+    if window < 1:
+        raise InvalidInput("The window must hold at least one image.")
+    last_id = 0
+    condition = _image_condition(flt)
+    while True:
+        with engine.connect() as conn:
+            query = (
+                select(
+                    Image.id,
+                    Image.sha256,
+                    Image.source,
+                    Image.blob_key,
+                    Image.width,
+                    Image.height,
+                    Image.format,
+                )
+                .where(Image.project_id == flt.project_id, Image.id > last_id)
+                .order_by(Image.id)
+                .limit(window)
+            )
+            if condition is not None:
+                query = query.where(condition)
+            images = conn.execute(query).all()
+            if not images:
+                return
+            records = _load_window(conn, images, flt)
+            conn.rollback()  # read-only: end the transaction before handing rows to slow consumers
+        last_id = images[-1].id
+        yield records
+        if len(images) < window:
+            return
+
+
+def _load_window(conn: Connection, images: list[Any], flt: ExportFilter) -> list[ImageRecord]:
+    ids = [row.id for row in images]
+    captions = _load_captions(conn, ids)
+    recordings = _load_recordings(conn, ids)
+    caption_ids = [c.id for group in captions.values() for c in group]
+    reviews = _load_reviews(conn, caption_ids)
+    records = []
+    for row in images:
+        image_captions = captions.get(row.id, [])
+        records.append(
+            ImageRecord(
+                id=row.id,
+                sha256=row.sha256,
+                source=row.source,
+                blob_key=row.blob_key,
+                width=row.width,
+                height=row.height,
+                format=row.format,
+                captions=image_captions,
+                recordings=recordings.get(row.id, []),
+                reviews=[r for c in image_captions for r in reviews.get(c.id, [])],
+                chosen=choose_caption(image_captions, flt),
+            )
+        )
+    return records
+
+
+def _load_captions(conn: Connection, image_ids: list[int]) -> dict[int, list[CaptionRow]]:
+    query = (
+        select(
+            Caption.id,
+            Caption.image_id,
+            Caption.recording_id,
+            Caption.transcript_id,
+            Caption.parent_id,
+            Caption.kind,
+            Caption.text,
+            Caption.cleaner,
+            Caption.model,
+            Caption.prompt_version,
+            Caption.faithfulness,
+            Caption.flags,
+            Caption.flagged,
+            Caption.status,
+            Caption.created_at,
+        )
+        .where(Caption.image_id.in_(image_ids))
+        .order_by(Caption.image_id, Caption.id)
+    )
+    result: dict[int, list[CaptionRow]] = {}
+    for row in conn.execute(query):
+        kind = row.kind.value if isinstance(row.kind, CaptionKind) else str(row.kind)
+        result.setdefault(row.image_id, []).append(
+            CaptionRow(
+                id=row.id,
+                image_id=row.image_id,
+                recording_id=row.recording_id,
+                transcript_id=row.transcript_id,
+                parent_id=row.parent_id,
+                kind=kind,
+                text=row.text,
+                cleaner=row.cleaner,
+                model=row.model or "",
+                prompt_version=row.prompt_version or "",
+                faithfulness=row.faithfulness,
+                flags=list(row.flags or []),
+                flagged=bool(row.flagged),
+                status=row.status,
+                created_at=row.created_at,
+            )
+        )
+    return result
+
+
+def _load_recordings(conn: Connection, image_ids: list[int]) -> dict[int, list[RecordingRow]]:
+    """Live recordings that have a transcript, each with its newest transcript revision."""
+    query = (
+        select(
+            Recording.id,
+            Recording.image_id,
+            User.pseudonym,
+            Recording.duration_seconds,
+            Recording.original_key,
+            Recording.content_type,
+            Recording.created_at,
+            Transcript.revision,
+            Transcript.text,
+            Transcript.language,
+            Transcript.segments,
+            Transcript.engine,
+            Transcript.model,
+        )
+        .join(User, User.id == Recording.user_id)
+        .join(Transcript, Transcript.recording_id == Recording.id)
+        .where(Recording.image_id.in_(image_ids), Recording.status.not_in(DEAD_RECORDING_STATES))
+        .order_by(Recording.image_id, Recording.id, Transcript.revision)
+    )
+    newest: dict[int, RecordingRow] = {}
+    for row in conn.execute(query):
+        # Ordered by revision: the last row seen for a recording is its newest transcript.
+        newest[row.id] = RecordingRow(
+            id=row.id,
+            image_id=row.image_id,
+            annotator=row.pseudonym,
+            seconds=float(row.duration_seconds),
+            original_key=row.original_key,
+            content_type=row.content_type,
+            created_at=row.created_at,
+            transcript=row.text,
+            language=row.language or "",
+            segments=[
+                {
+                    "start": float(s.get("start", 0.0)),
+                    "end": float(s.get("end", 0.0)),
+                    "text": str(s.get("text", "")),
+                }
+                for s in (row.segments or [])
+                if isinstance(s, dict)
+            ],
+            engine=row.engine or "",
+            model=row.model or "",
+        )
+    result: dict[int, list[RecordingRow]] = {}
+    for recording in newest.values():
+        result.setdefault(recording.image_id, []).append(recording)
+    return result
+
+
+def _segment(segment: dict[str, Any]) -> dict[str, Any]:
+    # Word timings stay in the database: a segment's span and text are what a dataset needs.
+    return {
+        "start": float(segment.get("start", 0.0)),
+        "end": float(segment.get("end", 0.0)),
+        "text": str(segment.get("text", "")),
+    }
+
+
+def _load_reviews(conn: Connection, caption_ids: list[int]) -> dict[int, list[ReviewRow]]:
+    if not caption_ids:
+        return {}
+    query = (
+        select(
+            Review.caption_id,
+            Review.decision,
+            User.pseudonym,
+            Review.reason,
+            Review.source,
+            Review.created_at,
+        )
+        .outerjoin(User, User.id == Review.reviewer_id)
+        .where(Review.caption_id.in_(caption_ids))
+        .order_by(Review.caption_id, Review.id)
+    )
+    result: dict[int, list[ReviewRow]] = {}
+    for row in conn.execute(query):
+        decision = row.decision.value if hasattr(row.decision, "value") else str(row.decision)
+        result.setdefault(row.caption_id, []).append(
+            ReviewRow(
+                caption_id=row.caption_id,
+                decision=decision,
+                reviewer=row.pseudonym,
+                reason=row.reason or "",
+                source=row.source,
+                created_at=row.created_at,
+            )
+        )
+    return result
