@@ -211,13 +211,14 @@ def merge_images(
     project_id: int | None = None,
     limit: int | None = None,
 ) -> MergeReport:
-    """Write one merged caption per image whose recordings are all captioned (idempotent).
+    """Write one merged caption per image whose recordings are all captioned (idempotent); only
+    when settings.merge_captions is on and the cleaner can merge (the llm cleaner).
 
     The LLM calls run between two short transactions, never inside one (on SQLite a transaction holds
     the write lock).
     """
     report = MergeReport()
-    if not cleaner.can_merge:
+    if not (settings.merge_captions and cleaner.can_merge):
         return report
     with factory() as session, session.begin():
         groups = _merge_groups(session, cleaner, project_id, limit)
