@@ -99,6 +99,15 @@ class Settings(BaseSettings):
     retry_backoff_seconds: float = 30.0
     worker_poll_seconds: float = 2.0
 
+    # Export and Label Studio
+    public_base_url: str = Field(
+        "",
+        description="Where this app is reached (e.g. https://voicecap.example); exports and Label "
+        "Studio tasks link images and audio under it. Empty: exports give local paths.",
+    )
+    labelstudio_url: str = Field("http://127.0.0.1:8080", description="Label Studio's base URL.")
+    labelstudio_api_key: str = Field("", description="A Label Studio access token (Account & Settings).")
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
