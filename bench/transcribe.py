@@ -200,9 +200,7 @@ def add_speedups(rows: list[Row]) -> None:
 
 
 def table(rows: list[Row]) -> str:
-    header = (
-        "| scenario | config | compute | batched | beam | threads | RTF | x real time | vs openai | WER |"
-    )
+    header = "| config | compute | batched | beam | threads | wall s | CPU s | RTF | vs openai | WER |"
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in rows:
         speedup = f"{r.speedup_vs_openai:.2f}x" if r.speedup_vs_openai is not None else "-"
