@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from annotate.errors import Conflict, InvalidInput
 from annotate.services import review
-from db.models import Caption, Image, Recording, RecordingStatus, Review
+from db.models import Caption, Image, Recording, RecordingStatus, Review, Transcript
 from tests.support.review_seed import BOATS_CAPTION, seed
 
 
@@ -72,12 +72,15 @@ def test_approve_stores_a_review_with_who(session, data) -> None:  # type: ignor
 
 def test_edit_adds_an_approved_child_and_keeps_the_original(session, data) -> None:  # type: ignore[no-untyped-def]
     parent = data.captions[1]
-    new_text = BOATS_CAPTION.replace("Three red boats", "Three small red boats")
+    new_text = BOATS_CAPTION.replace("Three red boats", "Three wooden red boats")
     result = review.decide(session, parent.id, data.lead, "edit", text=new_text)
     session.commit()
     child = result.new_caption
     assert child is not None and child.parent_id == parent.id and child.kind.value == "edited"
     assert (child.status, child.text, child.created_by) == ("approved", new_text, data.lead.id)
+    # Measured against the transcript like any caption: "wooden" was never said.
+    assert "wooden" not in data.transcripts[1].text and child.faithfulness is not None
+    assert child.faithfulness < 1.0 and "wooden" in child.unsupported_words
     assert parent.status == "superseded" and parent.text.startswith(BOATS_CAPTION)
     history = review.caption_detail(session, child.id)["history"]
     assert [h["id"] for h in history] == [parent.id, child.id]
@@ -116,6 +119,14 @@ def test_send_back_bumps_the_revision_and_requeues(session, data, decision, stat
     session.commit()
     assert recording.status.value == state and recording.revision == 2 and recording.attempts == 0
     assert caption.status == "superseded"
+    revisions = session.scalars(
+        select(Transcript.revision)
+        .where(Transcript.recording_id == recording.id)
+        .order_by(Transcript.revision)
+    ).all()
+    # Re-cleaning works from a copy of the transcript under the new revision (the clean stage reads the
+    # recording's current revision); re-transcribing waits for the transcribe stage to write it.
+    assert revisions == ([1, 2] if decision == "reclean" else [1])
     assert session.get(Caption, caption.id) is not None  # kept as history
     # Still in the pipeline: sending it back again, or deciding on the old caption, is refused.
     with pytest.raises(Conflict):
@@ -136,3 +147,34 @@ def test_choices_list_what_the_filters_offer(session, data) -> None:  # type: ig
     assert [a["name"] for a in choices["annotators"]] == ["ann", "bob"]
     assert choices["flags"] == ["unsupported_content"]
     assert choices["projects"] == [{"id": data.project.id, "name": "Harbour"}]
+
+
+def test_a_recleaned_take_gets_a_new_caption_from_the_real_clean_stage(session, data) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    caption = data.captions[0]
+    review.decide(session, caption.id, data.lead, "reclean", reason="try the new prompt")
+    session.commit()
+    done = subprocess.run(
+        [sys.executable, "-m", "annotate.cli.main", "clean", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "VOICECAP_CLEANER": "rules"},
+    )
+    assert done.returncode == 0, done.stderr
+    session.expire_all()
+    recording = session.get(Recording, caption.recording_id)
+    assert recording.status is RecordingStatus.captioned and recording.revision == 2
+    fresh = session.scalars(
+        select(Caption).where(Caption.recording_id == recording.id, Caption.status == "pending")
+    ).one()
+    transcript = session.get(Transcript, fresh.transcript_id)
+    assert transcript.revision == 2 and fresh.id != caption.id and fresh.kind.value == "single"
+    assert session.get(Caption, caption.id).status == "superseded"
+    assert [
+        i["id"]
+        for i in review.list_queue(session, review.QueueFilter(annotator_id=recording.user_id))["items"]
+    ] == [fresh.id, data.captions[2].id] or fresh.id in _ids(review.list_queue(session, review.QueueFilter()))

@@ -28,6 +28,8 @@ from db.models import (
     User,
     utcnow,
 )
+from db.settings import get_settings
+from transcribe.clean.faithfulness import check
 
 CAPTION_STATES = ("pending", "approved", "rejected", "superseded")
 # A caption still being worked on by a worker cannot be sent back again until it lands.
@@ -302,15 +304,22 @@ def _send_back(session: Session, caption: Caption, to: RecordingStatus) -> None:
         raise Conflict(
             f"Recording {recording.id} is already being reworked ({recording.status.value}); wait for it."
         )
-    if to is RecordingStatus.transcribed:
-        has_transcript = session.scalar(select(Transcript.id).where(Transcript.recording_id == recording.id))
-        if has_transcript is None:
-            raise Conflict(f"Recording {recording.id} has no transcript to clean again; re-transcribe it.")
+    latest = session.scalar(
+        select(Transcript).where(Transcript.recording_id == recording.id).order_by(Transcript.revision.desc())
+    )
+    if to is RecordingStatus.transcribed and latest is None:
+        raise Conflict(f"Recording {recording.id} has no transcript to clean again; re-transcribe it.")
     if recording.status is RecordingStatus.rejected:
         image = session.get(Image, caption.image_id)
         if image is not None:
             image.done_count += 1  # back in the pipeline: it counts toward its image again
-    recording.revision += 1
+    recording.revision = max(recording.revision, latest.revision if latest else 0) + 1
+    if to is RecordingStatus.transcribed:
+        assert latest is not None
+        # The clean stage reads the transcript of the recording's current revision, and a caption is
+        # keyed by its transcript: a copy under the new revision makes the cleaner write a new caption
+        # (same transcript text) while the old transcript and caption stay as they were.
+        session.add(_transcript_copy(latest, recording.revision))
     recording.status = to
     recording.attempts = 0
     recording.last_error = None
@@ -325,12 +334,36 @@ def _send_back(session: Session, caption: Caption, to: RecordingStatus) -> None:
     caption.status = "superseded"
 
 
-def _edited_caption(session: Session, parent: Caption, text: str, reviewer: User) -> Caption:
+def _transcript_copy(transcript: Transcript, revision: int) -> Transcript:
+    return Transcript(
+        recording_id=transcript.recording_id,
+        revision=revision,
+        text=transcript.text,
+        language=transcript.language,
+        segments=transcript.segments,
+        avg_logprob=transcript.avg_logprob,
+        engine=transcript.engine,
+        model=transcript.model,
+        engine_version=transcript.engine_version,
+        audio_seconds=transcript.audio_seconds,
+        processing_seconds=0.0,  # nothing was transcribed again
+        word_count=transcript.word_count,
+        words_per_minute=transcript.words_per_minute,
+        flags=transcript.flags,
+    )
+
+
+def _edited_caption(
+    session: Session, parent: Caption, text: str, reviewer: User, threshold: float
+) -> Caption:
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     key = f"edited:{parent.id}:{digest}"
     existing = session.scalar(select(Caption).where(Caption.dedupe_key == key))
     if existing is not None:
         return existing
+    # Measured like any caption, so an edit that adds what nobody said is visible in QC and exports.
+    sources = _source_transcripts(session, parent)
+    report = check(text, sources, threshold) if sources else None
     child = Caption(
         image_id=parent.image_id,
         recording_id=parent.recording_id,
@@ -343,16 +376,32 @@ def _edited_caption(session: Session, parent: Caption, text: str, reviewer: User
         model="",
         prompt_version=parent.prompt_version,
         word_count=len(text.split()),
-        # Faithfulness is measured against the transcript by the cleaner; a reviewer's text is trusted.
-        faithfulness=None,
-        unsupported_words=[],
-        flags=[],
-        flagged=False,
+        faithfulness=report.score if report else None,
+        unsupported_words=report.unsupported_words if report else [],
+        flags=list(report.flags) if report else [],
+        flagged=report.flagged if report else False,
         status="approved",
         created_by=reviewer.id,
     )
     session.add(child)
     return child
+
+
+def _source_transcripts(session: Session, caption: Caption) -> list[str]:
+    """The transcript(s) a caption was written from: its own, or for a merged caption its image's."""
+    if caption.transcript_id is not None:
+        transcript = session.get(Transcript, caption.transcript_id)
+        return [transcript.text] if transcript is not None else []
+    rows = session.execute(
+        select(Transcript.text)
+        .join(Recording, Recording.id == Transcript.recording_id)
+        .where(
+            Recording.image_id == caption.image_id,
+            Recording.status == RecordingStatus.captioned,
+            Transcript.revision == Recording.revision,
+        )
+    )
+    return [text for (text,) in rows]
 
 
 def decide(
@@ -365,12 +414,14 @@ def decide(
     reason: str = "",
     source: str = "web",
     external_id: str | None = None,
+    faithfulness_threshold: float | None = None,
 ) -> Decision:
     """Apply one reviewer decision and store it as a Review row; the caller commits.
 
     approve: the caption is approved. edit: a new `edited` caption with `text` is approved and the
     original superseded. reject: needs a reason; the take stops counting toward its image.
-    retranscribe / reclean: the recording goes back to `uploaded` / `transcribed` with a new revision.
+    retranscribe / reclean: the recording goes back to `uploaded` / `transcribed` with a new revision
+    (for reclean, under a copy of its latest transcript).
     A decision carrying an external_id already stored is not applied twice.
     """
     try:
@@ -406,7 +457,12 @@ def decide(
         if text == caption.text.strip():
             raise InvalidInput("The text is unchanged; approve the caption instead.")
         _set_recording_rejected(session, caption, rejected=False)
-        new_caption = _edited_caption(session, caption, text, reviewer)
+        threshold = (
+            faithfulness_threshold
+            if faithfulness_threshold is not None
+            else get_settings().faithfulness_threshold
+        )
+        new_caption = _edited_caption(session, caption, text, reviewer, threshold)
         caption.status = "superseded"
     elif decision is ReviewDecision.reject:
         if not reason:

@@ -66,12 +66,20 @@ def caption(
 def decide(
     caption_id: int,
     body: DecisionRequest,
+    request: Request,
     session: Session = Depends(get_session),
     user: User = Depends(require_lead),
 ) -> dict[str, Any]:
     """Approve, edit (and approve), reject with a reason, or send back for re-transcription / re-cleaning."""
     result = service.decide(
-        session, caption_id, user, body.decision, text=body.text, reason=body.reason, source="web"
+        session,
+        caption_id,
+        user,
+        body.decision,
+        text=body.text,
+        reason=body.reason,
+        source="web",
+        faithfulness_threshold=request.app.state.settings.faithfulness_threshold,
     )
     session.commit()
     return service.decision_dict(result, user.name)
