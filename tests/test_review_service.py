@@ -174,7 +174,4 @@ def test_a_recleaned_take_gets_a_new_caption_from_the_real_clean_stage(session, 
     transcript = session.get(Transcript, fresh.transcript_id)
     assert transcript.revision == 2 and fresh.id != caption.id and fresh.kind.value == "single"
     assert session.get(Caption, caption.id).status == "superseded"
-    assert [
-        i["id"]
-        for i in review.list_queue(session, review.QueueFilter(annotator_id=recording.user_id))["items"]
-    ] == [fresh.id, data.captions[2].id] or fresh.id in _ids(review.list_queue(session, review.QueueFilter()))
+    assert fresh.id in _ids(review.list_queue(session, review.QueueFilter()))
