@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -282,6 +283,37 @@ def stream_jsonl(
     """All splits as one JSONL stream (each row carries its `split`), in chunks of about a window."""
     for rows in iter_rows(engine, builder, flt, window):
         yield b"".join(encode_line(row) for row in rows)
+
+
+def write_parquet(
+    engine: Engine, builder: RowBuilder, flt: ExportFilter, path: Path, window: int = 1000
+) -> int:
+    """All splits in one Parquet file (each row carries its `split`), written under a temp name; rows."""
+    writer = _ParquetSplit(Path(path))
+    try:
+        for rows in iter_rows(engine, builder, flt, window):
+            for row in rows:
+                writer.add(row)
+        writer.close()
+    except BaseException:
+        writer.discard()
+        raise
+    os.replace(writer.tmp, writer.final)
+    return writer.rows
+
+
+def zip_directory(directory: Path, target: Path) -> None:
+    """Zip an export directory (JSONL deflated, Parquet and media stored as they are) under a temp name."""
+    tmp = target.with_name(target.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w") as archive:
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            packed = path.suffix in {".jsonl", ".json", ".sha256"}
+            archive.write(
+                path,
+                path.relative_to(directory).as_posix(),
+                compress_type=zipfile.ZIP_DEFLATED if packed else zipfile.ZIP_STORED,
+            )
+    os.replace(tmp, target)
 
 
 class _HashingFile:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import Engine, and_, exists, func, select
@@ -26,6 +26,25 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 DEAD_CAPTION_STATES = ("rejected", "superseded")
 # Recordings whose transcripts do not belong in a dataset.
 DEAD_RECORDING_STATES = (RecordingStatus.rejected, RecordingStatus.failed)
+
+
+def parse_when(text: str | None) -> datetime | None:
+    """An ISO date or date-time; one without a zone is UTC."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"{text!r} is not an ISO date like 2026-01-31 or 2026-01-31T12:00:00+00:00."
+        ) from None
+    return as_utc(value)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,114 @@
-"""API routes: exports (filled in by its owner)."""
+"""Dataset downloads for leads: JSONL streamed row by row; Parquet or a zip of the full export."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
+
+from annotate.api.deps import get_session, require_lead
+from annotate.errors import InvalidInput
+from annotate.services.export import (
+    ExportOptions,
+    RowBuilder,
+    export_dataset,
+    stream_jsonl,
+    write_parquet,
+    zip_directory,
+)
+from annotate.services.export_rows import ExportFilter, SplitSpec, as_utc
+from annotate.services.projects import get_project
+from db.models import User
 
 router = APIRouter(prefix="/api", tags=["exports"])
+
+DOWNLOAD_FORMATS = ("jsonl", "parquet", "zip")
+
+
+@router.get(
+    "/projects/{project_id}/export",
+    summary="Download a project's dataset",
+    response_model=None,
+    responses={
+        200: {
+            "content": {
+                "application/x-ndjson": {},
+                "application/zip": {},
+                "application/vnd.apache.parquet": {},
+            }
+        }
+    },
+)
+def download_export(
+    project_id: int,
+    request: Request,
+    format: str = Query(
+        "jsonl", description="jsonl (streamed), parquet, or zip (JSONL + Parquet + manifest)."
+    ),
+    state: Literal["approved", "captioned", "all"] = Query("approved"),
+    since: datetime | None = Query(None, description="Captions created at or after (ISO; UTC if no zone)."),
+    until: datetime | None = Query(None, description="Captions created before (ISO; UTC if no zone)."),
+    caption_version: str | None = Query(None, description="Only captions of this prompt_version."),
+    split: str = Query("90,5,5", description="train,validation,test percentages, by image hash."),
+    session: Session = Depends(get_session),
+    _: User = Depends(require_lead),
+) -> Response:
+    if format not in DOWNLOAD_FORMATS:
+        raise InvalidInput(f"Unknown format {format!r}; use {', '.join(DOWNLOAD_FORMATS)}.")
+    project = get_project(session, project_id)
+    flt = ExportFilter(
+        project_id=project.id,
+        state=state,
+        since=as_utc(since),
+        until=as_utc(until),
+        caption_version=caption_version,
+    )
+    spec = SplitSpec.parse(split)
+    session.close()  # the rows are read in short transactions of their own
+    app = request.app
+    settings = app.state.settings
+    builder = RowBuilder(project.name, app.state.blobs, spec, settings.public_base_url)
+    stem = f"{_safe(project.name)}-{state}"
+    if format == "jsonl":
+        return StreamingResponse(
+            stream_jsonl(app.state.engine, builder, flt),
+            media_type="application/x-ndjson",
+            headers={"Content-Disposition": f'attachment; filename="{stem}.jsonl"'},
+        )
+    # Parquet and zip are built in a scratch directory beside the data, sent, then removed.
+    scratch = Path(tempfile.mkdtemp(prefix="export-", dir=_scratch_root(settings.data_dir)))
+    cleanup = BackgroundTask(shutil.rmtree, scratch, ignore_errors=True)
+    try:
+        if format == "parquet":
+            target = scratch / f"{stem}.parquet"
+            write_parquet(app.state.engine, builder, flt, target)
+            media_type = "application/vnd.apache.parquet"
+        else:
+            options = ExportOptions(
+                filter=flt, split=spec, formats=("jsonl", "parquet"), public_base_url=settings.public_base_url
+            )
+            export_dataset(app.state.engine, app.state.blobs, project, options, scratch / stem)
+            target = scratch / f"{stem}.zip"
+            zip_directory(scratch / stem, target)
+            media_type = "application/zip"
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return FileResponse(target, media_type=media_type, filename=target.name, background=cleanup)
+
+
+def _scratch_root(data_dir: Path) -> Path:
+    root = Path(data_dir) / "exports-tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:80] or "project"
