@@ -223,7 +223,7 @@ def test_concurrent_next_image_requests_never_share_a_slot(  # type: ignore[no-u
     results: list[object] = [None] * annotators
 
     def ask(n: int) -> None:
-        barrier.wait()
+        barrier.wait(timeout=30)
         response = clients[n].post("/api/tasks/next", json={"project_id": project.id})
         results[n] = response.json() if response.status_code == 200 else response.text
 
