@@ -211,3 +211,17 @@ def test_admin_uploads_an_image_and_adds_an_annotator(lead_page, server, data, s
     page.click("#user-form button[type=submit]")
     page.wait_for_selector("#user-secret .secret")
     assert page.locator("tr[data-user=zoe]").count() == 1
+
+
+def test_a_lead_logs_in_through_the_login_page_and_lands_on_review(browser, server, data) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server}/review")
+    page.wait_for_url(re.compile(r"/login\?next="))
+    page.fill("#name", "lena")
+    page.fill("#password", PASSWORD)
+    page.click("#login-button")
+    page.wait_for_url(re.compile(r"/review"))
+    page.wait_for_selector("#item-body:not([hidden])")
+    assert page.locator("#topbar a[aria-current=page]").inner_text() == "Review"
+    context.close()

@@ -1,68 +1,32 @@
 // What the lead pages (review, dashboard, admin) share: the signed-in lead, the top bar, small DOM helpers.
+import { api as request, isLead, logout, navLinks } from "./api.js";
 
-// fetch for the JSON API: sends the CSRF cookie back in X-CSRF-Token, turns error bodies into thrown
-// Errors carrying {code, status}, and sends a logged-out browser to /login.
-export async function api(path, { method = "GET", body, headers = {}, raw = false } = {}) {
-  const options = { method, headers: { Accept: "application/json", ...headers }, credentials: "same-origin" };
-  if (method !== "GET" && method !== "HEAD") options.headers["X-CSRF-Token"] = csrfToken();
-  if (body instanceof Blob || body instanceof ArrayBuffer) options.body = body;
-  else if (body !== undefined) {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, options);
-  if (response.status === 401) {
-    window.location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
-    throw Object.assign(new Error("Please log in."), { code: "not_authenticated", status: 401 });
-  }
-  if (raw) return response;
-  const data = response.status === 204 ? null : await response.json().catch(() => null);
-  if (!response.ok) {
-    const message = (data && data.message) || `${response.status} ${response.statusText}`;
-    throw Object.assign(new Error(message), { code: data && data.code, status: response.status });
-  }
-  return data;
-}
-
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)voicecap_csrf=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
+// api.js's fetch wrapper (CSRF header, JSON errors as ApiError, 401 → /login), called with `body` as
+// either a JSON value or a Blob/File sent as is.
+export function api(path, { body, ...options } = {}) {
+  if (body === undefined || body instanceof Blob) return request(path, { ...options, body });
+  return request(path, { ...options, json: body });
 }
 
 // The signed-in user, or a redirect: annotators are sent to their task page.
 export async function requireLead() {
   const me = await api("/api/me");
-  if (me.role !== "lead" && me.role !== "admin") {
+  if (!isLead(me)) {
     window.location.assign("/task");
     throw new Error("not a lead");
   }
   return me;
 }
 
-const PAGES = [
-  ["/review", "Review"],
-  ["/dashboard", "Dashboard"],
-  ["/admin", "Admin"],
-];
-
 // Fills <header id="topbar"> with the page links and the user's name.
 export function renderTopbar(me) {
   const bar = document.getElementById("topbar");
   if (!bar) return;
-  const nav = el("nav", { class: "pages" });
-  for (const [href, label] of PAGES) {
-    const link = el("a", { href }, label);
-    if (window.location.pathname === href) link.setAttribute("aria-current", "page");
-    nav.append(link);
-  }
   const out = el("button", { type: "button", class: "link" }, "Log out");
-  out.addEventListener("click", async () => {
-    await api("/api/auth/logout", { method: "POST" }).catch(() => {});
-    window.location.assign("/login");
-  });
+  out.addEventListener("click", () => logout());
   bar.replaceChildren(
     el("span", { class: "brand" }, "voicecap"),
-    nav,
+    el("nav", { class: "pages" }, navLinks(me, window.location.pathname)),
     el("span", { class: "who" }, `${me.name} · ${me.role}`),
     out,
   );
