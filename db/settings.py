@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     max_image_mb: float = Field(100.0, description="Largest image file accepted, local or downloaded.")
     fetch_timeout_seconds: float = Field(30.0, description="Per-request timeout when ingesting image URLs.")
     ingest_workers: int = Field(
-        0, description="Processes that decode images; 0 means one per core, 1 decodes in the calling process."
+        0, description="Threads that read, decode and store images; 0 means cores + 1, 1 means no threads."
     )
 
     # Work queue

@@ -44,7 +44,7 @@ def project_id(session: Session) -> int:
 def run(
     engine: Engine, blobs: BlobStore, settings: Settings, project_id: int, source: Path | str, **kw: object
 ):
-    """Ingest in this process (workers=1) unless a test asks for the pool."""
+    """Ingest without threads (workers=1) unless a test asks for them."""
     kw.setdefault("workers", 1)
     return ingest(engine, blobs, settings, project_id, items_from_source(str(source)), **kw)  # type: ignore[arg-type]
 
@@ -134,7 +134,7 @@ def test_bad_files_are_reported_and_good_ones_added(
     }
 
 
-def test_process_pool_gives_the_same_result(
+def test_worker_threads_give_the_same_result_in_input_order(
     engine: Engine, blobs: BlobStore, settings: Settings, session: Session, project_id: int, tmp_path: Path
 ) -> None:
     folder = bad_folder(tmp_path)
@@ -148,12 +148,12 @@ def test_process_pool_gives_the_same_result(
         items,
         lambda d, t: calls.append((d, t)),
         total=len(items),
-        workers=2,
+        workers=3,
     )
     assert summary.added == N_EXAMPLES + 1
     assert_bad_reasons(summary)
     assert calls[-1] == (len(items), len(items)) and [d for d, _ in calls] == list(range(1, len(items) + 1))
-    # Rows come back in input (sorted) order even though two processes did the work.
+    # Rows come back in input (sorted) order even though several threads did the work.
     sources = [i.source for i in rows(session, project_id)]
     assert sources == [i.source for i in items if Path(i.source).name not in BAD_REASONS]
 

@@ -40,7 +40,7 @@ def ingest_command(
         None,
         "--workers",
         min=1,
-        help="Processes that decode images (default: setting ingest_workers, 0 = one per core).",
+        help="Threads that read, decode and store images (default: setting ingest_workers; 0 = cores + 1).",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -71,7 +71,7 @@ def ingest_command(
     try:
         total = service.count_items(source)
         items = service.items_from_source(source)
-        workers = workers or service.resolve_workers(settings, total)
+        workers = workers or service.resolve_workers(settings)
         blobs = get_blobstore()
         if as_json:
             summary = service.ingest(
