@@ -91,6 +91,7 @@ def test_approve_and_move_with_the_keyboard(lead_page, server, data, session) ->
     _open_review(page, server)
     assert _title(page) == f"Caption #{first}"
     assert page.locator(".queue-item").count() == 3
+    page.wait_for_function("document.getElementById('image').naturalWidth > 0")  # the image is shown
     page.keyboard.press("j")
     page.wait_for_function(f"document.getElementById('item-title').textContent === 'Caption #{second}'")
     page.keyboard.press("j")

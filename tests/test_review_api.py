@@ -71,6 +71,12 @@ def test_queue_detail_and_filters(server, data) -> None:  # type: ignore[no-unty
     flagged = client.get("/api/review/queue", params={"flag": "flagged", "project": data.project.id})
     assert [i["id"] for i in flagged.json()["items"]] == [data.captions[1].id]
     assert client.get("/api/review/queue?state=nonsense").json()["code"] == "invalid_input"
+    # QC flags filter the takes: bob's caption is under the faithfulness threshold (0.81 < 0.85).
+    unfaithful = client.get("/api/review/queue", params={"qc": "unfaithful"}).json()
+    assert [i["id"] for i in unfaithful["items"]] == [data.captions[1].id]
+    assert client.get("/api/review/queue", params={"qc": "too_short"}).json()["items"] == []
+    assert client.get("/api/review/queue", params={"qc": "bogus"}).json()["code"] == "invalid_input"
+    assert "outlier_words_per_minute_high" in client.get("/api/review/choices").json()["qc_flags"]
     detail = client.get(f"/api/review/captions/{data.captions[0].id}").json()
     assert detail["transcript"]["words"][2] == {
         "start": 0.94,

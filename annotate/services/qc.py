@@ -34,6 +34,10 @@ FIGURES = (
     "caption_words",
     "faithfulness",
 )
+# Every flag a take can carry, for filter menus.
+QC_FLAGS = ["too_short", "too_long", "mostly_silent", "unfaithful"] + [
+    f"outlier_{metric}_{side}" for metric in Z_METRICS for side in ("high", "low")
+]
 
 
 @dataclass
@@ -239,3 +243,16 @@ def qc_report(session: Session, settings: Settings, f: QcFilter) -> dict[str, An
         "total": total,
         "flag_counts": dict(sorted(flag_counts.items())),
     }
+
+
+def recordings_with_flag(
+    session: Session, settings: Settings, flag: str, project_id: int | None = None
+) -> list[int]:
+    """Ids of the takes carrying a QC flag (or any flag, for `any`), for the review queue's filter."""
+    frame = recording_figures(session, project_id)
+    if frame.empty:
+        return []
+    projects = {p.id: p for p in session.scalars(select(Project))}
+    frame = add_flags(frame, projects, settings)
+    keep = frame["flags"].map(bool if flag == "any" else (lambda flags: flag in flags))
+    return [int(i) for i in frame.loc[keep, "recording_id"]]

@@ -41,6 +41,7 @@ BUSY = {
 }
 MAX_REASON = 2000
 MAX_CAPTION_CHARS = 20000
+MAX_RECORDING_IDS = 5000  # bound on a QC filter's takes (bound parameters per statement)
 
 
 @dataclass
@@ -52,6 +53,7 @@ class QueueFilter:
     status: str | None = "pending"  # None = every state
     after_id: int | None = None  # keyset paging: captions with a larger id
     limit: int = 50
+    recording_ids: list[int] | None = None  # only captions of these takes (a QC flag's takes)
 
 
 @dataclass
@@ -71,6 +73,8 @@ def _caption_filters(f: QueueFilter) -> list[Any]:
         conditions.append(Image.project_id == f.project_id)
     if f.annotator_id is not None:
         conditions.append(Recording.user_id == f.annotator_id)
+    if f.recording_ids is not None:
+        conditions.append(Caption.recording_id.in_(f.recording_ids[:MAX_RECORDING_IDS]))
     if f.flag:
         if f.flag == "flagged":
             conditions.append(Caption.flagged.is_(True))

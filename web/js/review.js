@@ -4,7 +4,7 @@ import { diffSummary, renderDiff, wordDiff } from "./diff.js";
 import { api, el, errorText, fillSelect, fmt, renderTopbar, requireLead, toast } from "./lead.js";
 
 const $ = (id) => document.getElementById(id);
-const FILTERS = ["project", "annotator", "flag", "state"];
+const FILTERS = ["project", "annotator", "flag", "qc", "state"];
 const PAGE = 100;
 
 const state = {
@@ -40,6 +40,8 @@ async function loadChoices() {
   ];
   const named = choices.flags.map((f) => ({ value: f, label: `Flag: ${f.replaceAll("_", " ")}` }));
   fillSelect($("f-flag"), [...fixed, ...named], { any: "Any" });
+  const qcFlags = choices.qc_flags.map((f) => ({ value: f, label: f.replaceAll("_", " ") }));
+  fillSelect($("f-qc"), [{ value: "any", label: "Any QC flag" }, ...qcFlags], { any: "Any" });
 }
 
 async function loadQueue({ keep = null } = {}) {

@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from annotate.api.deps import get_session, require_lead
-from annotate.errors import NotFound
+from annotate.errors import InvalidInput, NotFound
+from annotate.services import qc
 from annotate.services import review as service
 from db.models import Recording, User
 
@@ -27,9 +28,13 @@ class DecisionRequest(BaseModel):
 
 @router.get("/review/queue")
 def queue(
+    request: Request,
     project: int | None = Query(None, description="Project id."),
     annotator: int | None = Query(None, description="Annotator (user) id."),
     flag: str | None = Query(None, max_length=100, description="flagged, unflagged, or a flag name."),
+    qc_flag: str | None = Query(
+        None, alias="qc", max_length=100, description="Only takes with this QC flag (or `any`)."
+    ),
     state: str = Query("pending", description="pending, approved, rejected, superseded or all."),
     after: int | None = Query(None, description="Return captions with a larger id (paging)."),
     limit: int = Query(50, ge=1, le=500),
@@ -37,6 +42,11 @@ def queue(
     _: User = Depends(require_lead),
 ) -> dict[str, Any]:
     """Captions to review, oldest first, filtered; `next_after` pages on."""
+    takes = None
+    if qc_flag:
+        if qc_flag != "any" and qc_flag not in qc.QC_FLAGS:
+            raise InvalidInput(f"Unknown QC flag {qc_flag!r}; use any or one of {', '.join(qc.QC_FLAGS)}.")
+        takes = qc.recordings_with_flag(session, request.app.state.settings, qc_flag, project)
     f = service.QueueFilter(
         project_id=project,
         annotator_id=annotator,
@@ -44,14 +54,15 @@ def queue(
         status=None if state == "all" else state,
         after_id=after,
         limit=limit,
+        recording_ids=takes,
     )
     return service.list_queue(session, f)
 
 
 @router.get("/review/choices")
 def choices(session: Session = Depends(get_session), _: User = Depends(require_lead)) -> dict[str, Any]:
-    """What the queue filters offer: projects, annotators, flag names, states."""
-    return service.queue_choices(session)
+    """What the queue filters offer: projects, annotators, flag names, QC flags, states."""
+    return {**service.queue_choices(session), "qc_flags": qc.QC_FLAGS}
 
 
 @router.get("/review/captions/{caption_id}")
