@@ -17,11 +17,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Caption, CaptionKind, Image, Project, Recording, RecordingStatus, Transcript
+from db.models import Caption, CaptionKind, Project, Recording, RecordingStatus, Transcript
 from db.queue import STAGES
 from db.settings import Settings, get_settings
 from transcribe.clean import load_cleaner
@@ -162,25 +162,40 @@ def _merge_groups(
     session: Session, cleaner: Cleaner, project_id: int | None, limit: int | None
 ) -> list[_MergeGroup]:
     """Images whose live recordings (at least max(2, project.per_image)) are all captioned and that
-    have no merged caption of this cleaner, prompt and model yet."""
+    have no merged caption of this cleaner, prompt and model newer than their newest single caption.
+
+    The SQL does the filtering so a sweep over a large project reads only images with new work."""
     not_done = func.sum(case((Recording.status != RecordingStatus.captioned, 1), else_=0))
+    wanted = case((Project.per_image > 2, Project.per_image), else_=2)
+    newest_merged = (
+        select(func.max(Caption.created_at))
+        .where(
+            Caption.image_id == Recording.image_id,
+            Caption.kind == CaptionKind.merged,
+            Caption.cleaner == cleaner.name,
+            Caption.prompt_version == cleaner.merge_prompt_version,
+            Caption.model == cleaner.model,
+        )
+        .scalar_subquery()
+    )
+    newest_single = (
+        select(func.max(Caption.created_at))
+        .where(Caption.image_id == Recording.image_id, Caption.kind == CaptionKind.single)
+        .scalar_subquery()
+    )
     query = (
         select(Recording.image_id)
         .join(Project, Project.id == Recording.project_id)
         .where(Recording.status.not_in(NOT_LIVE))
         .group_by(Recording.image_id, Project.per_image)
-        .having(func.count() >= 2)
-        .having(not_done == 0)
+        .having(func.count() >= wanted, not_done == 0)
+        .having(or_(newest_merged.is_(None), newest_single > newest_merged))
         .order_by(Recording.image_id)
     )
     if project_id is not None:
         query = query.where(Recording.project_id == project_id)
-    image_ids = list(session.scalars(query))
     groups: list[_MergeGroup] = []
-    for image_id in image_ids:
-        per_image = session.scalar(
-            select(Project.per_image).join(Image, Image.project_id == Project.id).where(Image.id == image_id)
-        )
+    for image_id in session.scalars(query):
         rows = session.execute(
             select(Transcript.id, Transcript.text)
             .join(Recording, Recording.id == Transcript.recording_id)
@@ -192,8 +207,8 @@ def _merge_groups(
             .order_by(Recording.id)
         ).all()
         texts = [(tid, text) for tid, text in rows if text and text.strip()]
-        if len(texts) < max(2, per_image or 0):
-            continue  # the project wants more annotators per image: merge once they are all in
+        if len(texts) < 2:
+            continue
         ids = [tid for tid, _ in texts]
         key = merged_key(image_id, ids, cleaner)
         if session.scalar(select(Caption.id).where(Caption.dedupe_key == key)) is not None:
