@@ -226,3 +226,81 @@ def test_a_lead_logs_in_through_the_login_page_and_lands_on_review(browser, serv
     page.wait_for_selector("#item-body:not([hidden])")
     assert page.locator("#topbar a[aria-current=page]").inner_text() == "Review"
     context.close()
+
+
+def _cli(*args: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "annotate.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "200", "VOICECAP_CLEANER": "rules"},
+    )
+    assert done.returncode == 0, f"voicecap {' '.join(args)}: {done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_a_lead_reviews_the_demos_real_captions(browser, settings, engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The whole way: the demo's project and users, two spoken takes imported, real Whisper and the rules
+    cleaner, then the lead reviews in the browser and sees the dashboard."""
+    import hashlib
+    import json
+
+    from annotate.api.app import create_app
+    from annotate.services.demo import setup_demo
+    from tests.support.review_seed import SPEECH
+    from tests.support.server import live_server
+
+    demo = setup_demo(settings, IMAGES)
+    lines = [
+        {
+            "image": hashlib.sha256((IMAGES / image).read_bytes()).hexdigest(),
+            "audio": str(SPEECH / audio),
+            "annotator": "demo-annotator",
+        }
+        for image, audio in (("rocket.jpg", "boats.wav"), ("coffee.jpg", "kitchen.flac"))
+    ]
+    manifest = tmp_path / "takes.jsonl"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    _cli("import-audio", "demo", str(manifest), "--json")
+    _cli("transcribe", "--json")
+    _cli("clean", "--json")
+
+    with live_server(create_app(settings)) as url:
+        context = browser.new_context(viewport={"width": 1400, "height": 950})
+        password = demo.logins["demo-lead"]["password"]
+        assert context.request.post(
+            f"{url}/api/auth/login", data={"name": "demo-lead", "password": password}
+        ).ok
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{url}/review")
+        page.wait_for_selector("#item-body:not([hidden])")
+        assert page.locator(".queue-item").count() == 2
+        # Whisper's own word times drive the highlight: the word lit at 2.3 s of the boats take is "boats".
+        page.wait_for_function("document.getElementById('audio').readyState >= 1")
+        words = page.locator("#transcript .word").all_inner_texts()
+        assert "boats" in " ".join(words).lower()
+        page.evaluate("document.getElementById('audio').currentTime = 2.3")
+        page.wait_for_function("!!document.querySelector('#transcript .word.now')")
+        assert page.locator("#transcript .word.now").inner_text().lower().strip(".,") in {
+            "red",
+            "boats",
+            "on",
+        }
+        page.keyboard.press("a")
+        page.wait_for_function("document.querySelectorAll('.queue-item').length === 1")
+        page.goto(f"{url}/dashboard")
+        page.wait_for_selector("#chart-throughput canvas")
+        assert page.locator("[data-tile=review_queue] .value").inner_text() == "1"
+        ann = page.locator("#stats-table tbody tr").first
+        assert ann.locator("td").first.inner_text() == "demo-annotator"
+        assert ann.locator("td").nth(2).inner_text() == "2"  # takes
+        assert errors == []
+        context.close()

@@ -84,7 +84,7 @@ function renderQueue() {
           { class: "queue-line" },
           el("strong", {}, `#${item.id}`),
           el("span", {}, item.annotator || item.kind),
-          item.faithfulness !== null ? el("span", { class: "score" }, fmt(item.faithfulness, 2)) : null,
+          item.faithfulness !== null ? el("span", { class: "score" }, item.faithfulness.toFixed(2)) : null,
           item.status !== "pending" ? el("span", { class: `badge ${item.status}` }, item.status) : null,
         ),
         item.flags.length ? el("div", { class: "queue-flags" }, item.flags.map(flagBadge)) : null,
@@ -162,7 +162,7 @@ function renderDetail(detail) {
         transcript ? ["words/min", fmt(transcript.words_per_minute, 0)] : null,
         transcript ? ["transcript words", transcript.word_count] : null,
         ["caption words", caption.word_count],
-        ["faithfulness", caption.faithfulness === null ? "–" : fmt(caption.faithfulness, 2)],
+        ["faithfulness", caption.faithfulness === null ? "–" : caption.faithfulness.toFixed(2)],
         ["revision", recording.revision],
       ]
         .filter(Boolean)
