@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     )
     llm_temperature: float = 0.2
     merge_captions: bool = Field(
-        False, description="Also write one merged caption per image from all its transcripts (llm)."
+        True, description="Also write one merged caption per image from all its transcripts (llm only)."
     )
     merge_prompt_version: str = Field("", description="Merge prompt id; empty means the newest shipped.")
 
