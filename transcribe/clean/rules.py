@@ -4,9 +4,10 @@ It only ever deletes words, re-cases letters, tidies punctuation and writes spel
 as digits; it never adds a word (tests/test_rules_cleaner.py checks that on every case). Each pass is
 a precompiled pattern, so a 90-second transcript takes well under a millisecond.
 
-Order matters: self-corrections go first (a filler's commas may be what marks one: "red, no, um,
-blue"), then fillers (so "a, um, a boat" becomes a repeat), stutters and repeats, discourse fillers,
-numbers, punctuation and case.
+Order matters: self-corrections with a clear restart go first (a filler's commas may be what marks
+one: "red, no, um, blue"), then fillers (so "a, um, a boat" becomes a repeat), stutters and repeats,
+discourse fillers, the remaining self-corrections (a filler inside the marker hid them: "or, um,
+rather"), numbers, punctuation and case. Every output is a fixpoint: cleaning it again changes nothing.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ FRAGMENT_JOINED = re.compile(r"\b([^\W\d])-(?:\1-)*(?=\1\w)", _I)
 # Possessive quantifiers: a word never gives back letters, which halves the backtracking.
 _W = r"[^\W\d]\w*+(?:['’]\w++)?+"
 REPEAT = re.compile(rf"\b({_W}(?: {_W}){{0,2}})(?:,? \1\b)+", _I)  # spaces are single by then
-REPEAT_WORD = re.compile(rf"\b({_W})(?:,? \1\b)+", _I)
 
 # Self-corrections: "<reparandum>, <marker>, <repair>". Markers that are also ordinary words ("no",
 # "wait", "actually") need commas on both sides; the others only the one before.
@@ -66,11 +66,11 @@ COLOURS = frozenset(
 # "actually" only marks a correction between two words of one kind ("three, actually, four").
 _TYPED_ONLY = re.compile(r", ?actually ?,", _I)  # fullmatch on the stripped marker
 
-# Discourse fillers that carry no visual fact, each with the words that must occur for it to run
-# (a substring test costs far less than a scan; () = always run, for scans that start with a literal
-# and so are cheap anyway), in an order where no removal exposes an earlier
-# one ("you like, know" -> "you know"). The text carries a leading ". " while these run, so
-# "sentence start" is always "after [.?!] ". "like" goes only where it cannot mean "resembling".
+# Discourse fillers that carry no visual fact, each with the words that must occur for it to run (a
+# substring test costs far less than a scan; () = always run, for scans that start with a literal and
+# so are cheap anyway). They repeat until nothing changes, since one removal can expose another ("you
+# like, know"). The text carries a leading ". " while they run, so a sentence start is always right
+# after "[.?!] ". "like" goes only where it cannot mean "resembling".
 _NUMBER = word_alternation(NUMBER_WORDS)
 _OPENERS = ("and so", "so", "okay", "ok", "alright", "all right", "well", "yeah", "right", "let's see",
             "let me see", "what else", "i mean")  # fmt: skip
