@@ -139,6 +139,10 @@ def _resolve_correction(text: str, match: re.Match[str], restart_only: bool) -> 
     # The reparandum cannot cross a sentence boundary.
     boundary = max(before.rfind(". "), before.rfind("? "), before.rfind("! "))
     clause_start = boundary + 2 if boundary >= 0 else 0
+    # Only the last few words matter: look at a bounded tail, so a long clause costs no more.
+    tail = len(before) - 400
+    if tail > clause_start:
+        clause_start = before.find(" ", tail) + 1 or tail
     words = list(re.finditer(r"\S+", before[clause_start:]))[-CORRECTION_WINDOW:]
     if not words:
         return None
@@ -188,7 +192,14 @@ def _drop_discourse_fillers(text: str) -> str:
                     lower = text.lower()
         if not changed:
             break
+        text = _tidy(text)  # so the next round sees ". so", not ". . so"
     return text
+
+
+def _tidy(text: str) -> str:
+    for pattern, replacement in TIDY:
+        text = pattern.sub(replacement, text)
+    return " ".join(text.split())
 
 
 def _drop_fragments(text: str) -> str:
@@ -231,9 +242,7 @@ def clean_text(text: str, numbers: bool = True) -> str:
         text = _remove_corrections(text)
     if numbers:
         text = normalise_numbers(text)
-    for pattern, replacement in TIDY:
-        text = pattern.sub(replacement, text)
-    text = " ".join(text.split()).lstrip(" ,;:.?!")
+    text = _tidy(text).lstrip(" ,;:.?!").rstrip(" ,;:")
     if not text:
         return ""
     text = STANDALONE_I.sub("I", text)
