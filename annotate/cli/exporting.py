@@ -1,9 +1,132 @@
-"""CLI commands: exporting (filled in by its owner)."""
+"""`voicecap export`: write a project's dataset as JSONL (and Parquet) with a manifest."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from annotate.cli.common import JSON_OPTION, console, db_session, err_console, fail, print_json, table
+from annotate.errors import VoicecapError
+from annotate.services.export import FORMATS, ExportOptions, export_dataset
+from annotate.services.export_rows import STATES, ExportFilter, SplitSpec, count_images, parse_when
+from annotate.services.projects import get_project
+from db.blobstore import get_blobstore
+from db.session import get_engine
+from db.settings import get_settings
+
+
+def export(
+    project: str = typer.Argument(..., help="Project name or id."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory to write (created; must be empty)."),
+    state: str = typer.Option(
+        "approved", "--state", help="approved (reviewed and approved), captioned (any live caption), or all."
+    ),
+    since: str | None = typer.Option(None, "--since", help="Only captions created at/after (ISO date, UTC)."),
+    until: str | None = typer.Option(None, "--until", help="Only captions created before (ISO date, UTC)."),
+    caption_version: str | None = typer.Option(
+        None, "--caption-version", help="Only captions of this prompt version."
+    ),
+    split: str = typer.Option(
+        "90,5,5", "--split", help="train,validation,test percentages; by image hash, stable across runs."
+    ),
+    formats: list[str] = typer.Option(
+        ["jsonl"], "--format", "-f", help="jsonl and/or parquet (repeat the option for both)."
+    ),
+    with_media: bool = typer.Option(
+        False, "--with-media", help="Copy images and audio into OUT/media; rows then give relative paths."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export in OUT."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Export a project's captions as a dataset: one JSON line per image, split into train/validation/test.
+
+    Each row has PixMo-Cap's `image_url`, `caption` and `transcripts`, plus `image_path`, `image_id`,
+    `sha256`, `width`, `height`, `split`, `project`, every caption with its provenance, the recordings
+    (seconds, annotator pseudonym, segments) and the latest review. `manifest.json` beside the files
+    holds the counts, the filters, the code version and a sha256 of every file. Files are written under
+    temporary names and renamed when complete.
+
+    Examples:
+
+    `voicecap export harbour --out exports/harbour-v1`
+
+    `voicecap export harbour --out exports/all --state captioned --format jsonl --format parquet`
+
+    `voicecap export harbour --out exports/jan --since 2026-01-01 --until 2026-02-01 --with-media`
+
+    Load it: `datasets.load_dataset("json", data_files={"train": "exports/harbour-v1/train.jsonl"})`.
+    """
+    if state not in STATES:
+        fail(f"Unknown state {state!r}; use one of {', '.join(STATES)}.")
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        fail(f"Unknown format {', '.join(bad)}; use {' or '.join(FORMATS)}.")
+    with db_session() as session:
+        record = get_project(session, project)
+        try:
+            flt = ExportFilter(
+                project_id=record.id,
+                state=state,  # type: ignore[arg-type]
+                since=parse_when(since),
+                until=parse_when(until),
+                caption_version=caption_version,
+            )
+            options = ExportOptions(
+                filter=flt,
+                split=SplitSpec.parse(split),
+                formats=tuple(dict.fromkeys(formats)),
+                with_media=with_media,
+                overwrite=overwrite,
+                public_base_url=get_settings().public_base_url,
+            )
+        except VoicecapError as exc:
+            fail(exc.message)
+    engine = get_engine()
+    try:
+        total = count_images(engine, flt)
+        with Progress(
+            TextColumn("[bold]Exporting[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            disable=as_json,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("export", total=total)
+            manifest = export_dataset(
+                engine,
+                get_blobstore(),
+                record,
+                options,
+                out,
+                progress=lambda n: progress.advance(task, n),
+            )
+    except VoicecapError as exc:
+        fail(exc.message)
+    if as_json:
+        print_json(manifest)
+        return
+    counts = manifest["counts"]
+    rows = [
+        [f["path"], f.get("split", ""), f["rows"], f"{f['bytes']:,}", f["sha256"][:16]]
+        for f in manifest["files"]
+    ]
+    console.print(
+        table(
+            f"Exported {counts['images']} images to {out}", ["file", "split", "rows", "bytes", "sha256"], rows
+        )
+    )
+    console.print(
+        f"{counts['recordings']} recordings, {counts['captions']} captions, {counts['reviewed']} reviewed; "
+        f"manifest: {out / 'manifest.json'} ({manifest['seconds']} s)"
+    )
+    if manifest["missing_media"]:
+        err_console.print(f"[yellow]Missing media files:[/] {', '.join(manifest['missing_media'][:10])}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("export")(export)

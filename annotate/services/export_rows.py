@@ -26,6 +26,7 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 DEAD_CAPTION_STATES = ("rejected", "superseded")
 # Recordings whose transcripts do not belong in a dataset.
 DEAD_RECORDING_STATES = (RecordingStatus.rejected, RecordingStatus.failed)
+EDITED = CaptionKind.edited.value
 
 
 def parse_when(text: str | None) -> datetime | None:
@@ -226,7 +227,7 @@ def choose_caption(captions: list[CaptionRow], flt: ExportFilter) -> CaptionRow 
     candidates = [c for c in captions if _fits(c, flt)]
     approved = [c for c in candidates if c.status == "approved"]
     if approved:
-        return max(approved, key=lambda c: (c.kind == CaptionKind.edited.value, c.created_at, c.id))
+        return max(approved, key=lambda c: (c.kind == EDITED, c.created_at, c.id))
     if flt.state == "approved":
         return None
     live = [c for c in candidates if c.status not in DEAD_CAPTION_STATES]

@@ -1,0 +1,373 @@
+"""Export benchmark: N captioned images into a fresh SQLite or PostgreSQL database, then `voicecap export`.
+
+    python bench/export.py --db sqlite --images 1000000
+    python bench/export.py --db postgresql --images 1000000 --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+Rows are inserted in bulk (executemany on SQLite, COPY on PostgreSQL): each image has one recording by one
+of 50 annotators, a transcript of about 90 words in 3 segments, an approved caption of about 70 words, and
+every tenth an approval review. The export runs as the real CLI in a child process; its wall time and peak
+resident memory (ru_maxrss of the child) are reported, with the rows and bytes written. Results go in
+docs/benchmarks.md under "## Export".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, insert, text
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from db.migrate import upgrade  # noqa: E402
+from db.models import Project, User  # noqa: E402
+from db.session import make_engine  # noqa: E402
+
+WORDS = [
+    "a",
+    "red",
+    "fishing",
+    "boat",
+    "rests",
+    "against",
+    "the",
+    "stone",
+    "quay",
+    "while",
+    "two",
+    "gulls",
+    "stand",
+    "on",
+    "a",
+    "wooden",
+    "post",
+    "and",
+    "the",
+    "water",
+    "below",
+    "is",
+    "green",
+    "and",
+    "calm",
+    "with",
+    "ropes",
+    "coiled",
+    "on",
+    "the",
+    "deck",
+    "a",
+    "yellow",
+    "crane",
+    "lifts",
+    "containers",
+    "in",
+    "the",
+    "background",
+    "under",
+    "a",
+    "pale",
+    "sky",
+    "with",
+    "thin",
+    "clouds",
+    "and",
+    "small",
+    "waves",
+    "catch",
+    "the",
+    "light",
+    "near",
+    "the",
+    "hull",
+]
+WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+STAMP = WHEN.isoformat()
+CHUNK = 50_000
+
+
+def sentence(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words))
+
+
+def rows(n: int, project_id: int, users: list[int], lead: int) -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """Batches of rows for the four tables (and reviews), ids 1..n shared by an image and its children."""
+    rng = random.Random(7)
+    for start in range(1, n + 1, CHUNK):
+        batch: dict[str, list[dict[str, Any]]] = {
+            "images": [],
+            "recordings": [],
+            "transcripts": [],
+            "captions": [],
+        }
+        batch["reviews"] = []
+        for ident in range(start, min(n, start + CHUNK - 1) + 1):
+            sha = uuid.UUID(int=rng.getrandbits(128)).hex + uuid.UUID(int=rng.getrandbits(128)).hex
+            spoken = [sentence(rng, 30) for _ in range(3)]
+            batch["images"].append(
+                {
+                    "id": ident,
+                    "project_id": project_id,
+                    "sha256": sha,
+                    "source": f"https://images.example/{sha[:16]}.jpg",
+                    "blob_key": f"{sha[:2]}/{sha[2:4]}/{sha}.jpg",
+                    "thumb_key": f"{sha[:2]}/{sha[2:4]}/{sha}.thumb.jpg",
+                    "width": 1024,
+                    "height": 768,
+                    "format": "JPEG",
+                    "metadata": "{}",
+                    "done_count": 1,
+                    "created_at": STAMP,
+                    "updated_at": STAMP,
+                }
+            )
+            batch["recordings"].append(
+                {
+                    "id": ident,
+                    "client_uuid": str(uuid.UUID(int=rng.getrandbits(128))),
+                    "project_id": project_id,
+                    "image_id": ident,
+                    "user_id": users[ident % len(users)],
+                    "source": "browser",
+                    "original_key": f"au/{ident % 97:02d}/{ident}.webm",
+                    "content_type": "audio/webm",
+                    "wav_key": f"au/{ident % 97:02d}/{ident}.wav",
+                    "size_bytes": 600_000,
+                    "duration_seconds": 60.0 + ident % 30,
+                    "loudness_dbfs": -20.0,
+                    "silence_fraction": 0.1,
+                    "metadata": "{}",
+                    "status": "captioned",
+                    "revision": 1,
+                    "attempts": 1,
+                    "next_attempt_at": STAMP,
+                    "created_at": STAMP,
+                    "updated_at": STAMP,
+                }
+            )
+            segments = [
+                {"start": 20.0 * i, "end": 20.0 * i + 19.5, "text": s, "avg_logprob": -0.2, "words": []}
+                for i, s in enumerate(spoken)
+            ]
+            batch["transcripts"].append(
+                {
+                    "id": ident,
+                    "recording_id": ident,
+                    "revision": 1,
+                    "text": " ".join(spoken),
+                    "language": "en",
+                    "segments": json.dumps(segments),
+                    "avg_logprob": -0.2,
+                    "engine": "faster-whisper",
+                    "model": "tiny.en",
+                    "engine_version": "1.1.0",
+                    "audio_seconds": 60.0,
+                    "processing_seconds": 3.0,
+                    "word_count": 90,
+                    "words_per_minute": 90.0,
+                    "flags": "[]",
+                    "created_at": STAMP,
+                    "updated_at": STAMP,
+                }
+            )
+            caption = sentence(rng, 70).capitalize() + "."
+            batch["captions"].append(
+                {
+                    "id": ident,
+                    "image_id": ident,
+                    "recording_id": ident,
+                    "transcript_id": ident,
+                    "kind": "single",
+                    "dedupe_key": f"single:{ident}:rules:v1",
+                    "text": caption,
+                    "cleaner": "rules",
+                    "model": "",
+                    "prompt_version": "v1",
+                    "word_count": 70,
+                    "faithfulness": 0.97,
+                    "unsupported_words": "[]",
+                    "flags": "[]",
+                    "flagged": False,
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "status": "approved",
+                    "created_at": STAMP,
+                    "updated_at": STAMP,
+                }
+            )
+            if ident % 10 == 0:
+                batch["reviews"].append(
+                    {
+                        "id": ident // 10,
+                        "caption_id": ident,
+                        "reviewer_id": lead,
+                        "decision": "approve",
+                        "reason": "",
+                        "source": "web",
+                        "created_at": STAMP,
+                        "updated_at": STAMP,
+                    }
+                )
+        yield batch
+
+
+TABLES = ("images", "recordings", "transcripts", "captions", "reviews")
+
+
+def seed_people(engine: Engine) -> tuple[int, list[int], int]:
+    from annotate.security import hash_password
+
+    password = hash_password("bench-password")
+    with engine.begin() as conn:
+        project_id = conn.execute(
+            insert(Project).values(name="bench", instructions="", questions=[]).returning(Project.id)
+        ).scalar_one()
+        users = []
+        for i in range(50):
+            users.append(
+                conn.execute(
+                    insert(User)
+                    .values(
+                        name=f"annotator{i}", role="annotator", password_hash=password, pseudonym=f"p{i:030d}"
+                    )
+                    .returning(User.id)
+                ).scalar_one()
+            )
+        lead = conn.execute(
+            insert(User)
+            .values(name="lead", role="lead", password_hash=password, pseudonym="l" * 30)
+            .returning(User.id)
+        ).scalar_one()
+    return project_id, users, lead
+
+
+def load_sqlite(engine: Engine, n: int, project_id: int, users: list[int], lead: int) -> None:
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("BEGIN")
+        for batch in rows(n, project_id, users, lead):
+            for table in TABLES:
+                if not batch[table]:
+                    continue
+                columns = list(batch[table][0])
+                marks = ", ".join("?" for _ in columns)
+                cursor.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                    [tuple(r[c] for c in columns) for r in batch[table]],
+                )
+        cursor.execute("COMMIT")
+        cursor.execute("ANALYZE")
+    finally:
+        raw.close()
+
+
+def load_postgres(engine: Engine, n: int, project_id: int, users: list[int], lead: int) -> None:
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for batch in rows(n, project_id, users, lead):
+            for table in TABLES:
+                if not batch[table]:
+                    continue
+                columns = list(batch[table][0])
+                with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in batch[table]:
+                        copy.write_row(tuple(row[c] for c in columns))
+        for table in TABLES:
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+            )
+        raw.commit()
+        raw.autocommit = True
+        cursor.execute("VACUUM ANALYZE")
+    finally:
+        raw.close()
+
+
+def run_export(url: str, data_dir: Path, out: Path, formats: list[str]) -> dict[str, Any]:
+    env = {**os.environ, "VOICECAP_DATABASE_URL": url, "VOICECAP_DATA_DIR": str(data_dir)}
+    command = [sys.executable, "-m", "annotate.cli.main", "export", "bench", "--out", str(out), "--json"]
+    for fmt in formats:
+        command += ["--format", fmt]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, check=False)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"export failed:\n{result.stderr}")
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    manifest = json.loads(result.stdout)
+    return {
+        "seconds": round(seconds, 1),
+        "export_seconds_in_manifest": manifest["seconds"],
+        "peak_rss_mb": round(peak_kib / 1024, 1),
+        "rows": manifest["counts"]["images"],
+        "bytes": sum(f["bytes"] for f in manifest["files"]),
+        "files": [f["path"] for f in manifest["files"]],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--images", type=int, default=1_000_000)
+    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--format", action="append", dest="formats", help="jsonl (default) and/or parquet")
+    parser.add_argument("--keep", action="store_true", help="keep the database and the export")
+    args = parser.parse_args()
+    formats = args.formats or ["jsonl"]
+
+    work = Path(tempfile.mkdtemp(prefix="voicecap-bench-export-"))
+    pg_name = None
+    if args.db == "sqlite":
+        url = f"sqlite:///{work / 'bench.db'}"
+    else:
+        pg_name = f"voicecap_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
+        url = args.pg_url.rsplit("/", 1)[0] + f"/{pg_name}"
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        project_id, users, lead = seed_people(engine)
+        started = time.perf_counter()
+        (load_sqlite if args.db == "sqlite" else load_postgres)(engine, args.images, project_id, users, lead)
+        load_seconds = time.perf_counter() - started
+        engine.dispose()
+        result = run_export(url, work / "data", work / "out", formats)
+        report = {
+            "database": args.db,
+            "images": args.images,
+            "formats": formats,
+            "insert_seconds": round(load_seconds, 1),
+            "cores": os.cpu_count(),
+            **result,
+        }
+        print(json.dumps(report, indent=2))
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+            if pg_name:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+                admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

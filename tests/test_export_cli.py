@@ -1,0 +1,210 @@
+"""`voicecap export` through the real CLI: files, manifest, errors, and a SIGKILL mid-export."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pandas as pd
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from db.models import Caption, Image, Project, Recording, Transcript, User
+from tests.support.cli import run_cli, run_json
+from tests.test_export import BASE, read_lines, seed_export
+
+FINISHED = {"train.jsonl", "validation.jsonl", "test.jsonl", "train.parquet", "manifest.json"}
+
+
+def test_export_command_writes_files_and_manifest(session, blobs, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    seeded = seed_export(session, blobs)
+    out = tmp_path / "harbour-v1"
+    manifest = run_json("export", "Harbour", "--out", str(out), "--format", "jsonl", "--format", "parquet")
+    assert manifest["counts"]["images"] == 11 and manifest["project"]["name"] == "Harbour"
+    assert manifest["formats"] == ["jsonl", "parquet"]
+    written = {f["path"] for f in manifest["files"]}
+    assert "train.jsonl" in written and "train.parquet" in written
+    assert written | {"manifest.json"} == {p.name for p in out.iterdir()}
+    rows = [row for f in manifest["files"] if f["format"] == "jsonl" for row in read_lines(out / f["path"])]
+    assert len(rows) == 11 and {r["project"] for r in rows} == {"Harbour"}
+    assert pd.read_parquet(out / "train.parquet")["caption"].notna().all()
+
+    # Without --json: a table and a summary, the progress bar on stderr.
+    again = run_cli(
+        "export", str(seeded.project.id), "--out", str(tmp_path / "by-id"), "--state", "captioned"
+    )
+    assert "Exported 12 images" in again.stdout and "manifest:" in again.stdout
+
+    # A second export into the same directory needs --overwrite.
+    refused = run_cli("export", "Harbour", "--out", str(out), check=False)
+    assert refused.returncode == 1 and "--overwrite" in refused.stderr
+    replaced = run_json(
+        "export", "Harbour", "--out", str(out), "--overwrite", "--state", "all", "--split", "100,0,0"
+    )
+    assert replaced["counts"]["images"] == 14 and [f["path"] for f in replaced["files"]] == ["train.jsonl"]
+    assert {p.name for p in out.iterdir()} == {"train.jsonl", "manifest.json"}
+
+
+def test_export_command_reports_bad_input(session, blobs, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    seed_export(session, blobs, extra_approved=0)
+    cases = [
+        (["Nowhere"], "No project named 'Nowhere'"),
+        (["Harbour", "--split", "80,30,10"], "add up to 100"),
+        (["Harbour", "--since", "last week"], "not an ISO date"),
+        (["Harbour", "--format", "csv"], "Unknown format csv"),
+    ]
+    for args, message in cases:
+        result = run_cli("export", *args, "--out", str(tmp_path / "x"), check=False)
+        assert result.returncode != 0, args
+        assert message in " ".join(result.stderr.split()), (args, result.stderr)
+
+
+def _bulk_captioned(session: Session, project: Project, user: User, count: int) -> None:
+    """`count` approved images with a recording, transcript and caption each, inserted in bulk."""
+    # Ids above every table's largest, so one id can name an image and its recording, transcript, caption.
+    base = max(
+        int(session.scalar(select(func.max(m.id))) or 0) for m in (Image, Recording, Transcript, Caption)
+    )
+    images, recordings, transcripts, captions = [], [], [], []
+    for n in range(1, count + 1):
+        ident = base + n
+        sha = uuid.uuid5(uuid.NAMESPACE_OID, str(ident)).hex * 2
+        images.append(
+            dict(
+                id=ident,
+                project_id=project.id,
+                sha256=sha,
+                source=f"https://img.example/{ident}.jpg",
+                blob_key=f"{sha[:2]}/{sha[2:4]}/{sha}.jpg",
+                thumb_key="",
+                width=640,
+                height=480,
+                format="JPEG",
+                meta={},
+                done_count=1,
+                created_at=BASE,
+                updated_at=BASE,
+            )
+        )
+        text = f"spoken description number {ident} " * 8
+        recordings.append(
+            dict(
+                id=ident,
+                client_uuid=str(uuid.uuid4()),
+                project_id=project.id,
+                image_id=ident,
+                user_id=user.id,
+                source="import",
+                original_key=f"au/di/{ident}.webm",
+                content_type="audio/webm",
+                wav_key=f"au/di/{ident}.wav",
+                size_bytes=1000,
+                duration_seconds=70.0,
+                loudness_dbfs=-20.0,
+                silence_fraction=0.1,
+                meta={},
+                status="captioned",
+                created_at=BASE,
+                updated_at=BASE,
+                next_attempt_at=BASE,
+            )
+        )
+        transcripts.append(
+            dict(
+                id=ident,
+                recording_id=ident,
+                revision=1,
+                text=text,
+                language="en",
+                segments=[{"start": 0.0, "end": 70.0, "text": text}],
+                engine="faster-whisper",
+                model="tiny.en",
+                engine_version="1.1",
+                flags=[],
+                created_at=BASE,
+                updated_at=BASE,
+            )
+        )
+        captions.append(
+            dict(
+                id=ident,
+                image_id=ident,
+                recording_id=ident,
+                transcript_id=ident,
+                kind="single",
+                dedupe_key=f"bulk:{ident}",
+                text=text.capitalize(),
+                cleaner="rules",
+                prompt_version="v1",
+                unsupported_words=[],
+                flags=[],
+                status="approved",
+                created_at=BASE,
+                updated_at=BASE,
+            )
+        )
+    for model, rows in (
+        (Image, images),
+        (Recording, recordings),
+        (Transcript, transcripts),
+        (Caption, captions),
+    ):
+        session.execute(insert(model), rows)
+    session.commit()
+
+
+def test_sigkill_mid_export_leaves_no_file_under_a_finished_name(session, blobs, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    seeded = seed_export(session, blobs, extra_approved=0)
+    _bulk_captioned(session, seeded.project, seeded.annotators[0], 40_000)
+    out = tmp_path / "export"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "annotate.cli.main",
+            "export",
+            "Harbour",
+            "--out",
+            str(out),
+            "--format",
+            "jsonl",
+            "--format",
+            "parquet",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        tmp = out / "train.jsonl.tmp"
+        # Kill it once rows are being written: well into the export, before it can finish.
+        while not (tmp.exists() and tmp.stat().st_size > 100_000):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the export never started writing"
+            time.sleep(0.005)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGKILL
+    left = {p.name for p in out.iterdir()}
+    assert not left & FINISHED, left
+    assert all(name.endswith(".tmp") for name in left), left
+
+    # Run again: temp files of the dead run are swept and the export completes and verifies.
+    manifest = run_json("export", "Harbour", "--out", str(out), "--format", "jsonl", "--format", "parquet")
+    assert manifest["counts"]["images"] == 40_000 + 5
+    assert not any(p.name.endswith(".tmp") for p in out.iterdir())
+    lines = sum(1 for f in manifest["files"] if f["format"] == "jsonl" for _ in (out / f["path"]).open())
+    assert lines == 40_005
+    first = json.loads((out / "train.jsonl").open().readline())
+    assert set(first) >= {"image_url", "caption", "transcripts", "sha256", "recordings", "review"}
