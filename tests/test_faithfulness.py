@@ -93,3 +93,13 @@ def test_stem_joins_inflections() -> None:
     assert stem("berries") == stem("berry")
     assert stem("grey") == stem("gray")
     assert stem("glass") != stem("gas")
+
+
+def test_a_summary_that_drops_most_facts_is_flagged() -> None:
+    summary = "A harbour with 4 boats, a sign saying 25 knots and two children."
+    report = check(summary, SPOKEN, threshold=0.15)
+    assert report.unsupported_words == [] and report.missing_numbers == []
+    assert report.coverage < 0.5 and report.flags == ["low_coverage"]
+    dense = "A harbour: 4 boats tied to the pier, a red lighthouse on the left, a sign that says 25 knots "
+    dense += "and two children sitting on the wall."
+    assert check(dense, SPOKEN, threshold=0.15).coverage == 1.0

@@ -4,7 +4,8 @@ Every content word of the caption (a word that is not a function word or caption
 "image" or "depicts") must occur in the transcript, compared by a light stem so "boats" supports
 "boat" and "parked" supports "parking"; numbers are compared by value, so "four" supports "4".
 The share of unsupported content words decides the flag. Separately, every number the speaker
-settled on (self-corrections resolved by the rules cleaner) must survive into the caption.
+settled on (self-corrections resolved by the rules cleaner) must survive into the caption, and a
+caption that keeps under half of the speaker's content words is flagged as a summary.
 
 Without a part-of-speech tagger this errs towards listing too much (an adjective the model added is
 listed like a noun); that is the safe side for a review queue.
@@ -52,6 +53,7 @@ CAPTION_FRAMING = _word_set(
     additionally also furthermore moreover notably which whole entire
     """
 )
+MIN_COVERAGE = 0.5  # below this share of the speaker's content words kept, a caption is flagged
 WORD = re.compile(r"[a-z]+(?:['’][a-z]+)?")
 IRREGULAR = {
     "men": "man", "women": "woman", "children": "child", "people": "person", "feet": "foot",
@@ -91,6 +93,9 @@ class FaithfulnessReport:
     content_words: int
     flagged: bool
     flags: list[str] = field(default_factory=list)
+    # Share of the speaker's content words (after self-corrections) the caption kept, by stem; a
+    # caption that summarises instead of transcribing every fact scores low.
+    coverage: float = 1.0
 
 
 def _numbers(text: str, skip_one: bool) -> dict[float, str]:
@@ -146,9 +151,14 @@ def check(caption: str, transcripts: str | list[str], threshold: float) -> Faith
     missing = [surface for value, surface in settled.items() if value not in caption_values]
 
     score = 1.0 - unsupported_count / total if total else (1.0 if caption.strip() else 0.0)
+    said = {stem(word) for text in settled_texts for word in _content_words(text)}
+    kept = said & {stem(word) for word in WORD.findall(caption.lower())}
+    coverage = len(kept) / len(said) if said else 1.0
     flags: list[str] = []
     if not caption.strip():
         flags.append("empty")
+    elif coverage < MIN_COVERAGE:
+        flags.append("low_coverage")
     if unsupported and 1.0 - score > threshold:
         flags.append("unsupported_words")
     if missing:
@@ -160,4 +170,5 @@ def check(caption: str, transcripts: str | list[str], threshold: float) -> Faith
         content_words=total,
         flagged=bool(flags),
         flags=flags,
+        coverage=round(coverage, 4),
     )

@@ -68,6 +68,8 @@ def build_caption(
     flags = list(report.flags)
     if report.missing_numbers:
         flags.append("numbers_lost:" + ",".join(report.missing_numbers))
+    if "low_coverage" in report.flags:
+        flags.append(f"coverage:{report.coverage:.2f}")
     return Caption(
         image_id=image_id,
         recording_id=recording_id,
