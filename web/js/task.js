@@ -1,0 +1,550 @@
+// The task page: look at the image, describe it out loud, listen back, submit; the outbox makes sure
+// the take reaches the server exactly once, whatever happens to the network or the page.
+
+import { ApiError, get, logout, me, navLinks, post } from "./api.js";
+import { Outbox } from "./outbox.js";
+import { MicError, QUIET_PEAK, Recorder, TAIL_MS, playTake } from "./recorder.js";
+
+const $ = (id) => document.getElementById(id);
+const RENEW_EVERY_MS = 5 * 60 * 1000;
+const SILENT_WARNING_AFTER_S = 3;
+
+const recorder = new Recorder();
+const outbox = new Outbox();
+
+const page = {
+  state: "loading", // loading | idle | recording | stopping | take | uploading | done
+  task: null,
+  take: null, // {blob, type, seconds, peak, uuid?, rejected?}
+  player: null,
+  skipReasons: [],
+  limits: null,
+};
+
+// ---------- small helpers ----------
+
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function startOfToday() {
+  const now = new Date();
+  return new Date(now.getFullYear(), now.getMonth(), now.getDate()).toISOString();
+}
+
+function setState(state) {
+  page.state = state;
+  document.body.dataset.state = state;
+  render();
+}
+
+function showMessage(element, text, kind = "error") {
+  if (!text) {
+    element.hidden = true;
+    element.textContent = "";
+    return;
+  }
+  element.className = `alert alert-${kind}`;
+  element.textContent = text;
+  element.hidden = false;
+}
+
+function banner(text, kind = "info") {
+  const element = $("banner");
+  if (!text) {
+    element.hidden = true;
+    return;
+  }
+  element.className = `banner banner-${kind}`;
+  element.textContent = text;
+  element.hidden = false;
+}
+
+function renderToday(today) {
+  if (!today) return;
+  const minutes = Math.round(today.seconds / 60);
+  $("today").textContent = `Today: ${today.recordings} described · ${today.skipped} skipped · ${minutes} min`;
+  $("today").dataset.recordings = today.recordings;
+}
+
+// ---------- the task ----------
+
+async function loadNext() {
+  setState("loading");
+  stopPlayback();
+  page.take = null;
+  showMessage($("take-message"), "");
+  let answer;
+  try {
+    answer = await post("/api/tasks/next", { since: startOfToday() });
+  } catch (error) {
+    if (error instanceof ApiError && error.retryable) {
+      banner(`${error.message} Trying again…`, "warn");
+      setTimeout(loadNext, 3000);
+      return;
+    }
+    banner(error.message, "error");
+    return;
+  }
+  banner("");
+  page.limits = answer.limits;
+  page.skipReasons = answer.skip_reasons;
+  renderToday(answer.today);
+  if (!answer.task) {
+    page.task = null;
+    $("done-message").textContent = answer.message;
+    setState("done");
+    return;
+  }
+  showTask(answer.task);
+  await restoreTakeFromOutbox();
+}
+
+function showTask(task) {
+  page.task = task;
+  const { project, image } = task;
+  $("project-name").textContent = project.name;
+  $("instructions").textContent = project.instructions;
+  const questions = $("questions");
+  questions.replaceChildren(
+    ...project.questions.map((q) => {
+      const li = document.createElement("li");
+      li.textContent = q;
+      return li;
+    }),
+  );
+  $("max-time").textContent = clock(project.max_seconds);
+  $("progress-min").style.left = `${(100 * project.min_seconds) / project.max_seconds}%`;
+  const img = $("image");
+  $("image-error").hidden = true;
+  img.dataset.imageId = image.id;
+  img.onload = () => viewer.fit();
+  img.onerror = () => ($("image-error").hidden = false);
+  img.src = image.url;
+  renderSkipReasons();
+  setState("idle");
+}
+
+// A take of this task still in the outbox (the page was reloaded mid-upload, or it was refused).
+async function restoreTakeFromOutbox() {
+  const items = (await outbox.all()).filter((item) => item.assignmentId === page.task.assignment_id);
+  const item = items[items.length - 1];
+  if (!item) return;
+  page.take = {
+    blob: new Blob([item.data], { type: item.contentType }),
+    type: item.contentType,
+    seconds: item.seconds,
+    peak: item.peak,
+    uuid: item.uuid,
+    rejected: item.state === "rejected" ? item.error : null,
+  };
+  if (item.state === "rejected") {
+    showMessage($("take-message"), `${item.error.message}`);
+    setState("take");
+  } else {
+    setState("uploading");
+    outbox.kick(true);
+  }
+}
+
+// ---------- recording ----------
+
+async function startRecording() {
+  if (!page.task || !["idle", "take"].includes(page.state)) return;
+  stopPlayback();
+  showMessage($("mic-message"), "");
+  try {
+    await recorder.open();
+  } catch (error) {
+    showMessage($("mic-message"), error instanceof MicError ? error.message : String(error));
+    $("mic-state").textContent = "unavailable";
+    return;
+  }
+  await discardTake();
+  recorder.start();
+  setState("recording");
+  tick();
+}
+
+async function stopRecording({ auto = false } = {}) {
+  if (page.state !== "recording") return;
+  setState("stopping");
+  const take = await recorder.stop({ tail: !auto });
+  page.take = { ...take, uuid: null, rejected: null };
+  const { min_seconds: min } = page.task.project;
+  if (take.peak < QUIET_PEAK) {
+    showMessage(
+      $("take-message"),
+      "We could not hear anything in this take. Check that your microphone is not muted, then re-record.",
+    );
+  } else if (take.seconds < min) {
+    showMessage($("take-message"), `This take is ${take.seconds.toFixed(1)} s; please speak for at least ${clock(min)}. Re-record to try again.`, "warn");
+  } else if (auto) {
+    showMessage($("take-message"), "You reached the maximum length, so recording stopped. Listen back, then submit.", "info");
+  } else {
+    showMessage($("take-message"), "");
+  }
+  setState("take");
+}
+
+function tick() {
+  if (page.state !== "recording") return;
+  const elapsed = recorder.elapsedSeconds();
+  const { max_seconds: max } = page.task.project;
+  renderTimer(elapsed);
+  if (elapsed >= SILENT_WARNING_AFTER_S && recorder.takePeak < QUIET_PEAK) {
+    showMessage($("mic-message"), "We can't hear you. Is your microphone muted or turned down?", "warn");
+  } else if (!$("mic-message").hidden && recorder.takePeak >= QUIET_PEAK) {
+    showMessage($("mic-message"), "");
+  }
+  // Stop so that the take, tail included, ends at the maximum.
+  if (elapsed >= max - TAIL_MS / 1000) {
+    stopRecording({ auto: true });
+    return;
+  }
+  requestAnimationFrame(tick);
+}
+
+function renderTimer(seconds) {
+  const { min_seconds: min, max_seconds: max } = page.task.project;
+  $("elapsed").textContent = clock(seconds);
+  const fill = $("progress-fill");
+  fill.style.width = `${Math.min(100, (100 * seconds) / max)}%`;
+  fill.dataset.zone = seconds < min ? "short" : seconds > max * 0.9 ? "late" : "ok";
+  $("timer-hint").textContent =
+    seconds < min ? `Speak for at least ${clock(min)}.` : seconds > max * 0.9 ? "Nearly at the maximum." : "Good length. Stop when you are done.";
+}
+
+recorder.addEventListener("level", (event) => {
+  const { level } = event.detail;
+  $("meter-fill").style.width = `${Math.round(level * 100)}%`;
+  $("meter-fill").dataset.level = level.toFixed(3);
+  $("mic-state").textContent = page.state === "recording" ? "recording" : "on";
+});
+recorder.addEventListener("error", (event) => {
+  showMessage($("mic-message"), event.detail.message);
+  if (page.state === "recording") stopRecording();
+});
+
+async function discardTake() {
+  stopPlayback();
+  if (page.take && page.take.uuid && page.take.rejected) await outbox.remove(page.take.uuid);
+  page.take = null;
+  showMessage($("take-message"), "");
+}
+
+// ---------- playback ----------
+
+async function togglePlayback() {
+  if (!page.take) return;
+  if (page.player) {
+    stopPlayback();
+    return;
+  }
+  try {
+    const player = await playTake(recorder.audioContext(), page.take.blob);
+    page.player = player;
+    document.body.dataset.playing = "true";
+    $("play").textContent = "■ Stop";
+    player.ended.then(() => {
+      if (page.player === player) stopPlayback();
+      document.body.dataset.played = "true";
+    });
+  } catch (error) {
+    showMessage($("take-message"), `This take cannot be played back: ${error.message}`);
+  }
+}
+
+function stopPlayback() {
+  if (page.player) page.player.stop();
+  page.player = null;
+  delete document.body.dataset.playing;
+  $("play").textContent = "▶ Play";
+}
+
+// ---------- submit and skip ----------
+
+function canSubmit() {
+  const take = page.take;
+  return (
+    page.state === "take" &&
+    take &&
+    !take.rejected &&
+    take.peak >= QUIET_PEAK &&
+    take.seconds >= page.task.project.min_seconds &&
+    (!page.limits || take.blob.size <= page.limits.max_upload_bytes)
+  );
+}
+
+async function submit() {
+  if (!canSubmit()) return;
+  stopPlayback();
+  setState("uploading");
+  const take = page.take;
+  const item = await outbox.add({
+    assignmentId: page.task.assignment_id,
+    imageId: page.task.image.id,
+    blob: take.blob,
+    contentType: take.type,
+    seconds: take.seconds,
+    peak: take.peak,
+  });
+  take.uuid = item.uuid;
+  outbox.kick(true);
+}
+
+outbox.addEventListener("uploaded", (event) => {
+  const { item, recording } = event.detail;
+  if (page.take && page.take.uuid === item.uuid) {
+    banner(`Saved: ${recording.duration_seconds.toFixed(0)} s description. Next image…`, "ok");
+    setTimeout(() => banner(""), 2500);
+    loadNext();
+  } else {
+    refreshToday();
+  }
+});
+
+outbox.addEventListener("retry", (event) => {
+  const { item, delayMs } = event.detail;
+  const mine = page.take && page.take.uuid === item.uuid;
+  const what = mine ? "Your take is saved on this device" : "An earlier take is saved on this device";
+  banner(`${what}. The server cannot be reached; trying again in ${Math.ceil(delayMs / 1000)} s (attempt ${item.attempts + 1}).`, "warn");
+});
+
+outbox.addEventListener("rejected", (event) => {
+  const { item, error } = event.detail;
+  if (page.take && page.take.uuid === item.uuid) {
+    page.take.rejected = item.error;
+    showMessage($("take-message"), error.message);
+    setState("take");
+  } else {
+    banner(`An earlier take was refused: ${error.message}`, "error");
+  }
+});
+
+outbox.addEventListener("changed", (event) => {
+  const others = event.detail.pending.filter((item) => !page.take || item.uuid !== page.take.uuid);
+  document.body.dataset.pendingUploads = event.detail.pending.length;
+  if (others.length && page.state !== "uploading") {
+    banner(`${others.length} earlier take${others.length > 1 ? "s are" : " is"} waiting to upload; this page keeps trying.`, "warn");
+  }
+});
+
+async function refreshToday() {
+  try {
+    renderToday(await get(`/api/tasks/today?since=${encodeURIComponent(startOfToday())}`));
+  } catch {
+    // the counter can wait
+  }
+}
+
+function renderSkipReasons() {
+  const fieldset = $("skip-reasons");
+  fieldset.replaceChildren(
+    ...page.skipReasons.map((reason, index) => {
+      const label = document.createElement("label");
+      label.className = "radio";
+      const input = document.createElement("input");
+      input.type = "radio";
+      input.name = "skip-reason";
+      input.value = reason.code;
+      input.checked = index === 0;
+      label.append(input, ` ${reason.label}`);
+      return label;
+    }),
+  );
+}
+
+$("skip-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!page.task || ["recording", "stopping", "uploading"].includes(page.state)) return;
+  const reason = document.querySelector("input[name=skip-reason]:checked");
+  try {
+    const today = await post(`/api/tasks/${page.task.assignment_id}/skip`, {
+      reason: reason ? reason.value : "other",
+      note: $("skip-note").value,
+      since: startOfToday(),
+    });
+    renderToday(today);
+    $("skip").open = false;
+    $("skip-note").value = "";
+    await discardTake();
+    loadNext();
+  } catch (error) {
+    showMessage($("take-message"), error.message);
+  }
+});
+
+// ---------- rendering ----------
+
+function render() {
+  const { state, take } = page;
+  $("task").hidden = state === "done" || (state === "loading" && !page.task);
+  $("done").hidden = state !== "done";
+  const record = $("record");
+  record.disabled = !["idle", "take", "recording"].includes(state);
+  record.classList.toggle("is-recording", state === "recording");
+  record.setAttribute("aria-pressed", String(state === "recording"));
+  $("record-label").textContent = state === "recording" ? "Stop" : state === "stopping" ? "Saving…" : take ? "Record again" : "Record";
+  $("take").hidden = !take || state === "recording";
+  $("play").disabled = !take || state === "uploading";
+  $("rerecord").disabled = !take || state === "uploading";
+  if (take) {
+    const kb = Math.round(take.blob.size / 1024);
+    $("take-info").textContent = `${take.seconds.toFixed(1)} s · ${kb} KB`;
+    if (state !== "recording") renderTimer(take.seconds);
+  } else if (page.task && state !== "recording") {
+    renderTimer(0);
+  }
+  const submitButton = $("submit");
+  submitButton.disabled = !canSubmit();
+  submitButton.firstChild.textContent = state === "uploading" ? "Uploading… " : "Submit ";
+}
+
+// ---------- image zoom and pan ----------
+
+const viewer = (() => {
+  const viewport = $("viewport");
+  const img = $("image");
+  let scale = 1;
+  let fitScale = 1;
+  let x = 0;
+  let y = 0;
+  let drag = null;
+
+  function apply() {
+    img.style.transform = `translate(${x}px, ${y}px) scale(${scale})`;
+    $("zoom-level").textContent = `${Math.round(scale * 100)}%`;
+  }
+
+  function fit() {
+    const { clientWidth: vw, clientHeight: vh } = viewport;
+    const iw = img.naturalWidth || 1;
+    const ih = img.naturalHeight || 1;
+    fitScale = Math.min(vw / iw, vh / ih);
+    scale = fitScale;
+    x = (vw - iw * scale) / 2;
+    y = (vh - ih * scale) / 2;
+    apply();
+  }
+
+  function zoomAt(factor, px, py) {
+    const next = Math.min(Math.max(scale * factor, fitScale * 0.5), Math.max(8, fitScale * 8));
+    x = px - ((px - x) * next) / scale;
+    y = py - ((py - y) * next) / scale;
+    scale = next;
+    apply();
+  }
+
+  function zoomCentre(factor) {
+    zoomAt(factor, viewport.clientWidth / 2, viewport.clientHeight / 2);
+  }
+
+  viewport.addEventListener(
+    "wheel",
+    (event) => {
+      event.preventDefault();
+      const rect = viewport.getBoundingClientRect();
+      zoomAt(Math.exp(-event.deltaY * 0.0015), event.clientX - rect.left, event.clientY - rect.top);
+    },
+    { passive: false },
+  );
+  viewport.addEventListener("pointerdown", (event) => {
+    drag = { id: event.pointerId, sx: event.clientX, sy: event.clientY, x, y };
+    viewport.setPointerCapture(event.pointerId);
+    viewport.classList.add("dragging");
+  });
+  viewport.addEventListener("pointermove", (event) => {
+    if (!drag || drag.id !== event.pointerId) return;
+    x = drag.x + event.clientX - drag.sx;
+    y = drag.y + event.clientY - drag.sy;
+    apply();
+  });
+  const end = () => {
+    drag = null;
+    viewport.classList.remove("dragging");
+  };
+  viewport.addEventListener("pointerup", end);
+  viewport.addEventListener("pointercancel", end);
+  viewport.addEventListener("dblclick", (event) => {
+    const rect = viewport.getBoundingClientRect();
+    zoomAt(2, event.clientX - rect.left, event.clientY - rect.top);
+  });
+  window.addEventListener("resize", () => fit());
+  $("zoom-in").addEventListener("click", () => zoomCentre(1.25));
+  $("zoom-out").addEventListener("click", () => zoomCentre(0.8));
+  $("zoom-fit").addEventListener("click", fit);
+  return { fit, zoomCentre };
+})();
+
+// ---------- keys and buttons ----------
+
+function typing(target) {
+  return target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+}
+
+document.addEventListener("keydown", (event) => {
+  if (typing(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.code === "Space") {
+    event.preventDefault(); // not a page scroll, and not a click on the focused button
+    if (event.repeat) return;
+    if (page.state === "recording") stopRecording();
+    else if (page.state === "idle") startRecording();
+    else if (page.state === "take") showMessage($("mic-message"), "You have a take. Press R to re-record it, or Enter to submit.", "info");
+  } else if (event.key === "Enter") {
+    if (event.target.closest && event.target.closest("#skip")) return;
+    event.preventDefault();
+    submit();
+  } else if (event.key === "p" || event.key === "P") {
+    togglePlayback();
+  } else if (event.key === "r" || event.key === "R") {
+    if (page.take && page.state === "take") startRecording();
+  } else if (event.key === "+" || event.key === "=") {
+    viewer.zoomCentre(1.25);
+  } else if (event.key === "-") {
+    viewer.zoomCentre(0.8);
+  } else if (event.key === "0") {
+    viewer.fit();
+  }
+});
+document.addEventListener("keyup", (event) => {
+  if (event.code === "Space" && !typing(event.target)) event.preventDefault();
+});
+
+$("record").addEventListener("click", () => (page.state === "recording" ? stopRecording() : startRecording()));
+$("play").addEventListener("click", togglePlayback);
+$("rerecord").addEventListener("click", startRecording);
+$("submit").addEventListener("click", submit);
+$("check-again").addEventListener("click", loadNext);
+$("logout").addEventListener("click", logout);
+
+window.addEventListener("beforeunload", (event) => {
+  // Takes in the outbox are safe; only an unsubmitted take (or one being recorded) would be lost.
+  if (page.state === "recording" || (page.state === "take" && page.take && !page.take.uuid)) {
+    event.preventDefault();
+    event.returnValue = "";
+  }
+});
+
+setInterval(async () => {
+  if (!page.task || page.state === "done") return;
+  try {
+    await post(`/api/tasks/${page.task.assignment_id}/renew`);
+  } catch {
+    // the next submit or reload sorts it out
+  }
+}, RENEW_EVERY_MS);
+
+// ---------- start ----------
+
+async function main() {
+  const user = await me();
+  $("user-name").textContent = user.name;
+  $("nav").replaceChildren(...navLinks(user, "/task"));
+  $("nav").hidden = user.role === "annotator";
+  outbox.start();
+  await loadNext();
+}
+
+main().catch((error) => banner(error.message || String(error), "error"));
