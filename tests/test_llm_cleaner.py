@@ -454,3 +454,13 @@ def test_fake_server_speaks_plain_http(fake: FakeOpenAI) -> None:
     )
     assert response.status_code == 200
     assert json.loads(response.json()["choices"][0]["message"]["content"]) == {"caption": "hi"}
+
+
+def test_no_merge_until_the_project_has_all_its_annotators(
+    session: Session, factory: sessionmaker[Session], fake: FakeOpenAI
+) -> None:
+    seed(session, ["a dog on a sofa", "a brown dog"], per_image=3)  # two of the three takes are in
+    settings = llm_settings(fake.base_url, merge_captions=True)
+    totals = drain(factory, settings)
+    assert (totals["done"], totals.get("merged", 0)) == (2, 0)
+    assert merge_images(factory, load_cleaner(settings), settings).images == 0
