@@ -138,6 +138,23 @@ def test_answers_are_validated(
         assert isinstance(result, CleanResult) and result.text == expected
 
 
+def test_a_surprise_fails_one_item_not_the_batch(fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    from transcribe.clean import llm
+
+    real = llm.parse_answer
+
+    def parse(response):  # type: ignore[no-untyped-def]
+        if "boom" in response.choices[0].message.content:
+            raise RuntimeError("boom")
+        return real(response)
+
+    monkeypatch.setattr(llm, "parse_answer", parse)
+    ok, surprise = LLMCleaner(llm_settings(fake.base_url)).clean_many(["a dog", "boom"])
+    assert isinstance(ok, CleanResult) and ok.text == "a dog"
+    assert isinstance(surprise, CleanError) and "unexpected RuntimeError: boom" in str(surprise)
+    assert fake.stats.requests == 2  # not retried
+
+
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
 def test_client_errors_are_permanent_and_not_retried(fake: FakeOpenAI, status: int) -> None:
     fake.behaviour = lambda request: Reply(status=status)

@@ -229,6 +229,9 @@ class LLMCleaner:
                 errors.append(f"malformed answer ({_short(str(error))})")
             except openai.APIError as error:
                 errors.append(f"API error ({_short(str(error))})")
+            except Exception as error:  # a surprise: fail this one item, never the whole batch
+                message = f"llm {where}: unexpected {type(error).__name__}: {_short(str(error))}"
+                return CleanError(message, prompt_tokens, completion_tokens)
             if attempt < tries:
                 await asyncio.sleep(self.backoff_seconds(attempt, retry_after))
         return CleanError(
