@@ -3,7 +3,9 @@
 `CleanProcessor.run` is what the worker loop calls (through transcribe/clean_stage.py) between its
 claim and its per-recording store-and-complete transactions; it never touches the database. The
 merged captions of an image need to see all of its recordings, so they are written by a separate
-sweep, `merge_images`, that the CLI runs after draining (and that is safe to run again any time).
+sweep, `merge_images`, that the worker runs when idle (CleanStage.sweep) and that is safe to run again
+any time. A merged caption has no single transcript: the ids of the transcripts it was written from are
+in its dedupe key ("merged:<image>:<t1>+<t2>:<cleaner>:<prompt>:<model>").
 
 Every caption carries its provenance (cleaner, model, prompt version, transcript, time, faithfulness
 flags) and a dedupe key built from it: the same job done twice stores one caption, and a new prompt
