@@ -245,7 +245,7 @@ def _store_original(blobs: BlobStore, chunks: Iterable[bytes], suffix: str, limi
         key, _ = blobs.put_stream(counted, suffix=suffix, max_bytes=limit)
     except BlobTooLarge:
         raise IntakeRejected(
-            f"The recording is larger than the limit of {limit / 1024 / 1024:g} MB.",
+            f"The recording is larger than the limit of {limit / 1024 / 1024:.3g} MB.",
             code="audio_too_large",
             status=413,
         ) from None
