@@ -108,6 +108,10 @@ def inspect_image(
             raise ImageRejected(f"corrupt or truncated image: {_short(exc)}") from None
         except MemoryError:
             raise ImageRejected("too large to decode in memory") from None
+        except Exception as exc:
+            # Pillow's format plugins can raise almost anything on a malformed file (TypeError,
+            # KeyError, ZeroDivisionError...); a bad file must never stop an ingest run.
+            raise ImageRejected(f"cannot decode: {type(exc).__name__}: {_short(exc)}") from None
 
 
 def _inspect(data: bytes, max_pixels: int, name: str, digest: str, thumbnail_size: int) -> InspectedImage:
