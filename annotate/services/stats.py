@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from annotate.errors import InvalidInput
-from annotate.services.qc import records
+from annotate.services.qc import query_frame, records
 from db.models import Caption, Image, Project, Recording, RecordingStatus, Review, User
 from db.queue import counts_by_status
 
@@ -45,11 +45,6 @@ class Frames:
     takes: pd.DataFrame
     captions: pd.DataFrame
     reviews: pd.DataFrame
-
-
-def _frame(session: Session, query: Any) -> pd.DataFrame:
-    result = session.execute(query)
-    return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
 def load_frames(session: Session, project_id: int | None = None) -> Frames:
@@ -95,7 +90,9 @@ def load_frames(session: Session, project_id: int | None = None) -> Frames:
         takes = takes.where(Recording.project_id == project_id)
         captions = captions.where(Image.project_id == project_id)
         reviews = reviews.where(Image.project_id == project_id)
-    frames = Frames(_frame(session, takes), _frame(session, captions), _frame(session, reviews))
+    frames = Frames(
+        query_frame(session, takes), query_frame(session, captions), query_frame(session, reviews)
+    )
     if not frames.takes.empty:
         frames.takes["status"] = frames.takes["status"].map(lambda s: getattr(s, "value", s))
     if not frames.reviews.empty:
