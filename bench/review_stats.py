@@ -155,7 +155,7 @@ def main() -> None:
 
     from annotate.services import qc, review, stats
 
-    workdir = Path(tempfile.mkdtemp(prefix="voicecap-bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix="voicecap-bench-review-"))
     url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
     engine = make_engine(url)
     upgrade(engine)
