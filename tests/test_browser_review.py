@@ -304,3 +304,28 @@ def test_a_lead_reviews_the_demos_real_captions(browser, settings, engine, tmp_p
         assert ann.locator("td").nth(2).inner_text() == "2"  # takes
         assert errors == []
         context.close()
+
+
+def test_admin_takes_a_dropped_file(lead_page, server, data, session) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    page = lead_page
+    page.goto(f"{server}/admin")
+    page.wait_for_selector("#project-list li.selected")
+    encoded = base64.b64encode((IMAGES / "rocket.jpg").read_bytes()).decode()
+    dropped = page.evaluate_handle(
+        """(data) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "rocket.jpg", { type: "image/jpeg" }));
+            return transfer;
+        }""",
+        encoded,
+    )
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": dropped})
+    page.wait_for_function("document.getElementById('upload-summary').textContent.includes('added')")
+    assert page.locator("#upload-summary").inner_text().startswith("1 added")
+    session.expire_all()
+    assert (
+        session.scalars(select(Image).where(Image.source == "rocket.jpg")).one().project_id == data.project.id
+    )
