@@ -48,22 +48,29 @@ def _live(now: datetime) -> ColumnElement[bool]:
     return (Assignment.status == AssignmentStatus.leased) & (Assignment.lease_until > now)
 
 
-def _live_leases_of(image_id: Any, now: datetime, exclude_user: int | None = None) -> Any:
+def _live_leases_of(image_id: Any, now: datetime) -> Any:
     query = select(func.count()).select_from(Assignment).where(Assignment.image_id == image_id, _live(now))
-    if exclude_user is not None:
-        query = query.where(Assignment.user_id != exclude_user)
     return query.scalar_subquery()
 
 
 def current_assignment(
     session: Session, user: User, project_id: int | None = None, now: datetime | None = None
 ) -> Assignment | None:
-    """The user's live lease (a reloaded tab gets the same image back)."""
+    """The user's live lease (a reloaded tab gets the same image back). Lapsed leases of theirs met on
+    the way are marked expired (they already count as free; this keeps the status honest)."""
     now = now or utcnow()
-    query = select(Assignment).where(Assignment.user_id == user.id, _live(now))
+    query = select(Assignment).where(
+        Assignment.user_id == user.id, Assignment.status == AssignmentStatus.leased
+    )
     if project_id is not None:
         query = query.where(Assignment.project_id == project_id)
-    return session.scalar(query.order_by(Assignment.id.desc()).limit(1))
+    live = None
+    for assignment in session.scalars(query.order_by(Assignment.id.desc())):
+        if assignment.lease_until > now:
+            live = live or assignment
+        else:
+            assignment.status = AssignmentStatus.expired
+    return live
 
 
 def expire_stale_leases(session: Session, user: User | None = None, now: datetime | None = None) -> int:
@@ -102,7 +109,6 @@ def next_assignment(
         existing.lease_until = now + lease
         session.flush()
         return existing
-    expire_stale_leases(session, user, now)
     for candidate_project in [project] if project is not None else open_projects(session):
         assignment = _lease_in_project(session, candidate_project, user, now, now + lease)
         if assignment is not None:
@@ -142,11 +148,13 @@ def _lease_in_project(
             image_id = session.scalar(query)
         if image_id is None:
             return None
-        # Re-read under the lock: the candidate query's snapshot may predate a lease just committed.
-        done = session.scalar(select(Image.done_count).where(Image.id == image_id)) or 0
-        live = session.scalar(select(_live_leases_of(image_id, now, exclude_user=user.id))) or 0
-        if done + live >= project.per_image:
-            continue
+        if postgres:
+            # Re-read under the lock: the candidate query's snapshot may predate a lease just committed.
+            taken = session.scalar(
+                select(Image.done_count + _live_leases_of(image_id, now)).where(Image.id == image_id)
+            )
+            if (taken or 0) >= project.per_image:
+                continue
         return _take(session, project, image_id, user, lease_until)
     return None
 
@@ -162,10 +170,10 @@ def _take(session: Session, project: Project, image_id: int, user: User, lease_u
     assignment.lease_until = lease_until
     assignment.skip_reason = None
     try:
-        with session.begin_nested():
-            session.flush()
+        session.flush()
     except IntegrityError:
-        # The same user asked twice at once (two tabs): the other request holds this image.
+        # The same user asked twice at once (two tabs): the other request holds this image. The
+        # caller's transaction is spoilt either way, so no savepoint is spent on the common path.
         raise Conflict("Another tab of yours took this image just now; reload the page.") from None
     return assignment
 
@@ -215,21 +223,24 @@ def mark_submitted(session: Session, assignment: Assignment) -> None:
 
 
 def today_counts(session: Session, user: User, since: datetime) -> TodayCounts:
-    recordings, seconds = session.execute(
-        select(func.count(), func.coalesce(func.sum(Recording.duration_seconds), 0.0)).where(
-            Recording.user_id == user.id, Recording.created_at >= since
+    mine_today = (Recording.user_id == user.id) & (Recording.created_at >= since)
+    recordings, seconds, skipped = session.execute(
+        select(  # one round trip: this runs on every "next image"
+            select(func.count()).select_from(Recording).where(mine_today).scalar_subquery(),
+            select(func.coalesce(func.sum(Recording.duration_seconds), 0.0))
+            .where(mine_today)
+            .scalar_subquery(),
+            select(func.count())
+            .select_from(Assignment)
+            .where(
+                Assignment.user_id == user.id,
+                Assignment.status == AssignmentStatus.skipped,
+                Assignment.updated_at >= since,
+            )
+            .scalar_subquery(),
         )
     ).one()
-    skipped = session.scalar(
-        select(func.count())
-        .select_from(Assignment)
-        .where(
-            Assignment.user_id == user.id,
-            Assignment.status == AssignmentStatus.skipped,
-            Assignment.updated_at >= since,
-        )
-    )
-    return TodayCounts(recordings=int(recordings), skipped=int(skipped or 0), seconds=float(seconds))
+    return TodayCounts(int(recordings or 0), int(skipped or 0), float(seconds or 0.0))
 
 
 def can_view_image(session: Session, user: User, image_id: int, now: datetime | None = None) -> bool:
