@@ -298,22 +298,63 @@ def load_postgres(engine: Engine, n: int, project_id: int, users: list[int], lea
         raw.close()
 
 
-def run_export(url: str, data_dir: Path, out: Path, formats: list[str]) -> dict[str, Any]:
+# Runs the CLI in this process, then records the peak resident memory (VmHWM; unlike ru_maxrss it is not
+# inherited from the parent across fork/exec) of this process and of every worker it started.
+PEAK_WRAPPER = """
+import json, sys, threading, time
+from pathlib import Path
+peaks = {}
+def vmhwm(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+def watch():
+    import psutil
+    me = psutil.Process()
+    while True:
+        for child in me.children(recursive=True):
+            try:
+                peaks[f"worker {child.pid}"] = max(peaks.get(f"worker {child.pid}", 0), vmhwm(child.pid))
+            except Exception:
+                pass
+        time.sleep(0.2)
+threading.Thread(target=watch, daemon=True).start()
+target, sys.argv = sys.argv[1], ["voicecap", *sys.argv[2:]]
+from annotate.cli.main import app
+try:
+    app()
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+peaks["main"] = vmhwm("self")
+Path(target).write_text(json.dumps({k: round(v, 1) for k, v in peaks.items()}))
+sys.exit(code)
+"""
+
+
+def run_export(url: str, data_dir: Path, out: Path, formats: list[str], extra: list[str]) -> dict[str, Any]:
     env = {**os.environ, "VOICECAP_DATABASE_URL": url, "VOICECAP_DATA_DIR": str(data_dir)}
-    command = [sys.executable, "-m", "annotate.cli.main", "export", "bench", "--out", str(out), "--json"]
+    peak_file = out.parent / "peak.json"
+    args = ["export", "bench", "--out", str(out), "--json", *extra]
     for fmt in formats:
-        command += ["--format", fmt]
+        args += ["--format", fmt]
+    command = [sys.executable, "-c", PEAK_WRAPPER, str(peak_file), *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, check=False)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise SystemExit(f"export failed:\n{result.stderr}")
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peaks = json.loads(peak_file.read_text())
     manifest = json.loads(result.stdout)
     return {
         "seconds": round(seconds, 1),
         "export_seconds_in_manifest": manifest["seconds"],
-        "peak_rss_mb": round(peak_kib / 1024, 1),
+        # CPU seconds of the export and its worker processes: what the wall time would be on idle cores.
+        "cpu_seconds": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
+        "peak_rss_mb": peaks,
         "rows": manifest["counts"]["images"],
         "bytes": sum(f["bytes"] for f in manifest["files"]),
         "files": [f["path"] for f in manifest["files"]],
@@ -329,6 +370,7 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--format", action="append", dest="formats", help="jsonl (default) and/or parquet")
     parser.add_argument("--keep", action="store_true", help="keep the database and the export")
+    parser.add_argument("extra", nargs="*", help="more `voicecap export` options, after --")
     args = parser.parse_args()
     formats = args.formats or ["jsonl"]
 
@@ -350,7 +392,7 @@ def main() -> None:
         (load_sqlite if args.db == "sqlite" else load_postgres)(engine, args.images, project_id, users, lead)
         load_seconds = time.perf_counter() - started
         engine.dispose()
-        result = run_export(url, work / "data", work / "out", formats)
+        result = run_export(url, work / "data", work / "out", formats, args.extra)
         report = {
             "database": args.db,
             "images": args.images,
