@@ -286,3 +286,42 @@ def test_denied_microphone_gets_a_clear_message(serve, session, blobs, make_user
             assert page.evaluate("document.body.dataset.state") == "idle"
         finally:
             browser.close()
+
+
+def test_short_take_cannot_be_submitted_and_recording_stops_at_the_maximum(  # type: ignore[no-untyped-def]
+    serve, browser, session, blobs, make_user
+) -> None:
+    project = make_project(session, min_seconds=2, max_seconds=4)
+    add_images(session, blobs, project, 2)
+    make_user("ann")
+    page = browser.new_page()
+    page.goto(f"{serve.url}/login")
+    page.fill("#name", "ann")
+    page.fill("#password", "correct-horse")
+    page.click("#login-button")
+    page.wait_for_url("**/task")
+    page.wait_for_function("document.body.dataset.state === 'idle'")
+    first_image = current_image(page)
+
+    # Under the minimum (0.5 s + the 0.5 s tail): kept for listening, but Submit stays disabled.
+    record(page, seconds=0.5)
+    assert page.is_disabled("#submit")
+    assert "at least 0:02" in (page.text_content("#take-message") or "")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(500)
+    assert count(session) == 0
+
+    # Re-record and keep talking: the recorder stops itself at the 4 s maximum.
+    page.keyboard.press("r")
+    page.wait_for_function("document.body.dataset.state === 'recording'")
+    page.wait_for_function("document.body.dataset.state === 'take'", timeout=15_000)
+    assert "maximum" in (page.text_content("#take-message") or "")
+    take_seconds = float((page.text_content("#take-info") or "0").split(" s")[0])
+    assert 3.5 <= take_seconds <= 4.6
+    page.keyboard.press("Enter")
+    wait_for_next_image(page, first_image)
+    assert count(session) == 1
+    stored = session.scalar(select(Recording))
+    session.commit()
+    assert stored.duration_seconds <= 4 + 0.7
+    page.close()
