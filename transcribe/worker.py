@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import queue
@@ -223,27 +223,42 @@ class Worker:
             self.config.batch_size,
             self.config.lease_seconds,
         )
+        outage = 0.0  # seconds to wait after a database error, doubling up to a minute
         while not self._stop.is_set():
-            worked = False
-            for processor in self.processors:
-                if self._stop.is_set():
-                    break
-                ids = self.claim(processor)
-                if ids:
-                    worked = True
-                    self.run_batch(processor, ids)
-            if worked:
+            try:
+                worked = self._iteration()
+                if not worked:
+                    self._sweep()
+                    if drain:
+                        waiting = self.pending()
+                        if not any(waiting.values()):
+                            break
+                        if self.on_wait:
+                            self.on_wait(waiting)
+                outage = 0.0
+            except DBAPIError as exc:
+                # The database went away (restart, failover, network). Rows of an interrupted batch
+                # come back when their lease runs out; keep trying instead of dying.
+                outage = min(max(outage * 2, self.config.poll_seconds, 1.0), 60.0)
+                log.error("database error, retrying in %.0f s: %s", outage, describe_error(exc))
+                self._stop.wait(outage)
                 continue
-            self._sweep()
-            if drain:
-                waiting = self.pending()
-                if not any(waiting.values()):
-                    break
-                if self.on_wait:
-                    self.on_wait(waiting)
-            self._stop.wait(self.config.poll_seconds)
+            if not worked:
+                self._stop.wait(self.config.poll_seconds)
         log.info("worker %s stopped", self.config.worker_id)
         return self.totals
+
+    def _iteration(self) -> bool:
+        """One claim (and batch) per stage, in pipeline order; True if any stage had work."""
+        worked = False
+        for processor in self.processors:
+            if self._stop.is_set():
+                break
+            ids = self.claim(processor)
+            if ids:
+                worked = True
+                self.run_batch(processor, ids)
+        return worked
 
     def _sweep(self) -> None:
         """Idle, and a stage finished rows since its last sweep: let it do its follow-up work."""

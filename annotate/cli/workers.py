@@ -196,7 +196,7 @@ def _run(
         fail("--batch-size must be at least 1.")
     try:
         processors = build_processors(settings, stages, **(engine_options or {}))
-    except (ValueError, FileNotFoundError, ImportError) as exc:
+    except Exception as exc:  # a missing model, a bad engine name, a cleaner that cannot start
         fail(f"Cannot start the {'/'.join(stages)} stage: {exc}")
     factory = session_factory(engine)
     with _progress_display(stages, factory, project_id, settings, enabled=show_progress) as on_batch:

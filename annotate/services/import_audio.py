@@ -83,7 +83,8 @@ def import_audio(
 ) -> ImportSummary:
     """Import every line of `manifest`; bad lines are reported, never fatal. Commits per line."""
     try:
-        handle = manifest.open(encoding="utf-8")
+        # Undecodable bytes become U+FFFD: that line is then rejected as bad JSON, not the whole run.
+        handle = manifest.open(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise InvalidInput(f"Cannot read manifest {manifest}: {exc.strerror}") from None
     summary = ImportSummary()
@@ -118,7 +119,7 @@ def import_audio(
 
 
 def count_lines(manifest: Path) -> int:
-    with manifest.open(encoding="utf-8") as handle:
+    with manifest.open(encoding="utf-8", errors="replace") as handle:
         return sum(1 for line in handle if line.strip())
 
 
