@@ -454,12 +454,30 @@ def test_caption_version_and_date_range(engine, blobs, seeded, tmp_path) -> None
 def test_split_is_deterministic_by_hash_and_stable_across_runs(engine, blobs, seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
     first = run_export(engine, blobs, seeded.project, tmp_path / "one", split=SplitSpec(60, 20, 20))
     # Another run, with other window sizes (so other paging), writes byte-identical files.
-    second = run_export(
-        engine, blobs, seeded.project, tmp_path / "two", split=SplitSpec(60, 20, 20), window=3
+    spec = SplitSpec(60, 20, 20)
+    second = run_export(engine, blobs, seeded.project, tmp_path / "two", split=spec, window=3)
+    # Three processes, each writing an id range to part files appended in order: the same bytes again.
+    formats = ("jsonl", "parquet")
+    third = run_export(
+        engine, blobs, seeded.project, tmp_path / "three", split=spec, workers=3, formats=formats
     )
     assert [(f["path"], f["sha256"]) for f in first["files"]] == [
         (f["path"], f["sha256"]) for f in second["files"]
     ]
+    assert [(f["path"], f["sha256"], f["rows"]) for f in first["files"]] == [
+        (f["path"], f["sha256"], f["rows"]) for f in third["files"] if f["format"] == "jsonl"
+    ]
+    assert third["counts"] == first["counts"]
+    assert sorted(p.name for p in (tmp_path / "three").iterdir()) == sorted(
+        [f["path"] for f in third["files"]] + ["manifest.json"]
+    )
+    for entry in third["files"]:
+        if entry["format"] == "parquet":
+            frame = pd.read_parquet(tmp_path / "three" / entry["path"])
+            jsonl = read_lines(tmp_path / "one" / entry["path"].replace(".parquet", ".jsonl"))
+            assert (
+                frame["image_id"].tolist() == [r["image_id"] for r in jsonl] and len(frame) == entry["rows"]
+            )
     rows = all_rows(tmp_path / "one")
     for row in rows:
         bucket = int(row["sha256"][:8], 16) % 100

@@ -38,6 +38,9 @@ def export(
         False, "--with-media", help="Copy images and audio into OUT/media; rows then give relative paths."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export in OUT."),
+    workers: int = typer.Option(
+        0, "--workers", help="Processes building rows; 0 = one per core for 50,000 rows or more."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Export a project's captions as a dataset: one JSON line per image, split into train/validation/test.
@@ -80,6 +83,7 @@ def export(
                 with_media=with_media,
                 overwrite=overwrite,
                 public_base_url=get_settings().public_base_url,
+                workers=workers,
             )
         except VoicecapError as exc:
             fail(exc.message)

@@ -33,6 +33,7 @@ from annotate.services.export_rows import (
     SplitSpec,
     count_images,
     iter_records,
+    range_bounds,
 )
 from db.blobstore import BlobStore
 from db.models import Project
@@ -41,6 +42,7 @@ from db.session import is_sqlite
 FORMATS: tuple[str, ...] = ("jsonl", "parquet")
 MANIFEST = "manifest.json"
 MEDIA_LIST = "media.sha256"
+PARALLEL_MIN_ROWS = 50_000
 PARQUET_BATCH = 5000  # rows buffered per split before a Parquet row group is written
 IMAGE_EXTENSIONS = {
     "jpeg": ".jpg",
@@ -128,6 +130,10 @@ class ExportOptions:
     overwrite: bool = False
     window: int = 1000
     public_base_url: str = ""
+    # Processes that build rows: 0 = one per core (at most 4) for exports of PARALLEL_MIN_ROWS or more.
+    # Each writes its id range to part files the main process then appends in order, so the output is
+    # byte-identical whatever the count. With --with-media one process copies the files.
+    workers: int = 1
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.formats if f not in FORMATS]
@@ -283,10 +289,15 @@ except ImportError:  # pragma: no cover - orjson is optional
 
 
 def iter_rows(
-    engine: Engine, builder: RowBuilder, flt: ExportFilter, window: int = 1000
+    engine: Engine,
+    builder: RowBuilder,
+    flt: ExportFilter,
+    window: int = 1000,
+    after_id: int = 0,
+    upto_id: int | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Export rows, one window at a time (rows without a chosen caption are kept only for `all`)."""
-    for records in iter_records(engine, flt, window):
+    for records in iter_records(engine, flt, window, after_id, upto_id):
         rows = [builder.row(r) for r in records if r.chosen is not None or flt.state == "all"]
         if rows:
             yield rows
@@ -340,12 +351,18 @@ class _HashingFile:
         self.handle: BinaryIO = self.tmp.open("wb", buffering=1024 * 1024)
         self.digest = hashlib.sha256()
         self.bytes = 0
-        self.rows = 0
 
     def write(self, data: bytes) -> None:
         self.handle.write(data)
         self.digest.update(data)
         self.bytes += len(data)
+
+    def append_file(self, path: Path) -> None:
+        """Append another file's bytes (a worker's part), hashing them on the way."""
+        with path.open("rb") as part:
+            for chunk in iter(lambda: part.read(1024 * 1024), b""):
+                self.write(chunk)
+        path.unlink()
 
     def close(self) -> None:
         if not self.handle.closed:
@@ -362,9 +379,9 @@ class _HashingFile:
 class _ParquetSplit:
     """One split's Parquet file, written in row groups from buffered rows."""
 
-    def __init__(self, final: Path) -> None:
+    def __init__(self, final: Path, temp: bool = True) -> None:
         self.final = final
-        self.tmp = final.with_name(final.name + ".tmp")
+        self.tmp = final.with_name(final.name + ".tmp") if temp else final
         self.schema = ROW_SCHEMA
         self.writer = pq.ParquetWriter(self.tmp, ROW_SCHEMA, compression="zstd")
         self.buffer: list[dict[str, Any]] = []
@@ -380,6 +397,17 @@ class _ParquetSplit:
             self.writer.write_table(pa.Table.from_pylist(self.buffer, schema=self.schema))
             self.rows += len(self.buffer)
             self.buffer = []
+
+    def append_file(self, path: Path) -> None:
+        """Append a worker's part file, row group by row group."""
+        self.flush()
+        part = pq.ParquetFile(path)
+        for group in range(part.num_row_groups):
+            table = part.read_row_group(group)
+            self.writer.write_table(table)
+            self.rows += table.num_rows
+        part.close()
+        path.unlink()
 
     def close(self) -> None:
         self.flush()
@@ -453,6 +481,157 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+TOTALS = ("images", "with_caption", "recordings", "transcripts", "captions", "reviewed")
+
+
+def _tally(row: dict[str, Any], counts: dict[str, int], totals: dict[str, int]) -> None:
+    counts[row["split"]] += 1
+    totals["images"] += 1
+    totals["with_caption"] += row["caption"] is not None
+    totals["recordings"] += len(row["recordings"])
+    totals["transcripts"] += len(row["transcripts"])
+    totals["captions"] += len(row["captions"])
+    totals["reviewed"] += row["review"] is not None
+
+
+def _worker_count(options: ExportOptions, expected: int) -> int:
+    if options.with_media:
+        return 1
+    if options.workers > 0:
+        return max(1, min(options.workers, expected))
+    if expected < PARALLEL_MIN_ROWS:
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)), 4))
+
+
+def _part_path(out_dir: Path, split: str, fmt: str, index: int) -> Path:
+    return out_dir / f"{split}.{fmt}.part{index}.tmp"
+
+
+@dataclass
+class _PartJob:
+    """One id range of a parallel export, run in its own process."""
+
+    database_url: str
+    project_name: str
+    blob_root: str
+    options: ExportOptions
+    out_dir: str
+    index: int
+    after_id: int
+    upto_id: int | None
+
+
+def _run_part(job: _PartJob, queue: Any) -> tuple[dict[str, int], dict[str, int], int]:
+    from db.session import make_engine
+
+    engine = make_engine(job.database_url)
+    out_dir = Path(job.out_dir)
+    options = job.options
+    builder = RowBuilder(
+        job.project_name, BlobStore(Path(job.blob_root)), options.split, options.public_base_url
+    )
+    jsonl = (
+        {s: _part_path(out_dir, s, "jsonl", job.index).open("wb", buffering=1024 * 1024) for s in SPLITS}
+        if "jsonl" in options.formats
+        else {}
+    )
+    parquet = (
+        {s: _ParquetSplit(_part_path(out_dir, s, "parquet", job.index), temp=False) for s in SPLITS}
+        if "parquet" in options.formats
+        else {}
+    )
+    counts = dict.fromkeys(SPLITS, 0)
+    totals = dict.fromkeys(TOTALS, 0)
+    try:
+        for rows in iter_rows(engine, builder, options.filter, options.window, job.after_id, job.upto_id):
+            for row in rows:
+                _tally(row, counts, totals)
+                if jsonl:
+                    jsonl[row["split"]].write(encode_line(row))
+                if parquet:
+                    parquet[row["split"]].add(row)
+            queue.put(len(rows))
+        for handle in jsonl.values():
+            handle.close()
+        for writer in parquet.values():
+            writer.close()
+    finally:
+        for handle in jsonl.values():
+            handle.close()
+        engine.dispose()
+    return counts, totals, job.index
+
+
+class _Parts:
+    """The worker processes of a parallel export (spawned: a fresh interpreter owns fresh connections)."""
+
+    def __init__(self, jobs: list[_PartJob]) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")
+        self.manager = context.Manager()
+        self.queue = self.manager.Queue()
+        self.pool = ProcessPoolExecutor(max_workers=len(jobs), mp_context=context)
+        self.futures = [self.pool.submit(_run_part, job, self.queue) for job in jobs]
+
+    def report(self, progress: Progress | None) -> None:
+        import queue as queue_module
+
+        while True:
+            try:
+                done = self.queue.get_nowait()
+            except queue_module.Empty:
+                return
+            if progress is not None:
+                progress(done)
+
+    def results(self, progress: Progress | None) -> Iterator[tuple[dict[str, int], dict[str, int], int]]:
+        from concurrent.futures import TimeoutError as FutureTimeout
+
+        for future in self.futures:
+            while True:
+                try:
+                    result = future.result(timeout=0.2)
+                    break
+                except FutureTimeout:
+                    self.report(progress)
+            self.report(progress)
+            yield result
+
+    def shutdown(self) -> None:
+        for future in self.futures:
+            future.cancel()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.manager.shutdown()
+
+
+def _start_parts(
+    engine: Engine,
+    blobs: BlobStore,
+    project: Project,
+    options: ExportOptions,
+    out_dir: Path,
+    ranges: list[tuple[int, int | None]],
+) -> _Parts:
+    blob_root = str(blobs.root.resolve())
+    jobs = [
+        _PartJob(
+            database_url=engine.url.render_as_string(hide_password=False),
+            project_name=project.name,
+            blob_root=blob_root,
+            options=options,
+            out_dir=str(out_dir),
+            index=index,
+            after_id=after_id,
+            upto_id=upto_id,
+        )
+        for index, (after_id, upto_id) in enumerate(ranges, start=1)
+    ]
+    return _Parts(jobs)
+
+
 def export_dataset(
     engine: Engine,
     blobs: BlobStore,
@@ -480,25 +659,34 @@ def export_dataset(
     if media_list is not None:
         builder.media_lines = media_list  # type: ignore[assignment]
     counts = dict.fromkeys(SPLITS, 0)
-    totals = {"images": 0, "with_caption": 0, "recordings": 0, "transcripts": 0, "captions": 0, "reviewed": 0}
+    totals = dict.fromkeys(TOTALS, 0)
+    workers = _worker_count(options, expected)
+    bounds = range_bounds(engine, flt, workers, expected) if workers > 1 else []
+    ranges = list(zip([0, *bounds], [*bounds, None], strict=True))
+    parts = _start_parts(engine, blobs, project, options, out_dir, ranges[1:]) if len(ranges) > 1 else None
     try:
-        for rows in iter_rows(engine, builder, flt, options.window):
+        first_after, first_upto = ranges[0]
+        for rows in iter_rows(engine, builder, flt, options.window, first_after, first_upto):
             for row in rows:
-                split = row["split"]
-                counts[split] += 1
-                totals["images"] += 1
-                totals["with_caption"] += row["caption"] is not None
-                totals["recordings"] += len(row["recordings"])
-                totals["transcripts"] += len(row["transcripts"])
-                totals["captions"] += len(row["captions"])
-                totals["reviewed"] += row["review"] is not None
+                _tally(row, counts, totals)
                 if jsonl:
-                    jsonl[split].write(encode_line(row))
-                    jsonl[split].rows += 1
+                    jsonl[row["split"]].write(encode_line(row))
                 if parquet:
-                    parquet[split].add(row)
+                    parquet[row["split"]].add(row)
             if progress is not None:
                 progress(len(rows))
+            if parts is not None:
+                parts.report(progress)
+        if parts is not None:
+            for part_counts, part_totals, index in parts.results(progress):
+                for split in SPLITS:
+                    counts[split] += part_counts[split]
+                    if jsonl:
+                        jsonl[split].append_file(_part_path(out_dir, split, "jsonl", index))
+                    if parquet:
+                        parquet[split].append_file(_part_path(out_dir, split, "parquet", index))
+                for key in TOTALS:
+                    totals[key] += part_totals[key]
         for writer in [*jsonl.values(), *parquet.values()]:
             writer.close()
         if media_list is not None:
@@ -509,6 +697,11 @@ def export_dataset(
         if media_list is not None:
             media_list.discard()
         raise
+    finally:
+        if parts is not None:
+            parts.shutdown()
+        for leftover in out_dir.glob("*.part*.tmp"):
+            leftover.unlink(missing_ok=True)
 
     files: list[dict[str, Any]] = []
     # Every file is complete and fsynced: now give each its finished name (an empty split gets none).

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, exists, func, select
+from sqlalchemy import Engine, and_, create_engine, exists, func, select
 from sqlalchemy.engine import Connection
 
 from annotate.errors import InvalidInput
@@ -240,16 +240,59 @@ def count_images(engine: Engine, flt: ExportFilter) -> int:
     condition = _image_condition(flt)
     if condition is not None:
         query = query.where(condition)
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         return int(conn.execute(query).scalar_one())
 
 
-def iter_records(engine: Engine, flt: ExportFilter, window: int = 1000) -> Iterator[list[ImageRecord]]:
-    """Yield the selected images in id order, one window (a list of up to `window` records) at a time."""
+_readers: dict[str, Engine] = {}
+
+
+def reader(engine: Engine) -> Engine:
+    """An engine for reading only. On SQLite, one without the app's BEGIN IMMEDIATE: in WAL mode a plain
+    read takes no lock, so an export (or two export processes) never holds up the workers' writes."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine
+    url = engine.url.render_as_string(hide_password=False)
+    if url not in _readers:
+        _readers[url] = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    return _readers[url]
+
+
+def range_bounds(engine: Engine, flt: ExportFilter, parts: int, total: int) -> list[int]:
+    """Image ids that cut the selected images into `parts` runs of about equal size (parts - 1 ids)."""
+    query = select(Image.id).where(Image.project_id == flt.project_id).order_by(Image.id)
+    condition = _image_condition(flt)
+    if condition is not None:
+        query = query.where(condition)
+    bounds = []
+    with reader(engine).connect() as conn:
+        for part in range(1, parts):
+            rank = total * part // parts
+            found = conn.execute(query.offset(rank - 1).limit(1)).scalar() if rank > 0 else None
+            if found is not None and (not bounds or found > bounds[-1]):
+                bounds.append(int(found))
+    return bounds
+
+
+def iter_records(
+    engine: Engine,
+    flt: ExportFilter,
+    window: int = 1000,
+    after_id: int = 0,
+    upto_id: int | None = None,
+) -> Iterator[list[ImageRecord]]:
+    """Yield the selected images in id order, one window (a list of up to `window` records) at a time.
+
+    after_id / upto_id limit the ids to (after_id, upto_id], for one part of a parallel export.
+    """
     if window < 1:
         raise InvalidInput("The window must hold at least one image.")
-    last_id = 0
+    engine = reader(engine)
+    last_id = after_id
     condition = _image_condition(flt)
+    if upto_id is not None:
+        bound = Image.id <= upto_id
+        condition = bound if condition is None else and_(condition, bound)
     while True:
         with engine.connect() as conn:
             query = (
