@@ -292,8 +292,9 @@ def load_postgres(engine: Engine, n: int, project_id: int, users: list[int], lea
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
             )
         raw.commit()
-        raw.autocommit = True
-        cursor.execute("VACUUM ANALYZE")
+        driver = raw.driver_connection
+        driver.autocommit = True
+        driver.execute("VACUUM ANALYZE")
     finally:
         raw.close()
 
