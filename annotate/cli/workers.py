@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
 from rich.text import Text
 
 from annotate.cli.common import JSON_OPTION, console, db_session, err_console, fail, print_json, table
@@ -289,7 +289,6 @@ def _progress_display(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         _FieldsColumn(lambda task: task.fields.get("figures", "")),
-        TimeRemainingColumn(),
         console=Console(stderr=True),
     )
     done: dict[str, dict[str, float]] = {name: {} for name in stages}
@@ -311,15 +310,18 @@ def _progress_display(
         if report.stage == "transcribe":
             hours = figures.get("audio_seconds", 0.0) / 3600
             rtf = elapsed / figures["audio_seconds"] if figures.get("audio_seconds") else 0.0
-            text = f"{hours:.3f} h audio  RTF {rtf:.3f}  {int(figures['finished'])} recordings"
+            eta = _eta(seconds * rtf if rtf else None)
+            text = f"{hours:.3f} h audio  RTF {rtf:.3f}  {int(figures['finished'])} recordings  ETA {eta}"
             progress.update(tasks[report.stage], completed=hours, total=hours + seconds / 3600, figures=text)
         else:
             tokens = figures.get("prompt_tokens", 0.0) + figures.get("completion_tokens", 0.0)
             cost = estimate_cost(
                 int(figures.get("prompt_tokens", 0)), int(figures.get("completion_tokens", 0)), settings
             )
-            text = f"{tokens / elapsed:.0f} tokens/s" + (f"  ${cost:.4f}" if cost is not None else "")
             finished = figures["finished"]
+            eta = _eta(count * elapsed / finished if finished else None)
+            text = f"{tokens / elapsed:.0f} tokens/s" + (f"  ${cost:.4f}" if cost is not None else "")
+            text += f"  {int(finished)} recordings  ETA {eta}"
             progress.update(tasks[report.stage], completed=finished, total=finished + count, figures=text)
 
     with progress:
@@ -349,7 +351,7 @@ def _print_summary(totals: dict[str, StageTotals], settings: Any) -> None:
 
 def _print_status(data: dict[str, Any]) -> None:
     counts = data["recordings"]
-    console.print(table("Recordings", list(counts), [list(counts.values())]))
+    console.print(table("Recordings", ["state", "count"], [[state, n] for state, n in counts.items()]))
     rows = []
     for window, figures in data["throughput"].items():
         rtf = figures["engine_real_time_factor"]
@@ -397,6 +399,14 @@ def _print_status(data: dict[str, Any]) -> None:
                 [[f["recording_id"], f["attempts"], f["error"]] for f in data["failures"]],
             )
         )
+
+
+def _eta(seconds: float | None) -> str:
+    """Time left at this run's own pace (rich's column needs steadier updates than one per batch)."""
+    if seconds is None:
+        return "-:--:--"
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 def _age(seconds: float) -> str:
