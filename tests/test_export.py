@@ -386,8 +386,16 @@ def test_hugging_face_datasets_and_pandas_load_the_files(engine, blobs, seeded, 
     datasets = pytest.importorskip("datasets", reason="pip install datasets (in the test extra)")
     out = tmp_path / "export"
     # Every image in train and test, so two non-empty splits; `all` brings null captions and empty lists.
-    manifest = run_export(engine, blobs, seeded.project, out, state="all", split=SplitSpec(50, 0, 50))
-    files = {f["split"]: str(out / f["path"]) for f in manifest["files"]}
+    manifest = run_export(
+        engine,
+        blobs,
+        seeded.project,
+        out,
+        state="all",
+        split=SplitSpec(50, 0, 50),
+        formats=("jsonl", "parquet"),
+    )
+    files = {f["split"]: str(out / f["path"]) for f in manifest["files"] if f["format"] == "jsonl"}
     loaded = datasets.load_dataset("json", data_files=files, cache_dir=str(tmp_path / "hf-cache"))
     assert {split: len(loaded[split]) for split in files} == {
         split: manifest["counts"]["splits"][split] for split in files
@@ -400,6 +408,15 @@ def test_hugging_face_datasets_and_pandas_load_the_files(engine, blobs, seeded, 
         assert loaded[split]["transcripts"] == [r["transcripts"] for r in expected]
         frame = pd.read_json(files[split], lines=True)
         assert frame["sha256"].tolist() == [r["sha256"] for r in expected]
+    # The Parquet files carry a fixed schema: the robust choice for very large exports.
+    parquet = {f["split"]: str(out / f["path"]) for f in manifest["files"] if f["format"] == "parquet"}
+    from_parquet = datasets.load_dataset("parquet", data_files=parquet, cache_dir=str(tmp_path / "hf-cache"))
+    for split in files:
+        expected = read_lines(Path(files[split]))
+        assert from_parquet[split]["image_id"] == loaded[split]["image_id"]
+        assert from_parquet[split]["caption"] == [r["caption"] for r in expected]
+        texts = [[c["text"] for c in captions] for captions in from_parquet[split]["captions"]]
+        assert texts == [[c["text"] for c in r["captions"]] for r in expected]
 
 
 def test_state_captioned_and_all(engine, blobs, seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
