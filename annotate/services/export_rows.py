@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine, and_, create_engine, exists, func, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.pool import NullPool
 
 from annotate.errors import InvalidInput
 from db.models import Caption, CaptionKind, Image, Recording, RecordingStatus, Review, Transcript, User
@@ -254,7 +255,10 @@ def reader(engine: Engine) -> Engine:
         return engine
     url = engine.url.render_as_string(hide_password=False)
     if url not in _readers:
-        _readers[url] = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # NullPool: a connection per window (cheap on SQLite), none left open on the file afterwards.
+        _readers[url] = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool
+        )
     return _readers[url]
 
 
