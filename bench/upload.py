@@ -293,6 +293,9 @@ def run(kind: str, mode: str, annotators: int, takes: list[bytes], spread: float
                 server_cpu = sum(server.cpu_times()[:2]) - cpu_before
                 for client in clients:
                     client.close()
+            if errors:
+                log = (workdir / "serve.log").read_text(errors="replace")
+                print(f"server log (last lines):\n{log[-4000:]}", file=sys.stderr)
     return {
         "database": kind,
         "mode": mode,

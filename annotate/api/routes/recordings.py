@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
 
+import anyio
 import anyio.from_thread
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from annotate.api.deps import get_session, get_settings_dep, require_annotator
+from annotate.api.deps import current_user, get_session, require_annotator
 from annotate.errors import Conflict, NotFound, VoicecapError
 from annotate.services import intake
 from annotate.services.assignments import get_own_assignment, task_images
@@ -28,6 +31,10 @@ AUDIO_TYPES = sorted(intake.CONTENT_TYPES)
 # After refusing an upload early we still read (and drop) up to this much of its body, so a browser
 # gets our JSON answer instead of a connection reset it would retry forever.
 DRAIN_LIMIT = 64 * 1024 * 1024
+# Decoding is CPU work: more takes in flight than cores only queue up inside worker threads, holding
+# them (and, at the end, SQLite's write lock) while other requests wait for a thread. Extra uploads
+# wait here instead, holding nothing; their clients are held back by TCP flow control.
+INTAKE_SLOTS = anyio.CapacityLimiter(max(2, len(os.sched_getaffinity(0))))
 
 
 class RecordingOut(BaseModel):
@@ -103,20 +110,19 @@ async def upload_recording(
     response: Response,
     assignment_id: int = Query(description="The assignment (task) this take describes."),
     client_seconds: float | None = Query(None, ge=0, description="Length the browser measured."),
-    user: User = Depends(require_annotator),
     session: Session = Depends(get_session),
-    settings: Settings = Depends(get_settings_dep),
 ) -> RecordingOut:
     """Upload one take. The client generates the UUID, so retrying an upload (after a network failure
     or a page reload) stores exactly one recording: a repeat answers 200 with the stored one.
 
     The body is streamed to disk; the size limit is checked as it arrives. A refused take answers a
     JSON error with a stable `code` and a message for the annotator."""
+    settings: Settings = request.app.state.settings
     key = str(client_uuid)
     content_type = request.headers.get("content-type", "")
     body = request.stream()
     try:
-        existing, target = await run_in_threadpool(_prepare, session, user, key, assignment_id)
+        user, existing, target = await run_in_threadpool(_prepare, request, session, key, assignment_id)
         if existing is not None:
             await _drain(body)
             response.status_code = 200
@@ -151,7 +157,7 @@ async def upload_recording(
             session.commit()
             return recording, created
 
-        recording, created = await run_in_threadpool(accept)
+        recording, created = await anyio.to_thread.run_sync(accept, limiter=INTAKE_SLOTS)
     except VoicecapError:
         await _drain(body)
         raise
@@ -159,20 +165,27 @@ async def upload_recording(
     return recording_out(recording, created)
 
 
-def _prepare(session: Session, user: User, client_uuid: str, assignment_id: int) -> tuple[Any, Any]:
-    """The stored recording for a repeated UUID, else the checked (assignment, image, project).
+def _prepare(
+    request: Request, session: Session, client_uuid: str, assignment_id: int
+) -> tuple[User, Recording | None, Any]:
+    """The user (session cookie and CSRF checked), then the stored recording for a repeated UUID, else
+    the checked (assignment, image, project).
 
-    Ends the read transaction before the body streams in, so no database lock is held meanwhile."""
+    Authentication happens here rather than in a dependency so that the read transaction it opens (on
+    SQLite, BEGIN IMMEDIATE: the write lock) ends in the same worker thread, before the body streams
+    in. A dependency would hold it across FastAPI's next thread hop, and under a burst of uploads every
+    worker thread can be waiting for that lock while its holder waits for a thread."""
     try:
+        user = current_user(request, session)
         existing = intake.find_recording(session, client_uuid)
         if existing is not None:
             if existing.user_id != user.id:
                 raise Conflict("This recording id belongs to another user.", code="recording_id_conflict")
-            return existing, None
+            return user, existing, None
         assignment = get_own_assignment(session, user, assignment_id)
         intake.check_assignment_open(assignment, user)
         image, project = task_images(session, assignment)
-        return None, (assignment, image, project)
+        return user, None, (assignment, image, project)
     finally:
         session.commit()
 
