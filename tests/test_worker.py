@@ -250,3 +250,18 @@ def test_one_worker_runs_both_stages_to_captions(
         caption = session.scalar(select(Caption).where(Caption.recording_id == rid))
         assert caption.transcript_id == transcript.id and caption.cleaner == "rules"
         assert word_error_rate(transcript.text, caption.text) < 0.5
+
+
+def test_a_worker_for_one_project_leaves_the_others_alone(
+    session: Session, blobs: BlobStore, factory, whisper, clips
+) -> None:
+    mine, theirs = make_fixture(session, "mine"), make_fixture(session, "theirs")
+    own = add_recording(session, blobs, mine, clips[3].audio).id
+    other = add_recording(session, blobs, theirs, clips[3].audio).id
+    worker = Worker(factory, [TranscribeProcessor(whisper, blobs)], config(project_id=mine.project_id))
+
+    assert worker.run(drain=True)["transcribe"].done == 1
+
+    session.expire_all()
+    assert session.get(Recording, own).status == RecordingStatus.transcribed
+    assert session.get(Recording, other).status == RecordingStatus.uploaded
