@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from annotate.api.deps import get_session, get_settings_dep, require_annotator
+from annotate.api.deps import current_user, get_session
 from annotate.services import assignments
 from annotate.services.intake import max_upload_bytes
 from annotate.services.projects import get_project
@@ -16,6 +16,15 @@ from db.models import Assignment, Image, Project, User
 from db.settings import Settings
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+
+# Every route here authenticates inside its handler (`_user`) rather than through a dependency: the
+# user lookup opens a transaction, which on SQLite is the write lock (BEGIN IMMEDIATE), and a
+# dependency would hold it across FastAPI's hop to the handler's worker thread. In the handler the
+# whole request is one thread and one short transaction. Every role may record.
+
+
+def _user(request: Request, session: Session) -> User:
+    return current_user(request, session)
 
 
 class ProjectBrief(BaseModel):
@@ -150,24 +159,25 @@ def _next_task(session: Session, settings: Settings, user: User, body: NextReque
 
 @router.post("/next", response_model=NextTask)
 def next_task(
+    request: Request,
     body: NextRequest | None = None,
-    user: User = Depends(require_annotator),
     session: Session = Depends(get_session),
-    settings: Settings = Depends(get_settings_dep),
 ) -> NextTask:
     """Your current image, or a new one you have not described, held for you on a lease
     (`assignment_lease_minutes`). Asking again returns the same image and renews the lease."""
-    return _next_task(session, settings, user, body or NextRequest())
+    user = _user(request, session)
+    return _next_task(session, request.app.state.settings, user, body or NextRequest())
 
 
 @router.post("/{assignment_id}/renew", response_model=Lease)
 def renew(
     assignment_id: int,
-    user: User = Depends(require_annotator),
+    request: Request,
     session: Session = Depends(get_session),
-    settings: Settings = Depends(get_settings_dep),
 ) -> Lease:
     """Keep the lease of an open task page alive."""
+    user = _user(request, session)
+    settings = request.app.state.settings
     assignment = assignments.renew_lease(session, settings, user=user, assignment_id=assignment_id)
     session.commit()
     return Lease(assignment_id=assignment.id, lease_until=assignment.lease_until)
@@ -177,10 +187,11 @@ def renew(
 def skip(
     assignment_id: int,
     body: SkipRequest,
-    user: User = Depends(require_annotator),
+    request: Request,
     session: Session = Depends(get_session),
 ) -> Today:
     """Give an image back with a reason; you will not be offered it again."""
+    user = _user(request, session)
     assignments.skip_assignment(
         session, user=user, assignment_id=assignment_id, reason=body.reason, note=body.note
     )
@@ -191,17 +202,16 @@ def skip(
 
 @router.get("/today", response_model=Today)
 def today(
+    request: Request,
     since: datetime | None = Query(None, description="Start of your day (ISO 8601); default UTC midnight."),
-    user: User = Depends(require_annotator),
     session: Session = Depends(get_session),
 ) -> Today:
     """What you recorded and skipped today."""
-    return _today(session, user, since)
+    return _today(session, _user(request, session), since)
 
 
 @router.get("/projects", response_model=list[ProjectChoice])
-def projects(
-    _: User = Depends(require_annotator), session: Session = Depends(get_session)
-) -> list[ProjectChoice]:
+def projects(request: Request, session: Session = Depends(get_session)) -> list[ProjectChoice]:
     """Projects you can work on."""
+    _user(request, session)
     return [ProjectChoice(id=p.id, name=p.name) for p in assignments.open_projects(session)]
