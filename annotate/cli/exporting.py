@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import typer
@@ -88,6 +89,9 @@ def export(
         except VoicecapError as exc:
             fail(exc.message)
     engine = get_engine()
+    # The export makes millions of short-lived objects; each full collection would also walk every object
+    # the imports made. Freezing those first took about a tenth off an export's CPU time.
+    gc.freeze()
     try:
         total = count_images(engine, flt)
         with Progress(

@@ -8,6 +8,7 @@ so an old manifest can never describe new files.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -524,6 +525,8 @@ class _PartJob:
 
 def _run_part(job: _PartJob, queue: Any) -> tuple[dict[str, int], dict[str, int], int]:
     from db.session import make_engine
+
+    gc.freeze()  # as in `voicecap export`: spare full collections the imported modules' objects
 
     engine = make_engine(job.database_url)
     out_dir = Path(job.out_dir)
