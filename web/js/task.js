@@ -178,6 +178,9 @@ async function stopRecording({ auto = false } = {}) {
       $("take-message"),
       "We could not hear anything in this take. Check that your microphone is not muted, then re-record.",
     );
+  } else if (page.limits && take.blob.size > page.limits.max_upload_bytes) {
+    const mb = (page.limits.max_upload_bytes / 1024 / 1024).toFixed(0);
+    showMessage($("take-message"), `This take is larger than the ${mb} MB limit. Please record a shorter description.`);
   } else if (take.seconds < min) {
     showMessage($("take-message"), `This take is ${take.seconds.toFixed(1)} s; please speak for at least ${clock(min)}. Re-record to try again.`, "warn");
   } else if (auto) {
