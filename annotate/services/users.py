@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -88,11 +89,14 @@ def authenticate(session: Session, name: str, password: str) -> User | None:
     """The user, or None for a wrong name, wrong password or disabled account (one answer for all)."""
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
-        verify_password(_DUMMY_HASH, password)  # same work as a real check: no user-name oracle by timing
+        verify_password(_dummy_hash(), password)  # same work as a real check: no user-name oracle by timing
         return None
     if not verify_password(user.password_hash, password) or user.disabled:
         return None
     return user
 
 
-_DUMMY_HASH = hash_password("not-a-real-password")
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Made on first use, not at import: hashing costs ~0.1 s and every CLI command imports this module.
+    return hash_password("not-a-real-password")
