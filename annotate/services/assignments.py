@@ -218,10 +218,6 @@ def skip_assignment(
     return assignment
 
 
-def mark_submitted(session: Session, assignment: Assignment) -> None:
-    assignment.status = AssignmentStatus.submitted
-
-
 def today_counts(session: Session, user: User, since: datetime) -> TodayCounts:
     mine_today = (Recording.user_id == user.id) & (Recording.created_at >= since)
     recordings, seconds, skipped = session.execute(
