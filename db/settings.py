@@ -22,48 +22,70 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; empty means sqlite:///<data_dir>/voicecap.db.")
 
     # Web app
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = Field("127.0.0.1", description="Interface `voicecap serve` listens on.")
+    port: int = Field(8000, description="Port `voicecap serve` listens on.")
     secret_key: str = Field(
         "", description="Signs session cookies; empty means generated once into data_dir."
     )
-    session_days: int = 14
+    session_days: int = Field(14, description="How long a login lasts.")
     cookie_secure: bool = Field(False, description="Set true behind HTTPS.")
-    login_attempts_per_minute: int = 10
-    assignment_lease_minutes: int = 30
+    login_attempts_per_minute: int = Field(
+        10, description="Login attempts allowed per IP and per user name per minute."
+    )
+    assignment_lease_minutes: int = Field(
+        30, description="How long an annotator holds an image before it returns to the pool."
+    )
 
     # Audio intake
-    max_upload_mb: float = 50.0
-    duration_tolerance_seconds: float = 5.0
-    max_silence_fraction: float = 0.9
+    max_upload_mb: float = Field(
+        50.0, description="Largest accepted recording upload (checked while streaming)."
+    )
+    duration_tolerance_seconds: float = Field(
+        5.0, description="Grace above a project's max seconds before a take is refused."
+    )
+    max_silence_fraction: float = Field(0.9, description="A take more silent than this share is refused.")
     silence_threshold_dbfs: float = Field(
         -50.0, description="A 10 ms stretch quieter than this (RMS, dBFS) counts as silence at intake."
     )
 
     # Transcription
-    engine: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    engine: Literal["faster-whisper", "openai-whisper"] = Field(
+        "faster-whisper",
+        description="Speech-to-text engine: faster-whisper (default) or openai-whisper (needs the extra).",
+    )
     model: str = Field("tiny.en", description="Model name, local directory or .pt path.")
     device: str = Field("auto", description="auto, cpu or cuda.")
     compute_type: str = Field(
         "auto", description="faster-whisper compute type; auto = int8 on CPU, float16 on GPU."
     )
     cpu_threads: int = Field(0, description="0 means the number of cores this process may use.")
-    beam_size: int = 5
+    beam_size: int = Field(5, description="Whisper beam size (both engines).")
     batch_size: int = Field(
         8, description="Recordings claimed per batch; also faster-whisper's batch on GPU."
     )
-    vad_filter: bool = True
+    vad_filter: bool = Field(
+        True, description="Skip silence with voice activity detection (stops hallucinated text)."
+    )
     language: str = Field("", description="Force a language; empty means the project's language.")
 
     # Cleaning
-    cleaner: Literal["rules", "llm"] = "rules"
-    llm_base_url: str = "http://127.0.0.1:11434/v1"
-    llm_model: str = "llama3.1"
-    llm_api_key: str = "not-needed"
-    llm_concurrency: int = 16
-    llm_timeout_seconds: float = 60.0
-    llm_price_per_million_input: float = 0.0
-    llm_price_per_million_output: float = 0.0
+    cleaner: Literal["rules", "llm"] = Field(
+        "rules", description="Transcript cleaner: rules (offline) or llm (any OpenAI-compatible endpoint)."
+    )
+    llm_base_url: str = Field(
+        "http://127.0.0.1:11434/v1",
+        description="OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp, LM Studio).",
+    )
+    llm_model: str = Field("llama3.1", description="Model name sent to the endpoint.")
+    llm_api_key: str = Field("not-needed", description="API key for the endpoint.")
+    llm_concurrency: int = Field(16, description="Requests in flight at once to the endpoint.")
+    llm_timeout_seconds: float = Field(60.0, description="Timeout of one request to the endpoint.")
+    llm_price_per_million_input: float = Field(
+        0.0, description="Price per million prompt tokens, for cost estimates (0: none shown)."
+    )
+    llm_price_per_million_output: float = Field(
+        0.0, description="Price per million completion tokens, for cost estimates."
+    )
     prompt_version: str = Field("", description="Prompt template id; empty means the newest shipped.")
     faithfulness_threshold: float = Field(
         0.15, description="Share of unsupported content words that flags a caption."
@@ -77,7 +99,7 @@ class Settings(BaseSettings):
     llm_json_mode: Literal["json_object", "json_schema", "none"] = Field(
         "json_object", description="How to ask for JSON: response_format json_object, json_schema, or not."
     )
-    llm_temperature: float = 0.2
+    llm_temperature: float = Field(0.2, description="Sampling temperature for the llm cleaner.")
     merge_captions: bool = Field(
         True, description="Also write one merged caption per image from all its transcripts (llm only)."
     )
@@ -94,10 +116,12 @@ class Settings(BaseSettings):
     )
 
     # Work queue
-    lease_seconds: int = 300
-    max_attempts: int = 3
-    retry_backoff_seconds: float = 30.0
-    worker_poll_seconds: float = 2.0
+    lease_seconds: int = Field(
+        300, description="How long a worker holds claimed recordings without a heartbeat."
+    )
+    max_attempts: int = Field(3, description="Attempts per stage before a recording is marked failed.")
+    retry_backoff_seconds: float = Field(30.0, description="First retry delay; doubles with each attempt.")
+    worker_poll_seconds: float = Field(2.0, description="How often an idle worker looks for work.")
 
     # Export and Label Studio
     public_base_url: str = Field(
