@@ -50,6 +50,9 @@ def current_user(request: Request, session: Session = Depends(get_session)) -> U
         expected = str(data.get("csrf", ""))
         if not sent or not hmac.compare_digest(sent, expected):
             raise Forbidden("Missing or wrong CSRF token; reload the page.", code="csrf_failed")
+    # End the read transaction now: on SQLite it holds the write lock (BEGIN IMMEDIATE), and FastAPI may
+    # wait for a free worker thread between this dependency and the handler.
+    session.commit()
     request.state.user = user
     return user
 
