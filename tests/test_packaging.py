@@ -18,7 +18,6 @@ def test_wheel_contains_web_assets_prompts_and_migrations(tmp_path: Path) -> Non
             "pip",
             "wheel",
             "--no-deps",
-            "--no-build-isolation",
             "-q",
             "-w",
             str(tmp_path),
