@@ -35,8 +35,10 @@ class CleanInput:
 class CleanStage:
     stage = "clean"
 
-    def __init__(self, processor: CaptionWriter) -> None:
+    def __init__(self, processor: CaptionWriter, min_batch_size: int = 0) -> None:
         self.processor = processor
+        # The worker claims at least this many rows a batch (see build_clean_stage).
+        self.min_batch_size = min_batch_size
 
     def load(self, session: Session, recording_ids: list[int]) -> dict[int, CleanInput | Exception]:
         rows = session.execute(
@@ -109,4 +111,7 @@ def build_clean_stage(settings: Settings) -> CleanStage:
     from transcribe.clean import load_cleaner
     from transcribe.clean.stage import CleanProcessor
 
-    return CleanStage(CleanProcessor(load_cleaner(settings), settings))
+    # An LLM endpoint answers slowly but in parallel: claim enough rows to keep every concurrent request
+    # busy (a batch of 8 against 16-way concurrency would halve throughput).
+    min_batch = 2 * settings.llm_concurrency if settings.cleaner == "llm" else 0
+    return CleanStage(CleanProcessor(load_cleaner(settings), settings), min_batch_size=min_batch)

@@ -34,6 +34,7 @@ class StageProcessor(Protocol):
 
     #: a key of db.queue.STAGES
     stage: str
+    # A processor may also set `min_batch_size`: the worker then claims at least that many rows a batch.
 
     def load(self, session: Session, recording_ids: list[int]) -> dict[int, Any | Exception]:
         """Read what `process` needs for each claimed recording (detached, plain data)."""

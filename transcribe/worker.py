@@ -289,7 +289,7 @@ class Worker:
                 session,
                 stage,
                 self.config.worker_id,
-                self.config.batch_size,
+                max(self.config.batch_size, getattr(processor, "min_batch_size", 0)),
                 self.config.lease_seconds,
                 self.config.max_attempts,
                 project_id=self.config.project_id,
