@@ -4,6 +4,12 @@ Every file is written under a `.tmp` name and renamed only once it is complete a
 manifest (counts, filters, code version, a sha256 of every file) is written last: a crash at any point
 leaves no half file under a finished name. An existing manifest is removed before anything is written,
 so an old manifest can never describe new files.
+
+Loading: `datasets.load_dataset("json", data_files={"train": "train.jsonl", ...})` or pandas
+`read_json(..., lines=True)`. datasets infers JSON types from the first 10 MB of a file and cannot widen
+them later: a field null (or an empty list) in every one of the first ~3,000 rows and set further on
+fails to load. Top-level fields keep one type, but nested provenance can do this in a very large
+export; the Parquet files (`--format parquet`) carry a fixed schema and always load.
 """
 
 from __future__ import annotations
