@@ -41,7 +41,8 @@ def _require_openai_whisper() -> None:
 
 
 def _settings(**overrides: object) -> Settings:
-    values = {"device": "cpu", "cpu_threads": 0, "beam_size": 5, "vad_filter": True, "language": ""}
+    # One thread: test suites run side by side, and PyTorch's OpenMP ops crawl on oversubscribed cores.
+    values = {"device": "cpu", "cpu_threads": 1, "beam_size": 5, "vad_filter": True, "language": ""}
     return Settings(**(values | overrides))
 
 
