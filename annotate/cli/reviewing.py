@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from annotate.cli.common import JSON_OPTION, console, db_session, fail, print_json, table
-from annotate.services import qc, review, stats
+from annotate.services import review
 from annotate.services.projects import get_project
 from annotate.services.users import get_user
 from db.models import Role, User
@@ -54,6 +54,8 @@ def stats_command(
 
     Examples: `voicecap stats`; `voicecap stats Harbour --by day`; `voicecap stats --by project --json`
     """
+    from annotate.services import stats  # pandas: loaded only by the commands that need it
+
     if by not in stats.GROUPINGS:
         fail(f"--by must be one of {', '.join(stats.GROUPINGS)}.")
     with db_session() as session:
@@ -87,6 +89,8 @@ def qc_command(
     """
     with db_session() as session:
         project_id = get_project(session, project).id if project else None
+        from annotate.services import qc  # pandas: loaded only by the commands that need it
+
         report = qc.qc_report(session, get_settings(), qc.QcFilter(project_id=project_id, flag=flag))
     if as_json:
         print_json(report)
