@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine, Integer, Text, and_, any_, bindparam, cast, create_engine, exists, func, select
+from sqlalchemy import Engine, Integer, Text, and_, any_, bindparam, cast, exists, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
-from sqlalchemy.pool import NullPool
 
 from annotate.errors import InvalidInput
 from db.models import Caption, CaptionKind, Image, Recording, RecordingStatus, Review, Transcript, User
+from db.session import read_only_engine
 
 State = Literal["approved", "captioned", "all"]
 STATES: tuple[str, ...] = ("approved", "captioned", "all")
@@ -246,21 +246,10 @@ def count_images(engine: Engine, flt: ExportFilter) -> int:
         return int(conn.execute(query).scalar_one())
 
 
-_readers: dict[str, Engine] = {}
-
-
 def reader(engine: Engine) -> Engine:
-    """An engine for reading only. On SQLite, one without the app's BEGIN IMMEDIATE: in WAL mode a plain
-    read takes no lock, so an export (or two export processes) never holds up the workers' writes."""
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
-        return engine
-    url = engine.url.render_as_string(hide_password=False)
-    if url not in _readers:
-        # NullPool: a connection per window (cheap on SQLite), none left open on the file afterwards.
-        _readers[url] = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool
-        )
-    return _readers[url]
+    """The engine for reading only: on SQLite its transactions begin DEFERRED, so in WAL mode an export
+    (or two export processes) never holds up the workers' writes."""
+    return read_only_engine(engine)
 
 
 def range_bounds(engine: Engine, flt: ExportFilter, parts: int, total: int) -> list[int]:
