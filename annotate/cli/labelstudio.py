@@ -171,7 +171,10 @@ def tasks_file(
 
 @labelstudio_app.command("config")
 def config() -> None:
-    """Print the labeling config the pushed projects use (for a project created by hand)."""
+    """Print the labeling config the pushed projects use (for a project created by hand).
+
+    Example: `voicecap labelstudio config > label_config.xml`
+    """
     print(service.LABEL_CONFIG)
 
 
