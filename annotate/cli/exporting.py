@@ -10,7 +10,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from annotate.cli.common import JSON_OPTION, console, db_session, err_console, fail, print_json, table
 from annotate.errors import VoicecapError
-from annotate.services.export import FORMATS, ExportOptions, export_dataset
 from annotate.services.export_rows import STATES, ExportFilter, SplitSpec, count_images, parse_when
 from annotate.services.projects import get_project
 from db.blobstore import get_blobstore
@@ -64,6 +63,9 @@ def export(
     """
     if state not in STATES:
         fail(f"Unknown state {state!r}; use one of {', '.join(STATES)}.")
+    # pyarrow loads only when exporting, not with every voicecap command.
+    from annotate.services.export import FORMATS, ExportOptions, export_dataset
+
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         fail(f"Unknown format {', '.join(bad)}; use {' or '.join(FORMATS)}.")
