@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+import web
 from annotate.api.errors import install_error_handlers
 from annotate.api.ratelimit import SlidingWindowLimiter
 from annotate.api.routes import (
@@ -27,7 +27,7 @@ from db.migrate import check_schema
 from db.session import get_engine, session_factory
 from db.settings import Settings, get_settings
 
-WEB_DIR = Path(str(resources.files("web")))
+WEB_DIR = Path(web.__file__).resolve().parent
 
 # Pages are plain HTML files in web/; each talks to the API only.
 PAGES = {
