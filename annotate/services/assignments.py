@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, select, update
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -71,18 +71,6 @@ def current_assignment(
         else:
             assignment.status = AssignmentStatus.expired
     return live
-
-
-def expire_stale_leases(session: Session, user: User | None = None, now: datetime | None = None) -> int:
-    """Mark lapsed leases expired (they already count as free; this keeps the status honest)."""
-    now = now or utcnow()
-    query = update(Assignment).where(
-        Assignment.status == AssignmentStatus.leased, Assignment.lease_until <= now
-    )
-    if user is not None:
-        query = query.where(Assignment.user_id == user.id)
-    result = session.execute(query.values(status=AssignmentStatus.expired, updated_at=now))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def open_projects(session: Session) -> list[Project]:
