@@ -15,6 +15,22 @@ from db.session import get_engine
 from db.settings import Settings
 
 
+def _recording(client_uuid: str, image: Image, user_id: int) -> Recording:
+    return Recording(
+        client_uuid=client_uuid,
+        project_id=image.project_id,
+        image_id=image.id,
+        user_id=user_id,
+        original_key="o",
+        content_type="audio/wav",
+        wav_key="w",
+        size_bytes=1,
+        duration_seconds=1,
+        loudness_dbfs=-20,
+        silence_fraction=0.1,
+    )
+
+
 def _seed(session: Session, n_recordings: int = 0) -> tuple[Project, Image, User]:
     project = Project(name="p", questions=["What is it?"])
     user = User(name="ann", role=Role.annotator, password_hash="x", pseudonym="ps1")
@@ -33,21 +49,7 @@ def _seed(session: Session, n_recordings: int = 0) -> tuple[Project, Image, User
     session.add(image)
     session.flush()
     for i in range(n_recordings):
-        session.add(
-            Recording(
-                client_uuid=f"00000000-0000-0000-0000-{i:012d}",
-                project_id=project.id,
-                image_id=image.id,
-                user_id=user.id,
-                original_key="o",
-                content_type="audio/wav",
-                wav_key="w",
-                size_bytes=1,
-                duration_seconds=1,
-                loudness_dbfs=-20,
-                silence_fraction=0.1,
-            )
-        )
+        session.add(_recording(f"00000000-0000-0000-0000-{i:012d}", image, user.id))
     session.commit()
     return project, image, user
 
@@ -84,21 +86,7 @@ def test_unique_keys_make_duplicates_impossible(session: Session) -> None:
         session.commit()
     session.rollback()
     rec = session.scalars(select(Recording)).one()
-    session.add(
-        Recording(
-            client_uuid=rec.client_uuid,
-            project_id=project.id,
-            image_id=image.id,
-            user_id=rec.user_id,
-            original_key="o",
-            content_type="audio/wav",
-            wav_key="w",
-            size_bytes=1,
-            duration_seconds=1,
-            loudness_dbfs=-20,
-            silence_fraction=0.1,
-        )
-    )
+    session.add(_recording(rec.client_uuid, image, rec.user_id))
     with pytest.raises(IntegrityError):
         session.commit()
 
