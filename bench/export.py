@@ -371,12 +371,28 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--format", action="append", dest="formats", help="jsonl (default) and/or parquet")
     parser.add_argument("--keep", action="store_true", help="keep the database and the export")
+    parser.add_argument(
+        "--reuse",
+        metavar="URL",
+        help="export from this database (one a --keep run left, its URL printed as database_url) "
+        "instead of seeding a new one",
+    )
     parser.add_argument("extra", nargs="*", help="more `voicecap export` options, after --")
     args = parser.parse_args()
     formats = args.formats or ["jsonl"]
 
     work = Path(tempfile.mkdtemp(prefix="voicecap-bench-export-"))
     pg_name = None
+    if args.reuse:
+        result = run_export(args.reuse, work / "data", work / "out", formats, args.extra)
+        print(
+            json.dumps(
+                {"database_url": args.reuse, "formats": formats, "cores": os.cpu_count(), **result}, indent=2
+            )
+        )
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     if args.db == "sqlite":
         url = f"sqlite:///{work / 'bench.db'}"
     else:
@@ -396,6 +412,7 @@ def main() -> None:
         result = run_export(url, work / "data", work / "out", formats, args.extra)
         report = {
             "database": args.db,
+            "database_url": url,
             "images": args.images,
             "formats": formats,
             "insert_seconds": round(load_seconds, 1),

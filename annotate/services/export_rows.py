@@ -204,16 +204,30 @@ def _caption_conditions(flt: ExportFilter) -> list[Any]:
     return conditions
 
 
-def _image_condition(flt: ExportFilter) -> Any:
-    """SQL that keeps only images with a caption the filter could choose (none for `all`)."""
+def _image_condition(flt: ExportFilter, after_id: int = 0, upto_id: int | None = None) -> Any:
+    """SQL that keeps the images with ids in (after_id, upto_id] that have a caption the filter could
+    choose (every image in the range for `all`).
+
+    The id bounds are repeated on the captions inside EXISTS: PostgreSQL plans the EXISTS as a merge
+    semi-join over ix_captions_image, and without its own bound that scan starts at the first caption of
+    the table for every window (quadratic: a million images took 115 s instead of under 60).
+    """
+    window = [Image.id > after_id]
+    caption_window = [Caption.image_id > after_id]
+    if upto_id is not None:
+        window.append(Image.id <= upto_id)
+        caption_window.append(Caption.image_id <= upto_id)
     if flt.state == "all":
-        return None
+        return and_(*window)
     status = (
         Caption.status == "approved"
         if flt.state == "approved"
         else Caption.status.not_in(DEAD_CAPTION_STATES)
     )
-    return exists().where(and_(Caption.image_id == Image.id, status, *_caption_conditions(flt)))
+    caption = exists().where(
+        and_(Caption.image_id == Image.id, status, *caption_window, *_caption_conditions(flt))
+    )
+    return and_(*window, caption)
 
 
 def _fits(caption: CaptionRow, flt: ExportFilter) -> bool:
@@ -239,9 +253,7 @@ def choose_caption(captions: list[CaptionRow], flt: ExportFilter) -> CaptionRow 
 def count_images(engine: Engine, flt: ExportFilter) -> int:
     """How many images the filter selects (for the progress bar and the manifest's check)."""
     query = select(func.count()).select_from(Image).where(Image.project_id == flt.project_id)
-    condition = _image_condition(flt)
-    if condition is not None:
-        query = query.where(condition)
+    query = query.where(_image_condition(flt))
     with reader(engine).connect() as conn:
         return int(conn.execute(query).scalar_one())
 
@@ -255,9 +267,7 @@ def reader(engine: Engine) -> Engine:
 def range_bounds(engine: Engine, flt: ExportFilter, parts: int, total: int) -> list[int]:
     """Image ids that cut the selected images into `parts` runs of about equal size (parts - 1 ids)."""
     query = select(Image.id).where(Image.project_id == flt.project_id).order_by(Image.id)
-    condition = _image_condition(flt)
-    if condition is not None:
-        query = query.where(condition)
+    query = query.where(_image_condition(flt))
     bounds = []
     with reader(engine).connect() as conn:
         for part in range(1, parts):
@@ -283,10 +293,6 @@ def iter_records(
         raise InvalidInput("The window must hold at least one image.")
     engine = reader(engine)
     last_id = after_id
-    condition = _image_condition(flt)
-    if upto_id is not None:
-        bound = Image.id <= upto_id
-        condition = bound if condition is None else and_(condition, bound)
     while True:
         with engine.connect() as conn:
             query = (
@@ -299,12 +305,10 @@ def iter_records(
                     Image.height,
                     Image.format,
                 )
-                .where(Image.project_id == flt.project_id, Image.id > last_id)
+                .where(Image.project_id == flt.project_id, _image_condition(flt, last_id, upto_id))
                 .order_by(Image.id)
                 .limit(window)
             )
-            if condition is not None:
-                query = query.where(condition)
             images = conn.execute(query).all()
             if not images:
                 return
@@ -459,15 +463,6 @@ def _load_recordings(conn: Connection, image_ids: list[int]) -> dict[int, list[R
     for recording in newest.values():
         result.setdefault(recording.image_id, []).append(recording)
     return result
-
-
-def _segment(segment: dict[str, Any]) -> dict[str, Any]:
-    # Word timings stay in the database: a segment's span and text are what a dataset needs.
-    return {
-        "start": float(segment.get("start", 0.0)),
-        "end": float(segment.get("end", 0.0)),
-        "text": str(segment.get("text", "")),
-    }
 
 
 def _load_reviews(conn: Connection, caption_ids: list[int]) -> dict[int, list[ReviewRow]]:
