@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from annotate.cli.common import JSON_OPTION, console, db_session, err_console, fail, print_json, table
 from annotate.errors import VoicecapError
-from annotate.services.export_rows import STATES, ExportFilter, SplitSpec, count_images, parse_when
+from annotate.services.export_rows import STATES, ExportFilter, SplitSpec, parse_when
 from annotate.services.projects import get_project
 from db.blobstore import get_blobstore
 from db.session import get_engine
@@ -63,7 +63,6 @@ def export(
     """
     if state not in STATES:
         fail(f"Unknown state {state!r}; use one of {', '.join(STATES)}.")
-    # pyarrow loads only when exporting, not with every voicecap command.
     from annotate.services.export import FORMATS, ExportOptions, export_dataset
 
     bad = [f for f in formats if f not in FORMATS]
@@ -95,7 +94,6 @@ def export(
     # the imports made. Freezing those first took about a tenth off an export's CPU time.
     gc.freeze()
     try:
-        total = count_images(engine, flt)
         with Progress(
             TextColumn("[bold]Exporting[/]"),
             BarColumn(),
@@ -105,7 +103,7 @@ def export(
             disable=as_json,
             transient=True,
         ) as progress:
-            task = progress.add_task("export", total=total)
+            task = progress.add_task("export", total=None)
             manifest = export_dataset(
                 engine,
                 get_blobstore(),
@@ -113,6 +111,7 @@ def export(
                 options,
                 out,
                 progress=lambda n: progress.advance(task, n),
+                on_total=lambda n: progress.update(task, total=n),
             )
     except VoicecapError as exc:
         fail(exc.message)

@@ -14,11 +14,9 @@ export; the Parquet files (`--format parquet`) carry a fixed schema and always l
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import zipfile
 from collections.abc import Callable, Iterator
@@ -28,104 +26,36 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
 from annotate.errors import Conflict, InvalidInput
-from annotate.services.export_rows import (
-    SPLITS,
-    ExportFilter,
-    ImageRecord,
-    SplitSpec,
-    count_images,
-    iter_records,
-    range_bounds,
-)
+from annotate.services.export_build import TOTALS, RowBuilder, encode_line, iter_rows, tally
+from annotate.services.export_parts import PartJob, PartWorkers, Run, part_path
+from annotate.services.export_rows import SPLITS, ExportFilter, SplitSpec, count_images, plan_parts
 from db.blobstore import BlobStore
 from db.models import Project
 from db.session import is_sqlite
+
+__all__ = [
+    "FORMATS",
+    "ExportOptions",
+    "RowBuilder",
+    "export_dataset",
+    "stream_jsonl",
+    "verify_export",
+    "write_parquet",
+    "zip_directory",
+]
 
 FORMATS: tuple[str, ...] = ("jsonl", "parquet")
 MANIFEST = "manifest.json"
 MEDIA_LIST = "media.sha256"
 PARALLEL_MIN_ROWS = 50_000
-PARQUET_BATCH = 5000  # rows buffered per split before a Parquet row group is written
-IMAGE_EXTENSIONS = {
-    "jpeg": ".jpg",
-    "png": ".png",
-    "webp": ".webp",
-    "gif": ".gif",
-    "bmp": ".bmp",
-    "tiff": ".tif",
-}
+# Runs per worker in a parallel export: enough that appending keeps pace with building, and the last run
+# (appended after everything else is built) is small.
+RUNS_PER_WORKER = 4
 
 Progress = Callable[[int], None]
-
-# The Parquet files carry this schema, so their types never depend on which rows come first.
-_SEGMENT = pa.struct([("start", pa.float64()), ("end", pa.float64()), ("text", pa.string())])
-_CAPTION = pa.struct(
-    [
-        ("id", pa.int64()),
-        ("kind", pa.string()),
-        ("status", pa.string()),
-        ("chosen", pa.bool_()),
-        ("text", pa.string()),
-        ("cleaner", pa.string()),
-        ("model", pa.string()),
-        ("prompt_version", pa.string()),
-        ("recording_id", pa.int64()),
-        ("transcript_id", pa.int64()),
-        ("parent_id", pa.int64()),
-        ("faithfulness", pa.float64()),
-        ("flagged", pa.bool_()),
-        ("flags", pa.list_(pa.string())),
-        ("created_at", pa.string()),
-    ]
-)
-_RECORDING = pa.struct(
-    [
-        ("id", pa.int64()),
-        ("annotator", pa.string()),
-        ("seconds", pa.float64()),
-        ("language", pa.string()),
-        ("transcript", pa.string()),
-        ("segments", pa.list_(_SEGMENT)),
-        ("engine", pa.string()),
-        ("model", pa.string()),
-        ("audio_path", pa.string()),
-        ("content_type", pa.string()),
-        ("created_at", pa.string()),
-    ]
-)
-_REVIEW = pa.struct(
-    [
-        ("caption_id", pa.int64()),
-        ("decision", pa.string()),
-        ("reviewer", pa.string()),
-        ("reason", pa.string()),
-        ("source", pa.string()),
-        ("created_at", pa.string()),
-    ]
-)
-ROW_SCHEMA = pa.schema(
-    [
-        ("image_url", pa.string()),
-        ("caption", pa.string()),
-        ("transcripts", pa.list_(pa.string())),
-        ("image_path", pa.string()),
-        ("image_id", pa.int64()),
-        ("sha256", pa.string()),
-        ("width", pa.int64()),
-        ("height", pa.int64()),
-        ("split", pa.string()),
-        ("project", pa.string()),
-        ("caption_id", pa.int64()),
-        ("captions", pa.list_(_CAPTION)),
-        ("recordings", pa.list_(_RECORDING)),
-        ("review", _REVIEW),
-    ]
-)
 
 
 @dataclass
@@ -148,168 +78,6 @@ class ExportOptions:
             raise InvalidInput(f"Unknown format {unknown}; use jsonl and/or parquet.")
 
 
-class RowBuilder:
-    """Turns an ImageRecord into an export row; with media, copies the files beside the rows."""
-
-    def __init__(
-        self,
-        project: str,
-        blobs: BlobStore,
-        split: SplitSpec,
-        public_base_url: str = "",
-        media_dir: Path | None = None,
-    ) -> None:
-        self.project = project
-        self.blobs = blobs
-        self.split = split
-        self.public_base_url = public_base_url.rstrip("/")
-        self.media_dir = media_dir
-        # Resolved once: BlobStore.path() resolves symlinks per call, which dominated large exports.
-        self.blob_root = str(blobs.root.resolve())
-        self.media_lines: BinaryIO | None = None
-        self.media_files = 0
-        self.missing_media: list[str] = []
-
-    def image_url(self, record: ImageRecord) -> str | None:
-        if record.source.startswith(("http://", "https://")):
-            return record.source
-        if self.public_base_url:
-            return f"{self.public_base_url}/api/images/{record.id}/original"
-        return None
-
-    def image_path(self, record: ImageRecord) -> str:
-        """Relative to the export directory with media, else where the bytes are on this machine."""
-        if self.media_dir is None:
-            return self.local_path(record.blob_key)
-        sha = record.sha256
-        ext = IMAGE_EXTENSIONS.get(record.format.lower(), Path(record.blob_key).suffix or ".bin")
-        return self._copy(record.blob_key, f"media/images/{sha[:2]}/{sha}{ext}")
-
-    def audio_path(self, key: str) -> str:
-        if self.media_dir is None:
-            return self.local_path(key)
-        name = Path(key).name
-        return self._copy(key, f"media/audio/{name[:2]}/{name}")
-
-    def local_path(self, key: str) -> str:
-        if key.startswith("/") or ".." in key.split("/"):
-            raise InvalidInput(f"bad blob key {key!r}")
-        return f"{self.blob_root}/{key}"
-
-    def _copy(self, key: str, relative: str) -> str:
-        assert self.media_dir is not None
-        target = self.media_dir.parent / relative
-        if not target.exists():
-            source = self.blobs.path(key)
-            if not source.is_file():
-                if len(self.missing_media) < 100:
-                    self.missing_media.append(key)
-                return relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
-            if self.media_lines is not None:
-                # Blob keys are the sha256 of the bytes, so the media list costs no re-hashing.
-                digest = Path(key).name.split(".", 1)[0]
-                self.media_lines.write(f"{digest}  {relative}\n".encode())
-            self.media_files += 1
-        return relative
-
-    def row(self, record: ImageRecord) -> dict[str, Any]:
-        chosen = record.chosen
-        review = max(record.reviews, key=lambda r: r.created_at) if record.reviews else None
-        return {
-            # PixMo-Cap's fields first.
-            "image_url": self.image_url(record),
-            "caption": chosen.text if chosen else None,
-            "transcripts": [r.transcript for r in record.recordings],
-            "image_path": self.image_path(record),
-            "image_id": record.id,
-            "sha256": record.sha256,
-            "width": record.width,
-            "height": record.height,
-            "split": self.split.split_of(record.sha256),
-            "project": self.project,
-            "caption_id": chosen.id if chosen else None,
-            "captions": [
-                {
-                    "id": c.id,
-                    "kind": c.kind,
-                    "status": c.status,
-                    "chosen": chosen is not None and c.id == chosen.id,
-                    "text": c.text,
-                    "cleaner": c.cleaner,
-                    "model": c.model,
-                    "prompt_version": c.prompt_version,
-                    "recording_id": c.recording_id,
-                    "transcript_id": c.transcript_id,
-                    "parent_id": c.parent_id,
-                    "faithfulness": c.faithfulness,
-                    "flagged": c.flagged,
-                    "flags": [str(f) if not isinstance(f, str) else f for f in c.flags],
-                    "created_at": c.created_at.isoformat(),
-                }
-                for c in record.captions
-            ],
-            "recordings": [
-                {
-                    "id": r.id,
-                    "annotator": r.annotator,
-                    "seconds": r.seconds,
-                    "language": r.language,
-                    "transcript": r.transcript,
-                    "segments": r.segments,
-                    "engine": r.engine,
-                    "model": r.model,
-                    "audio_path": self.audio_path(r.original_key),
-                    "content_type": r.content_type,
-                    "created_at": r.created_at.isoformat(),
-                }
-                for r in record.recordings
-            ],
-            "review": (
-                {
-                    "caption_id": review.caption_id,
-                    "decision": review.decision,
-                    "reviewer": review.reviewer,
-                    "reason": review.reason,
-                    "source": review.source,
-                    "created_at": review.created_at.isoformat(),
-                }
-                if review
-                else None
-            ),
-        }
-
-
-try:  # orjson encodes rows several times faster; the output is the same compact UTF-8 JSON.
-    import orjson
-
-    def encode_line(row: dict[str, Any]) -> bytes:
-        return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
-
-except ImportError:  # pragma: no cover - orjson is optional
-
-    def encode_line(row: dict[str, Any]) -> bytes:
-        return (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-
-
-def iter_rows(
-    engine: Engine,
-    builder: RowBuilder,
-    flt: ExportFilter,
-    window: int = 1000,
-    after_id: int = 0,
-    upto_id: int | None = None,
-) -> Iterator[list[dict[str, Any]]]:
-    """Export rows, one window at a time (rows without a chosen caption are kept only for `all`)."""
-    for records in iter_records(engine, flt, window, after_id, upto_id):
-        rows = [builder.row(r) for r in records if r.chosen is not None or flt.state == "all"]
-        if rows:
-            yield rows
-
-
 def stream_jsonl(
     engine: Engine, builder: RowBuilder, flt: ExportFilter, window: int = 1000
 ) -> Iterator[bytes]:
@@ -322,17 +90,9 @@ def write_parquet(
     engine: Engine, builder: RowBuilder, flt: ExportFilter, path: Path, window: int = 1000
 ) -> int:
     """All splits in one Parquet file (each row carries its `split`), written under a temp name; rows."""
-    writer = _ParquetSplit(Path(path))
-    try:
-        for rows in iter_rows(engine, builder, flt, window):
-            for row in rows:
-                writer.add(row)
-        writer.close()
-    except BaseException:
-        writer.discard()
-        raise
-    os.replace(writer.tmp, writer.final)
-    return writer.rows
+    from annotate.services.export_parquet import write_parquet as write
+
+    return write(engine, builder, flt, path, window)
 
 
 def zip_directory(directory: Path, target: Path) -> None:
@@ -381,50 +141,6 @@ class _HashingFile:
         if not self.handle.closed:
             self.handle.close()
         self.tmp.unlink(missing_ok=True)
-
-
-class _ParquetSplit:
-    """One split's Parquet file, written in row groups from buffered rows."""
-
-    def __init__(self, final: Path, temp: bool = True) -> None:
-        self.final = final
-        self.tmp = final.with_name(final.name + ".tmp") if temp else final
-        self.schema = ROW_SCHEMA
-        self.writer = pq.ParquetWriter(self.tmp, ROW_SCHEMA, compression="zstd")
-        self.buffer: list[dict[str, Any]] = []
-        self.rows = 0
-
-    def add(self, row: dict[str, Any]) -> None:
-        self.buffer.append(row)
-        if len(self.buffer) >= PARQUET_BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.buffer:
-            self.writer.write_table(pa.Table.from_pylist(self.buffer, schema=self.schema))
-            self.rows += len(self.buffer)
-            self.buffer = []
-
-    def append_file(self, path: Path) -> None:
-        """Append a worker's part file, row group by row group."""
-        self.flush()
-        part = pq.ParquetFile(path)
-        for group in range(part.num_row_groups):
-            table = part.read_row_group(group)
-            self.writer.write_table(table)
-            self.rows += table.num_rows
-        part.close()
-        path.unlink()
-
-    def close(self) -> None:
-        self.flush()
-        self.writer.close()
-
-    def discard(self) -> None:
-        try:
-            self.writer.close()
-        finally:
-            self.tmp.unlink(missing_ok=True)
 
 
 def code_version() -> dict[str, Any]:
@@ -488,157 +204,95 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-TOTALS = ("images", "with_caption", "recordings", "transcripts", "captions", "reviewed")
-
-
-def _tally(row: dict[str, Any], counts: dict[str, int], totals: dict[str, int]) -> None:
-    counts[row["split"]] += 1
-    totals["images"] += 1
-    totals["with_caption"] += row["caption"] is not None
-    totals["recordings"] += len(row["recordings"])
-    totals["transcripts"] += len(row["transcripts"])
-    totals["captions"] += len(row["captions"])
-    totals["reviewed"] += row["review"] is not None
-
-
-def _worker_count(options: ExportOptions, expected: int) -> int:
+def _requested_workers(options: ExportOptions) -> int:
+    """Worker processes asked for: 1 with media (one process copies the files), else the option, else
+    one per core (at most 4)."""
     if options.with_media:
         return 1
     if options.workers > 0:
-        return max(1, min(options.workers, expected))
-    if expected < PARALLEL_MIN_ROWS:
-        return 1
+        return options.workers
     return max(1, min(len(os.sched_getaffinity(0)), 4))
 
 
-def _part_path(out_dir: Path, split: str, fmt: str, index: int) -> Path:
-    return out_dir / f"{split}.{fmt}.part{index}.tmp"
+def _runs_of(plan: list[tuple[int, int]]) -> list[Run]:
+    """The planned runs as id ranges; the last is open-ended, as a single-process export is."""
+    runs = []
+    after = 0
+    for index, (last, _count) in enumerate(plan):
+        runs.append(Run(index, after, last if index < len(plan) - 1 else None))
+        after = last
+    return runs
 
 
-@dataclass
-class _PartJob:
-    """One id range of a parallel export, run in its own process."""
-
-    database_url: str
-    project_name: str
-    blob_root: str
-    options: ExportOptions
-    out_dir: str
-    index: int
-    after_id: int
-    upto_id: int | None
-
-
-def _run_part(job: _PartJob, queue: Any) -> tuple[dict[str, int], dict[str, int], int]:
-    from db.session import make_engine
-
-    gc.freeze()  # as in `voicecap export`: spare full collections the imported modules' objects
-
-    engine = make_engine(job.database_url)
-    out_dir = Path(job.out_dir)
-    options = job.options
-    builder = RowBuilder(
-        job.project_name, BlobStore(Path(job.blob_root)), options.split, options.public_base_url
-    )
-    jsonl = (
-        {s: _part_path(out_dir, s, "jsonl", job.index).open("wb", buffering=1024 * 1024) for s in SPLITS}
-        if "jsonl" in options.formats
-        else {}
-    )
-    parquet = (
-        {s: _ParquetSplit(_part_path(out_dir, s, "parquet", job.index), temp=False) for s in SPLITS}
-        if "parquet" in options.formats
-        else {}
-    )
-    counts = dict.fromkeys(SPLITS, 0)
-    totals = dict.fromkeys(TOTALS, 0)
-    try:
-        for rows in iter_rows(engine, builder, options.filter, options.window, job.after_id, job.upto_id):
-            for row in rows:
-                _tally(row, counts, totals)
-                if jsonl:
-                    jsonl[row["split"]].write(encode_line(row))
-                if parquet:
-                    parquet[row["split"]].add(row)
-            queue.put(len(rows))
-        for handle in jsonl.values():
-            handle.close()
-        for writer in parquet.values():
-            writer.close()
-    finally:
-        for handle in jsonl.values():
-            handle.close()
-        engine.dispose()
-    return counts, totals, job.index
+def _write_single(
+    engine: Engine,
+    builder: RowBuilder,
+    options: ExportOptions,
+    writers: dict[str, dict[str, Any]],
+    counts: dict[str, int],
+    totals: dict[str, int],
+    progress: Progress | None,
+) -> None:
+    """Build every row in this process (small exports, and exports with media)."""
+    jsonl, parquet = writers["jsonl"], writers["parquet"]
+    for rows in iter_rows(engine, builder, options.filter, options.window):
+        for row in rows:
+            tally(row, counts, totals)
+            if jsonl:
+                jsonl[row["split"]].write(encode_line(row))
+            if parquet:
+                parquet[row["split"]].add(row)
+        if progress is not None:
+            progress(len(rows))
 
 
-class _Parts:
-    """The worker processes of a parallel export (spawned: a fresh interpreter owns fresh connections)."""
-
-    def __init__(self, jobs: list[_PartJob]) -> None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("spawn")
-        self.manager = context.Manager()
-        self.queue = self.manager.Queue()
-        self.pool = ProcessPoolExecutor(max_workers=len(jobs), mp_context=context)
-        self.futures = [self.pool.submit(_run_part, job, self.queue) for job in jobs]
-
-    def report(self, progress: Progress | None) -> None:
-        import queue as queue_module
-
-        while True:
-            try:
-                done = self.queue.get_nowait()
-            except queue_module.Empty:
-                return
-            if progress is not None:
-                progress(done)
-
-    def results(self, progress: Progress | None) -> Iterator[tuple[dict[str, int], dict[str, int], int]]:
-        from concurrent.futures import TimeoutError as FutureTimeout
-
-        for future in self.futures:
-            while True:
-                try:
-                    result = future.result(timeout=0.2)
-                    break
-                except FutureTimeout:
-                    self.report(progress)
-            self.report(progress)
-            yield result
-
-    def shutdown(self) -> None:
-        for future in self.futures:
-            future.cancel()
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        self.manager.shutdown()
-
-
-def _start_parts(
+def _write_parallel(
     engine: Engine,
     blobs: BlobStore,
     project: Project,
     options: ExportOptions,
     out_dir: Path,
-    ranges: list[tuple[int, int | None]],
-) -> _Parts:
-    blob_root = str(blobs.root.resolve())
+    runs: list[Run],
+    workers: int,
+    writers: dict[str, dict[str, Any]],
+    counts: dict[str, int],
+    totals: dict[str, int],
+    progress: Progress | None,
+) -> None:
+    """Worker processes build the runs (worker w: runs w, w + workers, …); here they are appended in order."""
     jobs = [
-        _PartJob(
+        PartJob(
             database_url=engine.url.render_as_string(hide_password=False),
             project_name=project.name,
-            blob_root=blob_root,
-            options=options,
+            blob_root=str(blobs.root.resolve()),
             out_dir=str(out_dir),
-            index=index,
-            after_id=after_id,
-            upto_id=upto_id,
+            filter=options.filter.as_dict(),
+            split={
+                "train": options.split.train,
+                "validation": options.split.validation,
+                "test": options.split.test,
+            },
+            formats=list(options.formats),
+            window=options.window,
+            public_base_url=options.public_base_url,
+            runs=runs[number::workers],
         )
-        for index, (after_id, upto_id) in enumerate(ranges, start=1)
+        for number in range(workers)
     ]
-    return _Parts(jobs)
+    pool = PartWorkers(jobs)
+    try:
+        for run in runs:
+            run_counts, run_totals = pool.wait_for(run.index, progress)
+            for split in SPLITS:
+                counts[split] += run_counts[split]
+                for fmt, by_split in writers.items():
+                    if by_split:
+                        by_split[split].append_file(part_path(out_dir, split, fmt, run.index))
+            for key in TOTALS:
+                totals[key] += run_totals[key]
+        pool.finish()
+    finally:
+        pool.close()
 
 
 def export_dataset(
@@ -648,54 +302,55 @@ def export_dataset(
     options: ExportOptions,
     out_dir: Path,
     progress: Progress | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Write the export into out_dir and return its manifest. `progress(n)` is called per window."""
+    """Write the export into out_dir and return its manifest.
+
+    `on_total(n)` is called once with the number of images selected, then `progress(n)` per window built.
+    """
     flt = options.filter
     if flt.project_id != project.id:
         raise InvalidInput("The filter names another project.")
     out_dir = Path(out_dir)
     _prepare_dir(out_dir, options.overwrite)
     started = datetime.now(UTC)
-    expected = count_images(engine, flt)
+
+    workers = _requested_workers(options)
+    runs: list[Run] = []
+    if workers > 1:
+        plan = plan_parts(engine, flt, workers * RUNS_PER_WORKER)
+        expected = sum(count for _last, count in plan)
+        if options.workers == 0 and expected < PARALLEL_MIN_ROWS:
+            workers = 1  # a small export is done before processes would have started
+        else:
+            runs = _runs_of(plan)
+            workers = min(workers, len(runs))
+    else:
+        expected = count_images(engine, flt)
+    if on_total is not None:
+        on_total(expected)
 
     media_dir = out_dir / "media" if options.with_media else None
     builder = RowBuilder(project.name, blobs, options.split, options.public_base_url, media_dir)
     jsonl = {s: _HashingFile(out_dir / f"{s}.jsonl") for s in SPLITS} if "jsonl" in options.formats else {}
-    parquet = (
-        {s: _ParquetSplit(out_dir / f"{s}.parquet") for s in SPLITS} if "parquet" in options.formats else {}
-    )
+    parquet: dict[str, Any] = {}
+    if "parquet" in options.formats:
+        from annotate.services.export_parquet import ParquetSplit
+
+        parquet = {s: ParquetSplit(out_dir / f"{s}.parquet") for s in SPLITS}
+    writers = {"jsonl": jsonl, "parquet": parquet}
     media_list = _HashingFile(out_dir / MEDIA_LIST) if options.with_media else None
     if media_list is not None:
         builder.media_lines = media_list  # type: ignore[assignment]
     counts = dict.fromkeys(SPLITS, 0)
     totals = dict.fromkeys(TOTALS, 0)
-    workers = _worker_count(options, expected)
-    bounds = range_bounds(engine, flt, workers, expected) if workers > 1 else []
-    ranges = list(zip([0, *bounds], [*bounds, None], strict=True))
-    parts = _start_parts(engine, blobs, project, options, out_dir, ranges[1:]) if len(ranges) > 1 else None
     try:
-        first_after, first_upto = ranges[0]
-        for rows in iter_rows(engine, builder, flt, options.window, first_after, first_upto):
-            for row in rows:
-                _tally(row, counts, totals)
-                if jsonl:
-                    jsonl[row["split"]].write(encode_line(row))
-                if parquet:
-                    parquet[row["split"]].add(row)
-            if progress is not None:
-                progress(len(rows))
-            if parts is not None:
-                parts.report(progress)
-        if parts is not None:
-            for part_counts, part_totals, index in parts.results(progress):
-                for split in SPLITS:
-                    counts[split] += part_counts[split]
-                    if jsonl:
-                        jsonl[split].append_file(_part_path(out_dir, split, "jsonl", index))
-                    if parquet:
-                        parquet[split].append_file(_part_path(out_dir, split, "parquet", index))
-                for key in TOTALS:
-                    totals[key] += part_totals[key]
+        if workers > 1 and len(runs) > 1:
+            _write_parallel(
+                engine, blobs, project, options, out_dir, runs, workers, writers, counts, totals, progress
+            )
+        else:
+            _write_single(engine, builder, options, writers, counts, totals, progress)
         for writer in [*jsonl.values(), *parquet.values()]:
             writer.close()
         if media_list is not None:
@@ -707,16 +362,14 @@ def export_dataset(
             media_list.discard()
         raise
     finally:
-        if parts is not None:
-            parts.shutdown()
         for leftover in out_dir.glob("*.part*.tmp"):
             leftover.unlink(missing_ok=True)
 
     files: list[dict[str, Any]] = []
     # Every file is complete and fsynced: now give each its finished name (an empty split gets none).
     for split in SPLITS:
-        for fmt, writers in (("jsonl", jsonl), ("parquet", parquet)):
-            writer = writers.get(split)
+        for fmt, by_split in (("jsonl", jsonl), ("parquet", parquet)):
+            writer = by_split.get(split)
             if writer is None:
                 continue
             if counts[split] == 0:

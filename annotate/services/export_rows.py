@@ -13,7 +13,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine, Integer, Text, and_, any_, bindparam, cast, exists, func, select
+from sqlalchemy import (
+    Engine,
+    Integer,
+    String,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
@@ -131,7 +144,7 @@ class SplitSpec:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class CaptionRow:
     id: int
     image_id: int
@@ -150,7 +163,7 @@ class CaptionRow:
     created_at: datetime
 
 
-@dataclass
+@dataclass(slots=True)
 class RecordingRow:
     id: int
     image_id: int
@@ -166,7 +179,7 @@ class RecordingRow:
     model: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class ReviewRow:
     caption_id: int
     decision: str
@@ -176,7 +189,7 @@ class ReviewRow:
     created_at: datetime
 
 
-@dataclass
+@dataclass(slots=True)
 class ImageRecord:
     """One image and everything an export says about it; `chosen` is the caption that speaks for it."""
 
@@ -264,18 +277,22 @@ def reader(engine: Engine) -> Engine:
     return read_only_engine(engine)
 
 
-def range_bounds(engine: Engine, flt: ExportFilter, parts: int, total: int) -> list[int]:
-    """Image ids that cut the selected images into `parts` runs of about equal size (parts - 1 ids)."""
-    query = select(Image.id).where(Image.project_id == flt.project_id).order_by(Image.id)
-    query = query.where(_image_condition(flt))
-    bounds = []
+def plan_parts(engine: Engine, flt: ExportFilter, parts: int) -> list[tuple[int, int]]:
+    """Cut the selected images into up to `parts` runs of about equal size, in one pass over the ids.
+
+    Returns (last image id, images) per run in id order; the runs' images add up to the selection's count,
+    so this stands in for count_images. A run is the ids after the previous run's last id up to its own.
+    """
+    if parts < 1:
+        raise InvalidInput("An export needs at least one part.")
+    numbered = (
+        select(Image.id, func.ntile(parts).over(order_by=Image.id).label("part"))
+        .where(Image.project_id == flt.project_id, _image_condition(flt))
+        .subquery()
+    )
+    query = select(func.max(numbered.c.id), func.count()).group_by(numbered.c.part).order_by(numbered.c.part)
     with reader(engine).connect() as conn:
-        for part in range(1, parts):
-            rank = total * part // parts
-            found = conn.execute(query.offset(rank - 1).limit(1)).scalar() if rank > 0 else None
-            if found is not None and (not bounds or found > bounds[-1]):
-                bounds.append(int(found))
-    return bounds
+        return [(int(last), int(count)) for last, count in conn.execute(query).all()]
 
 
 def iter_records(
@@ -321,27 +338,29 @@ def iter_records(
 
 
 def _load_window(conn: Connection, images: list[Any], flt: ExportFilter) -> list[ImageRecord]:
-    ids = [row.id for row in images]
+    ids = [row[0] for row in images]
     captions = _load_captions(conn, ids)
     recordings = _load_recordings(conn, ids)
     caption_ids = [c.id for group in captions.values() for c in group]
     reviews = _load_reviews(conn, caption_ids)
+    no_captions: list[CaptionRow] = []
+    no_recordings: list[RecordingRow] = []
     records = []
-    for row in images:
-        image_captions = captions.get(row.id, [])
+    for image_id, sha256, source, blob_key, width, height, image_format in images:
+        image_captions = captions.get(image_id, no_captions)
         records.append(
             ImageRecord(
-                id=row.id,
-                sha256=row.sha256,
-                source=row.source,
-                blob_key=row.blob_key,
-                width=row.width,
-                height=row.height,
-                format=row.format,
-                captions=image_captions,
-                recordings=recordings.get(row.id, []),
-                reviews=[r for c in image_captions for r in reviews.get(c.id, [])],
-                chosen=choose_caption(image_captions, flt),
+                image_id,
+                sha256,
+                source,
+                blob_key,
+                width,
+                height,
+                image_format,
+                image_captions,
+                recordings.get(image_id, no_recordings),
+                [r for c in image_captions for r in reviews.get(c.id, ())] if reviews else [],
+                choose_caption(image_captions, flt),
             )
         )
     return records
@@ -357,14 +376,24 @@ def _json(value: str | bytes | None) -> Any:
     return _loads(value) if value else None
 
 
-def _member(conn: Connection, column: Any, ids: list[int]) -> Any:
-    """`column IN ids`; on PostgreSQL `= ANY(array)`, one parameter instead of a thousand to parse."""
+def _in_window(conn: Connection, column: Any, ids: list[int]) -> tuple[Any, frozenset[int] | None]:
+    """SQL for `column IN ids` (ids ascending), and the id set the caller must still filter rows by.
+
+    A dense window (most ids between the first and the last are wanted) becomes a range, one index scan
+    instead of a probe per id; rows of the ids in between that are not wanted (another project's images,
+    images the filter leaves out) come back too, so the caller drops what is not in the returned set.
+    A sparse window is `= ANY(array)` on PostgreSQL (one parameter, not a thousand to parse), else IN.
+    """
+    low, high = ids[0], ids[-1]
+    if len(ids) * 2 >= high - low + 1:
+        return column.between(low, high), frozenset(ids)
     if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, ids, type_=ARRAY(Integer)))
-    return column.in_(ids)
+        return column == any_(bindparam(None, ids, type_=ARRAY(Integer))), None
+    return column.in_(ids), None
 
 
 def _load_captions(conn: Connection, image_ids: list[int]) -> dict[int, list[CaptionRow]]:
+    condition, wanted = _in_window(conn, Caption.image_id, image_ids)
     query = (
         select(
             Caption.id,
@@ -372,47 +401,87 @@ def _load_captions(conn: Connection, image_ids: list[int]) -> dict[int, list[Cap
             Caption.recording_id,
             Caption.transcript_id,
             Caption.parent_id,
-            Caption.kind,
+            type_coerce(Caption.kind, String),
             Caption.text,
             Caption.cleaner,
             Caption.model,
             Caption.prompt_version,
             Caption.faithfulness,
-            cast(Caption.flags, Text).label("flags"),
+            cast(Caption.flags, Text),
             Caption.flagged,
             Caption.status,
             Caption.created_at,
         )
-        .where(_member(conn, Caption.image_id, image_ids))
+        .where(condition)
         .order_by(Caption.image_id, Caption.id)
     )
     result: dict[int, list[CaptionRow]] = {}
-    for row in conn.execute(query):
-        kind = row.kind.value if isinstance(row.kind, CaptionKind) else str(row.kind)
-        result.setdefault(row.image_id, []).append(
-            CaptionRow(
-                id=row.id,
-                image_id=row.image_id,
-                recording_id=row.recording_id,
-                transcript_id=row.transcript_id,
-                parent_id=row.parent_id,
-                kind=kind,
-                text=row.text,
-                cleaner=row.cleaner,
-                model=row.model or "",
-                prompt_version=row.prompt_version or "",
-                faithfulness=row.faithfulness,
-                flags=list(_json(row.flags) or []),
-                flagged=bool(row.flagged),
-                status=row.status,
-                created_at=row.created_at,
-            )
+    for (
+        caption_id,
+        image_id,
+        recording_id,
+        transcript_id,
+        parent_id,
+        kind,
+        text,
+        cleaner,
+        model,
+        prompt_version,
+        faithfulness,
+        flags,
+        flagged,
+        status,
+        created_at,
+    ) in conn.execute(query).all():
+        if wanted is not None and image_id not in wanted:
+            continue
+        caption = CaptionRow(
+            caption_id,
+            image_id,
+            recording_id,
+            transcript_id,
+            parent_id,
+            kind,
+            text,
+            cleaner,
+            model or "",
+            prompt_version or "",
+            faithfulness,
+            list(_loads(flags)) if flags and flags != "[]" else [],
+            bool(flagged),
+            status,
+            created_at,
         )
+        group = result.get(image_id)
+        if group is None:
+            result[image_id] = [caption]
+        else:
+            group.append(caption)
     return result
+
+
+def _segments(text: str | None) -> list[dict[str, Any]]:
+    """A transcript's segments as a dataset needs them: span and text (word timings stay in the database)."""
+    raw = _json(text)
+    if not raw:
+        return []
+    try:  # what the workers store: dicts with numeric start/end and a text
+        return [{"start": float(s["start"]), "end": float(s["end"]), "text": str(s["text"])} for s in raw]
+    except (KeyError, TypeError, ValueError):  # anything else, field by field
+        return [
+            {
+                "start": float(s.get("start", 0.0)),
+                "end": float(s.get("end", 0.0)),
+                "text": str(s.get("text", "")),
+            }
+            for s in raw
+            if isinstance(s, dict)
+        ]
 
 
 def _load_recordings(conn: Connection, image_ids: list[int]) -> dict[int, list[RecordingRow]]:
     """Live recordings that have a transcript, each with its newest transcript revision."""
+    condition, wanted = _in_window(conn, Recording.image_id, image_ids)
     query = (
         select(
             Recording.id,
@@ -422,76 +491,82 @@ def _load_recordings(conn: Connection, image_ids: list[int]) -> dict[int, list[R
             Recording.original_key,
             Recording.content_type,
             Recording.created_at,
-            Transcript.revision,
             Transcript.text,
             Transcript.language,
-            cast(Transcript.segments, Text).label("segments"),
+            cast(Transcript.segments, Text),
             Transcript.engine,
             Transcript.model,
         )
         .join(User, User.id == Recording.user_id)
         .join(Transcript, Transcript.recording_id == Recording.id)
-        .where(_member(conn, Recording.image_id, image_ids), Recording.status.not_in(DEAD_RECORDING_STATES))
+        .where(condition, Recording.status.not_in(DEAD_RECORDING_STATES))
         .order_by(Recording.image_id, Recording.id, Transcript.revision)
     )
     newest: dict[int, RecordingRow] = {}
-    for row in conn.execute(query):
+    for (
+        recording_id,
+        image_id,
+        pseudonym,
+        seconds,
+        original_key,
+        content_type,
+        created_at,
+        text,
+        language,
+        segments,
+        engine,
+        model,
+    ) in conn.execute(query).all():
+        if wanted is not None and image_id not in wanted:
+            continue
         # Ordered by revision: the last row seen for a recording is its newest transcript.
-        newest[row.id] = RecordingRow(
-            id=row.id,
-            image_id=row.image_id,
-            annotator=row.pseudonym,
-            seconds=float(row.duration_seconds),
-            original_key=row.original_key,
-            content_type=row.content_type,
-            created_at=row.created_at,
-            transcript=row.text,
-            language=row.language or "",
-            segments=[
-                {
-                    "start": float(s.get("start", 0.0)),
-                    "end": float(s.get("end", 0.0)),
-                    "text": str(s.get("text", "")),
-                }
-                for s in (_json(row.segments) or [])
-                if isinstance(s, dict)
-            ],
-            engine=row.engine or "",
-            model=row.model or "",
+        newest[recording_id] = RecordingRow(
+            recording_id,
+            image_id,
+            pseudonym,
+            float(seconds),
+            original_key,
+            content_type,
+            created_at,
+            text,
+            language or "",
+            _segments(segments),
+            engine or "",
+            model or "",
         )
     result: dict[int, list[RecordingRow]] = {}
     for recording in newest.values():
-        result.setdefault(recording.image_id, []).append(recording)
+        group = result.get(recording.image_id)
+        if group is None:
+            result[recording.image_id] = [recording]
+        else:
+            group.append(recording)
     return result
 
 
 def _load_reviews(conn: Connection, caption_ids: list[int]) -> dict[int, list[ReviewRow]]:
     if not caption_ids:
         return {}
+    caption_ids.sort()
+    condition, wanted = _in_window(conn, Review.caption_id, caption_ids)
     query = (
         select(
             Review.caption_id,
-            Review.decision,
+            type_coerce(Review.decision, String),
             User.pseudonym,
             Review.reason,
             Review.source,
             Review.created_at,
         )
         .outerjoin(User, User.id == Review.reviewer_id)
-        .where(_member(conn, Review.caption_id, caption_ids))
+        .where(condition)
         .order_by(Review.caption_id, Review.id)
     )
     result: dict[int, list[ReviewRow]] = {}
-    for row in conn.execute(query):
-        decision = row.decision.value if hasattr(row.decision, "value") else str(row.decision)
-        result.setdefault(row.caption_id, []).append(
-            ReviewRow(
-                caption_id=row.caption_id,
-                decision=decision,
-                reviewer=row.pseudonym,
-                reason=row.reason or "",
-                source=row.source,
-                created_at=row.created_at,
-            )
+    for caption_id, decision, pseudonym, reason, source, created_at in conn.execute(query).all():
+        if wanted is not None and caption_id not in wanted:
+            continue
+        result.setdefault(caption_id, []).append(
+            ReviewRow(caption_id, decision, pseudonym, reason or "", source, created_at)
         )
     return result

@@ -1,0 +1,257 @@
+"""Parallel export: worker processes build runs of the rows into part files; the export appends them in order.
+
+The selected images are cut into runs of ids (export_rows.plan_parts), a few per worker so the appending
+can keep up with the building and little is left to append when the last run is done. Worker w builds
+runs w, w + workers, w + 2·workers, … in order, so the runs finish roughly in id order. The export process
+builds no rows itself: it waits for run 0, appends its part files to the finished files (hashing them on
+the way), then run 1, and so on. The output is the same bytes whatever the number of workers.
+
+A worker is `python -m annotate.services.export_parts`, a fresh interpreter that imports only what rows
+need (not the CLI, not pyarrow unless Parquet is asked for). It reads its job as JSON on stdin (the
+database URL stays off the command line) and reports on stdout, one JSON object a line: `{"rows": n}`
+per window for the progress bar, `{"part": i, "counts": …, "totals": …}` when run i's files are complete,
+`{"error": message}` before it exits non-zero. If the export process dies, the worker's next report
+hits a closed pipe and it exits too; its part files end in `.tmp`, which the next export sweeps.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from annotate.errors import InvalidInput, VoicecapError
+from annotate.services.export_rows import SPLITS, ExportFilter, SplitSpec, parse_when
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Run:
+    """Image ids (after_id, upto_id] of one part; upto_id None = to the end."""
+
+    index: int
+    after_id: int
+    upto_id: int | None
+
+
+@dataclass(frozen=True)
+class PartJob:
+    """What one worker process builds: its runs, and how every row is built and written."""
+
+    database_url: str
+    project_name: str
+    blob_root: str
+    out_dir: str
+    filter: dict[str, Any]
+    split: dict[str, int]
+    formats: list[str]
+    window: int
+    public_base_url: str
+    runs: list[Run]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> PartJob:
+        data = json.loads(text)
+        data["runs"] = [Run(**run) for run in data["runs"]]
+        return cls(**data)
+
+    def export_filter(self) -> ExportFilter:
+        flt = self.filter
+        return ExportFilter(
+            project_id=flt["project_id"],
+            state=flt["state"],
+            since=parse_when(flt["since"]),
+            until=parse_when(flt["until"]),
+            caption_version=flt["caption_version"],
+        )
+
+    def split_spec(self) -> SplitSpec:
+        return SplitSpec(self.split["train"], self.split["validation"], self.split["test"])
+
+
+def part_path(out_dir: Path, split: str, fmt: str, index: int) -> Path:
+    return out_dir / f"{split}.{fmt}.part{index}.tmp"
+
+
+def build_run(
+    job: PartJob, run: Run, engine: Any, builder: Any, report: Callable[[dict[str, Any]], None]
+) -> None:
+    """Write one run's rows to its part files (one per split and format), then report it complete."""
+    from annotate.services.export_build import TOTALS, encode_line, iter_rows, tally
+
+    out_dir = Path(job.out_dir)
+    jsonl = (
+        {s: part_path(out_dir, s, "jsonl", run.index).open("wb", buffering=1024 * 1024) for s in SPLITS}
+        if "jsonl" in job.formats
+        else {}
+    )
+    parquet: dict[str, Any] = {}
+    if "parquet" in job.formats:
+        from annotate.services.export_parquet import ParquetSplit
+
+        parquet = {s: ParquetSplit(part_path(out_dir, s, "parquet", run.index), temp=False) for s in SPLITS}
+    counts = dict.fromkeys(SPLITS, 0)
+    totals = dict.fromkeys(TOTALS, 0)
+    try:
+        for rows in iter_rows(engine, builder, job.export_filter(), job.window, run.after_id, run.upto_id):
+            for row in rows:
+                tally(row, counts, totals)
+                if jsonl:
+                    jsonl[row["split"]].write(encode_line(row))
+                if parquet:
+                    parquet[row["split"]].add(row)
+            report({"rows": len(rows)})
+        for writer in parquet.values():
+            writer.close()
+    finally:
+        for handle in jsonl.values():
+            handle.close()
+    report({"part": run.index, "counts": counts, "totals": totals})
+
+
+def worker_main() -> int:
+    """A worker process: build the runs of the job on stdin, reporting on stdout."""
+    from annotate.services.export_build import RowBuilder
+    from db.blobstore import BlobStore
+    from db.session import make_engine
+
+    gc.freeze()  # as in `voicecap export`: spare full collections the imported modules' objects
+
+    def report(event: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(event) + "\n")
+        sys.stdout.flush()
+
+    job = PartJob.from_json(sys.stdin.read())
+    engine = make_engine(job.database_url)
+    builder = RowBuilder(
+        job.project_name, BlobStore(Path(job.blob_root)), job.split_spec(), job.public_base_url
+    )
+    try:
+        for run in job.runs:
+            build_run(job, run, engine, builder, report)
+    except BrokenPipeError:
+        return 1  # the export process is gone: nobody wants these rows
+    except VoicecapError as exc:
+        report({"error": exc.message, "invalid_input": isinstance(exc, InvalidInput)})
+        return 1
+    except Exception as exc:
+        report({"error": f"{type(exc).__name__}: {exc}"})
+        raise
+    finally:
+        engine.dispose()
+    return 0
+
+
+class ExportWorkerFailed(RuntimeError):
+    """A worker process of a parallel export stopped before finishing its runs."""
+
+
+class PartWorkers:
+    """The worker processes of one parallel export, and the reports they send."""
+
+    def __init__(self, jobs: list[PartJob]) -> None:
+        self.events: queue.Queue[tuple[int, dict[str, Any] | None]] = queue.Queue()
+        self.finished: dict[int, tuple[dict[str, int], dict[str, int]]] = {}
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.stderr: list[IO[bytes]] = []
+        self.readers: list[threading.Thread] = []
+        try:
+            for number, job in enumerate(jobs):
+                self._start(number, job)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, number: int, job: PartJob) -> None:
+        errors = tempfile.TemporaryFile()  # noqa: SIM115 - the worker writes it for its life; close() closes it
+        self.stderr.append(errors)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "annotate.services.export_parts"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.processes.append(process)
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(job.to_json().encode())
+        process.stdin.close()
+        reader = threading.Thread(target=self._read, args=(number, process.stdout), daemon=True)
+        reader.start()
+        self.readers.append(reader)
+
+    def _read(self, number: int, stream: IO[bytes]) -> None:
+        for line in stream:
+            try:
+                self.events.put((number, json.loads(line)))
+            except ValueError:
+                continue  # not a report (a library printed something): ignore it
+        self.events.put((number, None))
+
+    def wait_for(self, index: int, progress: Progress | None) -> tuple[dict[str, int], dict[str, int]]:
+        """Block until run `index` is complete, passing row counts to `progress`; its counts and totals."""
+        while index not in self.finished:
+            number, event = self.events.get()
+            if event is None:
+                self._check_exit(number)
+            elif "rows" in event:
+                if progress is not None:
+                    progress(event["rows"])
+            elif "part" in event:
+                self.finished[event["part"]] = (event["counts"], event["totals"])
+            elif "error" in event:
+                self.processes[number].wait()
+                if event.get("invalid_input"):
+                    raise InvalidInput(event["error"])
+                raise ExportWorkerFailed(f"export worker {number + 1} failed: {event['error']}")
+        return self.finished.pop(index)
+
+    def _check_exit(self, number: int) -> None:
+        code = self.processes[number].wait()
+        if code != 0:
+            errors = self.stderr[number]
+            errors.seek(0)
+            tail = errors.read().decode(errors="replace").strip().splitlines()[-5:]
+            raise ExportWorkerFailed(f"export worker {number + 1} exited with {code}: " + " | ".join(tail))
+
+    def finish(self) -> None:
+        """After the last run: every worker exits, and cleanly."""
+        for number, process in enumerate(self.processes):
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                raise ExportWorkerFailed(
+                    f"export worker {number + 1} did not exit after its last run"
+                ) from None
+            self._check_exit(number)
+
+    def close(self) -> None:
+        """Stop every worker still running (after an error) and reap them all."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+        for process in self.processes:
+            process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        for reader in self.readers:
+            reader.join(timeout=5)
+        for errors in self.stderr:
+            errors.close()
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main())
