@@ -16,6 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import (
     Engine,
     Integer,
+    Select,
     String,
     Text,
     and_,
@@ -295,6 +296,24 @@ def plan_parts(engine: Engine, flt: ExportFilter, parts: int) -> list[tuple[int,
         return [(int(last), int(count)) for last, count in conn.execute(query).all()]
 
 
+def window_query(flt: ExportFilter, after_id: int, upto_id: int | None, window: int) -> Select[Any]:
+    """The next `window` selected images after `after_id` (keyset paging), in id order."""
+    return (
+        select(
+            Image.id,
+            Image.sha256,
+            Image.source,
+            Image.blob_key,
+            Image.width,
+            Image.height,
+            Image.format,
+        )
+        .where(Image.project_id == flt.project_id, _image_condition(flt, after_id, upto_id))
+        .order_by(Image.id)
+        .limit(window)
+    )
+
+
 def iter_records(
     engine: Engine,
     flt: ExportFilter,
@@ -312,20 +331,7 @@ def iter_records(
     last_id = after_id
     while True:
         with engine.connect() as conn:
-            query = (
-                select(
-                    Image.id,
-                    Image.sha256,
-                    Image.source,
-                    Image.blob_key,
-                    Image.width,
-                    Image.height,
-                    Image.format,
-                )
-                .where(Image.project_id == flt.project_id, _image_condition(flt, last_id, upto_id))
-                .order_by(Image.id)
-                .limit(window)
-            )
+            query = window_query(flt, last_id, upto_id, window)
             images = conn.execute(query).all()
             if not images:
                 return
