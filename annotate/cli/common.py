@@ -6,16 +6,16 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from annotate.errors import VoicecapError
-from db.migrate import SchemaOutOfDate, check_schema
-from db.session import get_engine, session_scope
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 console = Console()
 err_console = Console(stderr=True)
@@ -31,6 +31,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
 @contextmanager
 def db_session(check: bool = True) -> Iterator[Session]:
     """A transaction on the configured database; refuses an out-of-date schema; errors become messages."""
+    # Imported here, not at the top: every CLI module imports this one, and alembic (db.migrate) would
+    # otherwise load for `voicecap --help` and for commands that never touch the database.
+    from db.migrate import SchemaOutOfDate, check_schema
+    from db.session import get_engine, session_scope
+
     engine = get_engine()
     try:
         if check:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from annotate.cli.common import console, print_json
-from db.migrate import current_revision, head_revision, upgrade
 from db.session import get_engine
 
 db_app = typer.Typer(help="Database schema: create and migrate.", no_args_is_help=True)
@@ -17,6 +16,9 @@ def upgrade_command() -> None:
 
     Example: `VOICECAP_DATABASE_URL=postgresql+psycopg://user@host/voicecap voicecap db upgrade`
     """
+    # alembic is imported by the commands that use it, so that `voicecap --help` does not load it.
+    from db.migrate import current_revision, upgrade
+
     engine = get_engine()
     before = current_revision(engine)
     upgrade(engine)
@@ -34,6 +36,8 @@ def current_command(as_json: bool = typer.Option(False, "--json", help="Print a 
 
     Example: `voicecap db current --json`
     """
+    from db.migrate import current_revision, head_revision
+
     engine = get_engine()
     current, head = current_revision(engine), head_revision()
     if as_json:

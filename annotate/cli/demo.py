@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import typer
-import uvicorn
 
 from annotate.cli.common import console, print_json, table
 from db.settings import get_settings, reset_settings_cache
@@ -31,6 +30,9 @@ def demo(
 
     Example: `voicecap demo --port 8080`
     """
+    # uvicorn and the services load only here, not for every `voicecap` command.
+    import uvicorn
+
     from annotate.services.demo import find_example_images, setup_demo
 
     directory = directory.resolve()

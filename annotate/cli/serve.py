@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import typer
-import uvicorn
 
 from annotate.cli.common import console, fail
-from db.migrate import SchemaOutOfDate
 from db.settings import get_settings
 
 
@@ -20,7 +18,11 @@ def serve(
     Example: `voicecap serve --host 0.0.0.0 --port 8000`
     """
     settings = get_settings()
+    # The web stack (uvicorn, FastAPI) and alembic load only here, not for every `voicecap` command.
+    import uvicorn
+
     from annotate.api.app import create_app
+    from db.migrate import SchemaOutOfDate
 
     try:
         create_app(settings)  # fail fast on an out-of-date schema, before binding the port
