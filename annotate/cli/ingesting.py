@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import (
@@ -17,11 +18,13 @@ from rich.progress import (
 
 from annotate.cli.common import JSON_OPTION, console, db_session, fail, print_json, table
 from annotate.errors import VoicecapError
-from annotate.services import ingest as service
 from annotate.services.projects import get_project
 from db.blobstore import get_blobstore
 from db.session import get_engine
 from db.settings import get_settings
+
+if TYPE_CHECKING:
+    from annotate.services.ingest import IngestSummary
 
 SHOWN_REJECTIONS = 20
 
@@ -64,6 +67,9 @@ def ingest_command(
 
     `voicecap ingest birds https://example.org/heron.jpg`
     """
+    # Imported here: ingesting loads Pillow and httpx, which other commands do not need.
+    from annotate.services import ingest as service
+
     settings = get_settings()
     with db_session() as session:
         project_row = get_project(session, project)
@@ -113,7 +119,7 @@ def _progress_bar() -> Progress:
     )
 
 
-def _print_summary(summary: service.IngestSummary, report: Path | None) -> None:
+def _print_summary(summary: IngestSummary, report: Path | None) -> None:
     rate = summary.processed / summary.seconds if summary.seconds > 0 else 0.0
     rows = [["added", summary.added, ""], ["duplicate", summary.duplicate, "already in the project"]]
     rows.append(

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from annotate.cli.common import JSON_OPTION, console, db_session, fail, print_json
 from annotate.errors import VoicecapError
-from annotate.services import labelstudio as service
-from annotate.services.export_rows import STATES, ExportFilter
 from annotate.services.projects import get_project
 from annotate.services.users import get_user
 from db.blobstore import get_blobstore
 from db.session import get_engine
 from db.settings import get_settings
+
+if TYPE_CHECKING:
+    from annotate.services.export_rows import ExportFilter
 
 labelstudio_app = typer.Typer(
     help="Review captions in Label Studio: push tasks with the caption pre-filled, pull the edits back.",
@@ -37,12 +39,18 @@ URL_OPTION = typer.Option(None, "--url", help="Label Studio URL (default VOICECA
 
 
 def _filter(project_id: int, state: str) -> ExportFilter:
+    from annotate.services.export_rows import STATES, ExportFilter
+
     if state not in STATES:
         fail(f"Unknown state {state!r}; use one of {', '.join(STATES)}.")
     return ExportFilter(project_id=project_id, state=state)  # type: ignore[arg-type]
 
 
 def _client(url: str | None):  # type: ignore[no-untyped-def]
+    # The service is imported by the commands that use it: it pulls in the review service and its text
+    # rules, which `voicecap --help` and the other commands do not need.
+    from annotate.services import labelstudio as service
+
     settings = get_settings()
     try:
         return service.connect(url or settings.labelstudio_url, settings.labelstudio_api_key)
@@ -76,6 +84,8 @@ def push(
     Example: `VOICECAP_LABELSTUDIO_API_KEY=… VOICECAP_PUBLIC_BASE_URL=http://127.0.0.1:8000
     voicecap labelstudio push harbour`
     """
+    from annotate.services import labelstudio as service
+
     settings = get_settings()
     with db_session() as session:
         record = get_project(session, project)
@@ -115,6 +125,8 @@ def pull(
 
     Example: `voicecap labelstudio pull harbour --as lena`
     """
+    from annotate.services import labelstudio as service
+
     client = _client(url)
     with db_session() as session:
         record = get_project(session, project)
@@ -154,6 +166,8 @@ def tasks_file(
 
     Example: `voicecap labelstudio tasks-file harbour --out harbour-tasks.json --media data`
     """
+    from annotate.services import labelstudio as service
+
     settings = get_settings()
     with db_session() as session:
         record = get_project(session, project)
@@ -175,6 +189,8 @@ def config() -> None:
 
     Example: `voicecap labelstudio config > label_config.xml`
     """
+    from annotate.services import labelstudio as service
+
     print(service.LABEL_CONFIG)
 
 

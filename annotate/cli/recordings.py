@@ -8,7 +8,6 @@ import typer
 from rich.progress import Progress
 
 from annotate.cli.common import JSON_OPTION, console, db_session, err_console, print_json, table
-from annotate.services import import_audio as service
 from annotate.services import projects as project_service
 from db.blobstore import get_blobstore
 from db.settings import get_settings
@@ -34,6 +33,9 @@ def import_audio(
 
     Examples: `voicecap import-audio birds recordings.jsonl`; `voicecap import-audio birds r.jsonl --json`
     """
+    # Imported here: the audio checks load numpy, PyAV and pydub, which no other command needs.
+    from annotate.services import import_audio as service
+
     settings = get_settings()
     with db_session() as session:
         target = project_service.get_project(session, project)

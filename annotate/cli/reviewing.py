@@ -7,7 +7,6 @@ from typing import Any
 import typer
 
 from annotate.cli.common import JSON_OPTION, console, db_session, fail, print_json, table
-from annotate.services import review
 from annotate.services.projects import get_project
 from annotate.services.users import get_user
 from db.models import Role, User
@@ -149,6 +148,9 @@ AS_OPTION = typer.Option(None, "--as", help="The lead or admin to record as revi
 def _decide(
     caption_id: int, decision: str, reviewer: str | None, reason: str, as_json: bool, text: str | None = None
 ) -> None:
+    # The review service loads the faithfulness check's text rules (slow to compile): only on use.
+    from annotate.services import review
+
     with db_session() as session:
         user = _reviewer(session, reviewer)
         result = review.decide(session, caption_id, user, decision, text=text, reason=reason, source="cli")
@@ -214,6 +216,8 @@ def queue(
 
     Example: `voicecap review queue --project Harbour --flag flagged`
     """
+    from annotate.services import review
+
     with db_session() as session:
         project_id = get_project(session, project).id if project else None
         f = review.QueueFilter(
