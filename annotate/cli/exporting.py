@@ -10,7 +10,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from annotate.cli.common import JSON_OPTION, console, db_session, err_console, fail, print_json, table
 from annotate.errors import VoicecapError
-from annotate.services.export_rows import STATES, ExportFilter, SplitSpec, parse_when
 from annotate.services.projects import get_project
 from db.blobstore import get_blobstore
 from db.session import get_engine
@@ -61,6 +60,9 @@ def export(
 
     Load it: `datasets.load_dataset("json", data_files={"train": "exports/harbour-v1/train.jsonl"})`.
     """
+    # Imported here: the export's modules (and SQLAlchemy's PostgreSQL dialect) load only for an export.
+    from annotate.services.export_rows import STATES, ExportFilter, SplitSpec, parse_when
+
     if state not in STATES:
         fail(f"Unknown state {state!r}; use one of {', '.join(STATES)}.")
     from annotate.services.export import FORMATS, ExportOptions, export_dataset

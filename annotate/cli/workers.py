@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -18,14 +18,12 @@ from rich.text import Text
 
 from annotate.cli.common import JSON_OPTION, console, db_session, err_console, fail, print_json, table
 from annotate.services import projects as project_service
-from annotate.services import status as status_service
 from db import queue
-from db.migrate import SchemaOutOfDate, check_schema
 from db.session import get_engine, session_factory
 from db.settings import get_settings
-from transcribe.clean.usage import estimate_cost
-from transcribe.pipeline import build_processors, parse_stages
-from transcribe.worker import BatchReport, StageTotals, Worker, WorkerConfig, backlog, default_worker_id
+
+if TYPE_CHECKING:
+    from transcribe.worker import BatchReport, StageTotals, Worker
 
 PROJECT_OPTION = typer.Option(None, "--project", help="Only this project (name or id).")
 BATCH_OPTION = typer.Option(None, "--batch-size", help="Recordings claimed per batch [settings: batch_size].")
@@ -108,6 +106,8 @@ def worker(
     Examples: `voicecap worker`; `voicecap worker --stages transcribe --device cuda --batch-size 16`;
     `docker compose up --scale worker=4`
     """
+    from transcribe.pipeline import parse_stages
+
     try:
         names = parse_stages(stages)
     except ValueError as exc:
@@ -129,6 +129,8 @@ def status(project: str | None = PROJECT_OPTION, as_json: bool = JSON_OPTION) ->
 
     Examples: `voicecap status`; `voicecap status --json | jq .recordings`
     """
+    from annotate.services import status as status_service
+
     with db_session() as session:
         project_id = project_service.get_project(session, project).id if project else None
         data = status_service.pipeline_status(session, get_settings(), project_id)
@@ -177,6 +179,12 @@ def _run(
     engine_options: dict[str, str | None] | None = None,
     progress: bool = True,
 ) -> None:
+    # Imported here, not at the top, so that `voicecap --help` and the other commands load neither
+    # alembic nor the transcription and cleaning code.
+    from db.migrate import SchemaOutOfDate, check_schema
+    from transcribe.pipeline import build_processors
+    from transcribe.worker import Worker, WorkerConfig, default_worker_id
+
     settings = get_settings()
     show_progress = progress and not as_json and err_console.is_terminal
     _configure_logging(verbose=not show_progress)
@@ -284,6 +292,9 @@ def _progress_display(
     if not enabled:
         yield None
         return
+    from transcribe.clean.usage import estimate_cost
+    from transcribe.worker import backlog
+
     started = time.monotonic()
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -329,6 +340,8 @@ def _progress_display(
 
 
 def _print_summary(totals: dict[str, StageTotals], settings: Any) -> None:
+    from transcribe.clean.usage import estimate_cost
+
     for name, stage_totals in totals.items():
         line = (
             f"{name}: {stage_totals.done + stage_totals.duplicate} done, {stage_totals.failed} failed, "
