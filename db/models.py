@@ -227,8 +227,13 @@ class Transcript(TimestampMixin, Base):
     revision: Mapped[int] = mapped_column(Integer, default=1)
     text: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(16))
-    # [{start, end, text, avg_logprob, words: [{start, end, word, probability}]}]
+    # [{start, end, text, avg_logprob, no_speech_prob, compression_ratio}]: no word timings (see `words`),
+    # so the dataset export, which reads every row's segments, does not fetch them too.
     segments: Mapped[list[Any]] = mapped_column(default=list)
+    # The words in order, [{start, end, word, probability}], for the review page's word-lit player only.
+    # ~5 KB a transcript; kept apart from `segments` so only the review page pays for reading them. The
+    # server default lets bulk loads that name no `words` column (COPY, raw INSERT) still store a list.
+    words: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     avg_logprob: Mapped[float | None] = mapped_column(Float, default=None)
     engine: Mapped[str] = mapped_column(String(50))
     model: Mapped[str] = mapped_column(String(200))

@@ -4,12 +4,12 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import JSON, Engine, Integer, column, insert, select, table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.migrate import SchemaOutOfDate, check_schema, current_revision, head_revision
-from db.models import Image, Project, Recording, RecordingStatus, Role, User, utcnow
+from db.migrate import SchemaOutOfDate, alembic_config, check_schema, current_revision, head_revision, upgrade
+from db.models import Caption, Image, Project, Recording, RecordingStatus, Role, Transcript, User, utcnow
 from db.queue import STAGES, claim, complete, counts_by_status, fail, heartbeat, requeue_failed
 from db.session import get_engine
 from db.settings import Settings
@@ -61,10 +61,143 @@ def test_schema_check_refuses_unmigrated_database(settings: Settings) -> None:
 
 
 def test_upgrade_reaches_head_and_is_idempotent(engine: Engine) -> None:
-    from db.migrate import upgrade
-
     assert current_revision(engine) == head_revision()
     upgrade(engine)
+    check_schema(engine)
+
+
+def _word(start: float, end: float, word: str) -> dict[str, object]:
+    return {"start": start, "end": end, "word": word, "probability": 0.9}
+
+
+# Segments as revision 0001 stored them, words inside; the boundary at 6.42 is shared, as Whisper does.
+OLD_SEGMENTS = [
+    {
+        "start": 0.0,
+        "end": 6.42,
+        "text": " Three red boats. Two trees",
+        "avg_logprob": -0.2,
+        "no_speech_prob": 0.01,
+        "compression_ratio": 1.1,
+        "words": [
+            _word(0.0, 0.5, " Three"),
+            _word(0.5, 1.0, " red"),
+            _word(1.0, 6.0, " boats."),
+            _word(6.0, 6.42, " Two"),
+            _word(6.42, 6.42, " trees"),  # zero-length, on the boundary: stays in this segment
+        ],
+    },
+    {
+        "start": 6.42,
+        "end": 9.0,
+        "text": " and a house.",
+        "avg_logprob": -0.3,
+        "no_speech_prob": 0.02,
+        "compression_ratio": 1.0,
+        "words": [_word(6.42, 7.0, " and"), _word(7.0, 7.5, " a"), _word(7.5, 9.0, " house.")],
+    },
+    {"start": 9.0, "end": 9.5, "text": " ", "avg_logprob": -1.0, "words": []},
+]
+transcripts_table = table(
+    "transcripts", column("revision", Integer), column("segments", JSON), column("words", JSON)
+)
+
+
+def _transcript_values(recording_id: int, revision: int, segments: list[object]) -> dict[str, object]:
+    now = utcnow()
+    return {
+        "recording_id": recording_id,
+        "revision": revision,
+        "text": "Three red boats. Two trees and a house.",
+        "language": "en",
+        "segments": segments,
+        "engine": "faster-whisper",
+        "model": "tiny.en",
+        "engine_version": "1",
+        "audio_seconds": 9.5,
+        "processing_seconds": 0.5,
+        "word_count": 8,
+        "words_per_minute": 50.0,
+        "flags": [],
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
+def test_migration_0002_moves_words_out_of_segments_and_back(settings: Settings) -> None:
+    """Built at 0001 with words inside segments: 0002 moves them to `transcripts.words` in batches of
+    1000 (2,100 rows here, so three batches), leaves segments without them, and downgrade puts them back."""
+    engine = get_engine()
+    upgrade(engine, "0001")
+    with pytest.raises(SchemaOutOfDate, match="revision 0001"):
+        check_schema(engine)
+    with Session(engine) as session:
+        _seed(session, n_recordings=1)
+        recording_id = session.scalars(select(Recording.id)).one()
+    # The table as 0001 made it: the model's columns (for their types) less `words`.
+    old = table("transcripts", *(column(c.name, c.type) for c in Transcript.__table__.c if c.name != "words"))
+    rows = [_transcript_values(recording_id, revision, OLD_SEGMENTS) for revision in range(1, 2101)]
+    no_words = [{"start": 0.0, "end": 2.0, "text": " bulk loaded", "avg_logprob": -0.2}]
+    rows.append(_transcript_values(recording_id, 2101, no_words))
+    with engine.begin() as conn:
+        conn.execute(insert(old), rows)
+    with Session(engine) as session:
+        image_id = session.scalars(select(Image.id)).one()
+        first = session.scalars(select(old.c.id).where(old.c.revision == 1)).one()
+        session.add(
+            Caption(
+                image_id=image_id, transcript_id=first, dedupe_key="k", text="Red boats.", cleaner="rules"
+            )
+        )
+        session.commit()
+
+    upgrade(engine)
+
+    check_schema(engine)
+    flat = [w for s in OLD_SEGMENTS for w in s["words"]]  # type: ignore[attr-defined]
+    stripped = [{k: v for k, v in s.items() if k != "words"} for s in OLD_SEGMENTS]
+    with engine.connect() as conn:
+        moved = conn.execute(
+            select(
+                transcripts_table.c.revision, transcripts_table.c.segments, transcripts_table.c.words
+            ).order_by(transcripts_table.c.revision)
+        ).all()
+    assert len(moved) == 2101
+    for revision, segments, words in moved[:-1]:
+        assert segments == stripped, revision
+        assert words == flat, revision
+    assert moved[-1].segments == no_words and moved[-1].words == []
+    # New rows that name no words (bulk loads) get the server default, an empty list.
+    with engine.begin() as conn:
+        conn.execute(insert(old), [_transcript_values(recording_id, 2102, no_words)])
+        assert (
+            conn.scalar(select(transcripts_table.c.words).where(transcripts_table.c.revision == 2102)) == []
+        )
+    with Session(engine) as session:
+        transcript = session.scalars(select(Transcript).where(Transcript.revision == 1)).one()
+        assert transcript.words == flat and "words" not in transcript.segments[0]
+
+    _downgrade(engine, "0001")
+
+    assert current_revision(engine) == "0001"
+    with engine.connect() as conn:
+        restored = conn.execute(select(old.c.revision, old.c.segments).order_by(old.c.revision)).all()
+    assert len(restored) == 2102
+    for revision, segments in restored[:-2]:
+        assert segments == OLD_SEGMENTS, revision
+    assert restored[-1].segments == [{**no_words[0], "words": []}]
+    with Session(engine) as session:  # the caption on a transcript survived both (no table copy)
+        assert session.scalars(select(Caption.transcript_id)).all() == [first]
+    upgrade(engine)  # and up again: the round trip is repeatable
     check_schema(engine)
 
 
