@@ -161,11 +161,13 @@ def _check_transcript(result: TranscriptResult, clip: dict, engine: str) -> None
             assert previous_end - 0.05 <= word.start <= word.end
             assert 0 <= word.probability <= 1
             previous_end = word.end
-    # The words reassemble the text, and the JSON for Transcript.segments carries them.
+    # The words reassemble the text; the JSON for Transcript.words carries them, that for .segments not.
     assert " ".join(w.word for s in result.segments for w in s.words) == result.text
     stored = json.loads(json.dumps(result.segments_json()))
     assert [s["text"] for s in stored] == [s.text for s in result.segments]
-    assert stored[0]["words"][0]["word"] == result.segments[0].words[0].word
+    assert all("words" not in s for s in stored)
+    words = json.loads(json.dumps(result.words_json()))
+    assert [w["word"] for w in words] == [w.word for s in result.segments for w in s.words]
 
 
 def test_the_engines_hear_the_same_words(faster_results: dict, openai_results: dict) -> None:

@@ -116,9 +116,8 @@ def add_recording(
         revision=1,
         text=text,
         language="en",
-        segments=[
-            {"start": 0.0, "end": 2.5, "text": text, "avg_logprob": -0.2, "words": [{"word": "x"}]},
-        ],
+        segments=[{"start": 0.0, "end": 2.5, "text": text, "avg_logprob": -0.2}],
+        words=[{"start": 0.0, "end": 0.4, "word": "x", "probability": 0.9}],  # not exported
         engine="faster-whisper",
         model="tiny.en",
         engine_version="1.1",

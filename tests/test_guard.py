@@ -104,7 +104,7 @@ def test_compression_ratio_separates_loops_from_speech() -> None:
     assert compression_ratio("") == 0.0
 
 
-def test_segments_json_rounds_and_keeps_words() -> None:
+def test_segments_json_rounds_and_words_json_holds_the_words() -> None:
     word = Word(0.123456, 0.45678, "red", 0.987654)
     segment = Segment(0.0, 1.23456, "red", -0.2, 0.01, [word], 1.0)
     result = build_result(
@@ -118,5 +118,6 @@ def test_segments_json_rounds_and_keeps_words() -> None:
     )
     stored = result.segments_json()
     assert stored[0]["end"] == 1.235
-    assert stored[0]["words"] == [{"start": 0.123, "end": 0.457, "word": "red", "probability": 0.988}]
+    assert "words" not in stored[0] and stored[0]["no_speech_prob"] == 0.01
+    assert result.words_json() == [{"start": 0.123, "end": 0.457, "word": "red", "probability": 0.988}]
     assert result.word_count == 1 and result.words_per_minute == 30.0 and result.real_time_factor == 0.25

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from annotate.errors import Conflict, InvalidInput
 from annotate.services import review
 from db.models import Caption, Image, Recording, RecordingStatus, Review, Transcript
-from tests.support.review_seed import BOATS_CAPTION, seed
+from tests.support.review_seed import BOATS_CAPTION, BOATS_WORDS, seed
 
 
 @pytest.fixture
@@ -42,6 +42,21 @@ def test_queue_filters_by_project_annotator_flag_and_state(session, data) -> Non
     assert _ids(rest) == every[2:] and rest["next_after"] is None
     with pytest.raises(InvalidInput):
         review.list_queue(session, review.QueueFilter(status="bogus"))
+
+
+def test_transcript_words_come_from_the_words_column_without_blanks() -> None:
+    transcript = Transcript(
+        segments=[{"start": 0.0, "end": 1.0, "text": "red boat"}],
+        words=[
+            {"start": 0, "end": 0.4, "word": " red", "probability": 0.9},
+            {"start": 0.4, "end": 0.5, "word": " ", "probability": 0.1},
+            {"start": 0.5, "end": 1, "word": " boat", "probability": 0.8},
+        ],
+    )
+    assert review.transcript_words(transcript) == [
+        {"start": 0.0, "end": 0.4, "word": " red", "probability": 0.9},
+        {"start": 0.5, "end": 1.0, "word": " boat", "probability": 0.8},
+    ]
 
 
 def test_detail_has_word_timings_recording_and_history(session, data) -> None:  # type: ignore[no-untyped-def]
@@ -173,5 +188,6 @@ def test_a_recleaned_take_gets_a_new_caption_from_the_real_clean_stage(session, 
     ).one()
     transcript = session.get(Transcript, fresh.transcript_id)
     assert transcript.revision == 2 and fresh.id != caption.id and fresh.kind.value == "single"
+    assert transcript.words == BOATS_WORDS  # the copy keeps the word timings for the player
     assert session.get(Caption, caption.id).status == "superseded"
     assert fresh.id in _ids(review.list_queue(session, review.QueueFilter()))

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import func, select, update
@@ -83,7 +84,11 @@ def test_drain_transcribes_every_recording_and_fails_undecodable_audio(
         assert transcript.word_count == len(transcript.text.split())
         assert 100 < transcript.words_per_minute < 220  # espeak-ng reads at 150 words a minute
         assert transcript.flags == []
-        assert transcript.segments and transcript.segments[0]["words"]
+        # Word timings live in Transcript.words, in order; the segments carry none.
+        assert transcript.segments and all("words" not in s for s in transcript.segments)
+        assert " ".join(w["word"] for w in transcript.words) == transcript.text
+        assert all(0 <= w["start"] <= w["end"] <= recording.duration_seconds + 0.5 for w in transcript.words)
+        assert all(a["start"] <= b["start"] for a, b in pairwise(transcript.words))
     failed = session.get(Recording, broken)
     # A file that will never decode fails at once, without using up retries.
     assert failed.status == RecordingStatus.failed and failed.attempts == 1

@@ -153,6 +153,7 @@ class TranscribeProcessor:
                 text=result.text,
                 language=result.language,
                 segments=result.segments_json(),
+                words=result.words_json(),
                 avg_logprob=result.avg_logprob,
                 engine=result.engine,
                 model=result.model,

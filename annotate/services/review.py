@@ -134,21 +134,20 @@ def get_caption(session: Session, caption_id: int, *, lock: bool = False) -> Cap
 
 
 def transcript_words(transcript: Transcript) -> list[dict[str, Any]]:
-    """The transcript's words with their times, flattened from the segments (for the player's highlight)."""
+    """The transcript's words with their times (for the player's highlight), blank ones left out."""
     words: list[dict[str, Any]] = []
-    for segment in transcript.segments or []:
-        for word in segment.get("words") or []:
-            text = str(word.get("word", ""))
-            if not text.strip():
-                continue
-            words.append(
-                {
-                    "start": float(word.get("start", 0.0)),
-                    "end": float(word.get("end", 0.0)),
-                    "word": text,
-                    "probability": word.get("probability"),
-                }
-            )
+    for word in transcript.words or []:
+        text = str(word.get("word", ""))
+        if not text.strip():
+            continue
+        words.append(
+            {
+                "start": float(word.get("start", 0.0)),
+                "end": float(word.get("end", 0.0)),
+                "word": text,
+                "probability": word.get("probability"),
+            }
+        )
     return words
 
 
@@ -345,6 +344,7 @@ def _transcript_copy(transcript: Transcript, revision: int) -> Transcript:
         text=transcript.text,
         language=transcript.language,
         segments=transcript.segments,
+        words=transcript.words,
         avg_logprob=transcript.avg_logprob,
         engine=transcript.engine,
         model=transcript.model,

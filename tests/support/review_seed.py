@@ -1,7 +1,8 @@
 """Rows for review, QC and stats tests: real images, a real take, and its real Whisper word timings.
 
-BOATS_SEGMENTS is faster-whisper tiny.en's output (word_timestamps=True, beam 1) for
-tests/fixtures/speech/boats.wav, stored so these tests need no model.
+BOATS_SEGMENTS and BOATS_WORDS are faster-whisper tiny.en's output (word_timestamps=True, beam 1) for
+tests/fixtures/speech/boats.wav, stored so these tests need no model, split as the transcripts table
+keeps them: segments without their words, and the words in one list.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _w(start: float, end: float, word: str, p: float) -> dict[str, Any]:
     return {"start": start, "end": end, "word": word, "probability": p}
 
 
-BOATS_SEGMENTS: list[dict[str, Any]] = [
+_BOATS_WHISPER: list[dict[str, Any]] = [
     {
         "start": 0.0,
         "end": 6.42,
@@ -80,6 +81,8 @@ BOATS_SEGMENTS: list[dict[str, Any]] = [
         ],
     },
 ]
+BOATS_SEGMENTS = [{k: v for k, v in s.items() if k != "words"} for s in _BOATS_WHISPER]
+BOATS_WORDS = [w for s in _BOATS_WHISPER for w in s["words"]]
 BOATS_TEXT = "".join(s["text"] for s in BOATS_SEGMENTS).strip()
 BOATS_CAPTION = (
     "Three red boats float on a calm lake. Behind them stand two tall green trees next to a small white "
@@ -151,13 +154,14 @@ def add_take(
     )
     session.add(recording)
     session.flush()
-    words = sum(len(s["words"]) for s in BOATS_SEGMENTS)
+    words = len(BOATS_WORDS)
     transcript = Transcript(
         recording_id=recording.id,
         revision=1,
         text=BOATS_TEXT,
         language="en",
         segments=BOATS_SEGMENTS,
+        words=BOATS_WORDS,
         engine="faster-whisper",
         model="tiny.en",
         engine_version="1.1",

@@ -1,15 +1,15 @@
 """What every speech-to-text engine returns and the interface it implements.
 
 Plain dataclasses, like faster-whisper's own `Segment`/`Word`: the worker stores a `TranscriptResult`
-in the `transcripts` table (`segments_json()` fills `Transcript.segments`) without knowing which
-engine produced it.
+in the `transcripts` table (`segments_json()` fills `Transcript.segments`, `words_json()` fills
+`Transcript.words`) without knowing which engine produced it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -51,8 +51,15 @@ class TranscriptResult:
     language_probability: float | None = None
 
     def segments_json(self) -> list[dict]:
-        """JSON-ready segments (rounded times) for `Transcript.segments`."""
-        return [_rounded(asdict(segment)) for segment in self.segments]
+        """JSON-ready segments (rounded times) for `Transcript.segments`, without their words."""
+        return [
+            _rounded({f.name: getattr(segment, f.name) for f in fields(segment) if f.name != "words"})
+            for segment in self.segments
+        ]
+
+    def words_json(self) -> list[dict]:
+        """JSON-ready words of all segments in order (rounded times) for `Transcript.words`."""
+        return [_rounded(asdict(word)) for segment in self.segments for word in segment.words]
 
     @property
     def word_count(self) -> int:
