@@ -4,12 +4,12 @@
     python bench/export.py --db postgresql --images 1000000 --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 Rows are inserted in bulk (executemany on SQLite, COPY on PostgreSQL): each image has one recording by one
-of 50 annotators, a transcript of about 90 words in 3 segments, an approved caption of about 70 words, and
-every tenth an approval review. The export runs as the real CLI in a child process; its wall time, CPU
-time and the peak resident memory of it and of each worker process it starts (VmHWM from /proc, and
-their sum) are reported, with the rows and bytes written. `--keep` keeps the database (its URL is in the
-report) and `--reuse URL` exports from it again without seeding. Results go in docs/benchmarks.md
-under "## Export".
+of 50 annotators, a transcript of about 90 words in 3 segments with every word's timing (as the worker
+stores them), an approved caption of about 70 words, and every tenth an approval review. The export runs
+as the real CLI in a child process; its wall time, CPU time and the peak resident memory of it and of
+each worker process it starts (VmHWM from /proc, and their sum) are reported, with the rows and bytes
+written. `--keep` keeps the database (its URL is in the report) and `--reuse URL` exports from it again
+without seeding. Results go in docs/benchmarks.md under "## Export".
 """
 
 from __future__ import annotations
@@ -160,9 +160,28 @@ def rows(n: int, project_id: int, users: list[int], lead: int) -> Iterator[dict[
                     "updated_at": STAMP,
                 }
             )
+            # What the worker stores: segments with their scores, and every word's timing in `words`
+            # (about 5 KB a transcript: PostgreSQL compresses it out of line, and the export never reads it).
             segments = [
-                {"start": 20.0 * i, "end": 20.0 * i + 19.5, "text": s, "avg_logprob": -0.2, "words": []}
+                {
+                    "start": 20.0 * i,
+                    "end": 20.0 * i + 19.5,
+                    "text": s,
+                    "avg_logprob": -0.213,
+                    "no_speech_prob": 0.012,
+                    "compression_ratio": 1.42,
+                }
                 for i, s in enumerate(spoken)
+            ]
+            words = [
+                {
+                    "start": round(20.0 * i + 0.65 * n, 3),
+                    "end": round(20.0 * i + 0.65 * n + 0.5, 3),
+                    "word": f" {word}",
+                    "probability": round(0.6 + 0.4 * rng.random(), 3),
+                }
+                for i, s in enumerate(spoken)
+                for n, word in enumerate(s.split())
             ]
             batch["transcripts"].append(
                 {
@@ -172,6 +191,7 @@ def rows(n: int, project_id: int, users: list[int], lead: int) -> Iterator[dict[
                     "text": " ".join(spoken),
                     "language": "en",
                     "segments": json.dumps(segments),
+                    "words": json.dumps(words),
                     "avg_logprob": -0.2,
                     "engine": "faster-whisper",
                     "model": "tiny.en",
