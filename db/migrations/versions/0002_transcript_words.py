@@ -6,7 +6,7 @@ fetch ~5 KB of word timings they throw away.
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-12-02 10:00:00.000000
+Create Date: 2026-11-25 12:00:00.000000
 """
 
 from __future__ import annotations
