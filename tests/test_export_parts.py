@@ -32,7 +32,7 @@ def test_plan_parts_cuts_the_selection_into_even_runs_in_id_order(
     assert max(sizes) - min(sizes) <= 1
     lasts = [last for last, _count in plan]
     assert lasts == sorted(lasts) and lasts[-1] == max(ids)
-    # Fewer images than parts: one run per image.
+    # A filter that selects nothing plans no runs.
     few = ExportFilter(project_id=seeded.project.id, state="approved", caption_version="no-such-version")
     assert plan_parts(engine, few, 8) == []
     with pytest.raises(InvalidInput):
