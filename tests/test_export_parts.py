@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from annotate.errors import InvalidInput
 from annotate.services.export import ExportOptions, export_dataset
+from annotate.services.export_parts import ExportWorkerFailed, PartJob, PartWorkers
 from annotate.services.export_rows import ExportFilter, count_images, plan_parts, window_query
 from db.blobstore import BlobStore
 from db.models import Image
@@ -101,3 +102,24 @@ def test_postgresql_reads_only_the_captions_of_the_window(
             loops = node.get("Actual Loops", 1)
             read += (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)) * loops
     assert 0 < read <= 300, f"the window read {read} caption rows for 100 images: {json.dumps(plan)[:2000]}"
+
+
+def test_waiting_for_a_run_no_worker_has_fails_instead_of_hanging(engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    job = PartJob(
+        database_url=engine.url.render_as_string(hide_password=False),
+        project_name="none",
+        blob_root=str(tmp_path),
+        out_dir=str(tmp_path),
+        filter=ExportFilter(project_id=1).as_dict(),
+        split={"train": 90, "validation": 5, "test": 5},
+        formats=["jsonl"],
+        window=10,
+        public_base_url="",
+        runs=[],
+    )
+    pool = PartWorkers([job])
+    try:
+        with pytest.raises(ExportWorkerFailed, match="none reported run 0"):
+            pool.wait_for(0, None)
+    finally:
+        pool.close()

@@ -165,6 +165,7 @@ class PartWorkers:
     def __init__(self, jobs: list[PartJob]) -> None:
         self.events: queue.Queue[tuple[int, dict[str, Any] | None]] = queue.Queue()
         self.finished: dict[int, tuple[dict[str, int], dict[str, int]]] = {}
+        self.ended: set[int] = set()  # workers whose reports have all been read
         self.processes: list[subprocess.Popen[bytes]] = []
         self.stderr: list[IO[bytes]] = []
         self.readers: list[threading.Thread] = []
@@ -204,8 +205,11 @@ class PartWorkers:
     def wait_for(self, index: int, progress: Progress | None) -> tuple[dict[str, int], dict[str, int]]:
         """Block until run `index` is complete, passing row counts to `progress`; its counts and totals."""
         while index not in self.finished:
+            if len(self.ended) == len(self.processes):
+                raise ExportWorkerFailed(f"every export worker exited, and none reported run {index}")
             number, event = self.events.get()
             if event is None:
+                self.ended.add(number)
                 self._check_exit(number)
             elif "rows" in event:
                 if progress is not None:
