@@ -4,7 +4,7 @@ Builds a throwaway SQLite database (or uses --database-url, e.g. a scratch Postg
 takes, each with a transcript and a caption (a tenth flagged, a third already reviewed), then times the
 calls the review page and the dashboard make. Prints a Markdown table.
 
-    python -P bench/review_stats.py --takes 100000   # -P: bench/transcribe.py must not shadow the package
+    python bench/review_stats.py --takes 100000
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ def _check_transcript(result: TranscriptResult, clip: dict, engine: str) -> None
     assert result.engine == engine and result.model and result.engine_version
     assert result.language == "en"
     assert result.audio_seconds == pytest.approx(clip["seconds"], abs=0.1)
-    assert result.processing_seconds > 0  # speed belongs to bench/transcribe.py, not to tests
+    assert result.processing_seconds > 0  # speed belongs to bench/engines.py, not to tests
     assert result.avg_logprob is not None and -1.0 < result.avg_logprob < 0
     assert plausibility_flags(result) == []
     previous_end = 0.0

@@ -1,7 +1,7 @@
 """Text normalisation for word error rate: compare what was said, not how it was punctuated.
 
 Lowercase, drop punctuation, and write numbers as digits ("twenty seven" and "27" both become "27"),
-so an engine is not charged for a style choice. Used by the engine tests and bench/transcribe.py.
+so an engine is not charged for a style choice. Used by the engine tests and bench/engines.py.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Benchmark the speech-to-text engines on the committed speech clips, in one run, on equal terms.
 
-    python bench/transcribe.py                       # all engine configurations, 3 repeats
-    python bench/transcribe.py --threads 2 --beam-size 5 --repeat 5
-    python bench/transcribe.py --configs faster-int8,openai-fp32 --scenario engines
+    python bench/engines.py                       # all engine configurations, 3 repeats
+    python bench/engines.py --threads 2 --beam-size 5 --repeat 5
+    python bench/engines.py --configs faster-int8,openai-fp32 --scenario engines
 
 Every configuration transcribes the same audio (the four fixture clips plus one ~60 s "recording"
 made by joining them with pauses, the length annotators speak) with the same beam size, best-of,
