@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import Engine
 
 from annotate.errors import Conflict, InvalidInput
-from annotate.services.export_build import TOTALS, RowBuilder, encode_line, iter_rows, tally
+from annotate.services.export_build import TOTALS, RowBuilder, encode_line, iter_rows, write_rows
 from annotate.services.export_parts import PartJob, PartWorkers, Run, part_path
 from annotate.services.export_rows import SPLITS, ExportFilter, SplitSpec, count_images, plan_parts
 from db.blobstore import BlobStore
@@ -236,12 +236,7 @@ def _write_single(
     """Build every row in this process (small exports, and exports with media)."""
     jsonl, parquet = writers["jsonl"], writers["parquet"]
     for rows in iter_rows(engine, builder, options.filter, options.window):
-        for row in rows:
-            tally(row, counts, totals)
-            if jsonl:
-                jsonl[row["split"]].write(encode_line(row))
-            if parquet:
-                parquet[row["split"]].add(row)
+        write_rows(rows, jsonl, parquet, counts, totals)
         if progress is not None:
             progress(len(rows))
 

@@ -203,3 +203,20 @@ def tally(row: dict[str, Any], counts: dict[str, int], totals: dict[str, int]) -
     totals["transcripts"] += len(row["transcripts"])
     totals["captions"] += len(row["captions"])
     totals["reviewed"] += row["review"] is not None
+
+
+def write_rows(
+    rows: list[dict[str, Any]],
+    jsonl: dict[str, Any],
+    parquet: dict[str, Any],
+    counts: dict[str, int],
+    totals: dict[str, int],
+) -> None:
+    """Count a window's rows and write each to its split's JSONL file and/or Parquet writer (either may
+    be empty: that format was not asked for)."""
+    for row in rows:
+        tally(row, counts, totals)
+        if jsonl:
+            jsonl[row["split"]].write(encode_line(row))
+        if parquet:
+            parquet[row["split"]].add(row)

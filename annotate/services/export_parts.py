@@ -90,7 +90,7 @@ def build_run(
     job: PartJob, run: Run, engine: Any, builder: Any, report: Callable[[dict[str, Any]], None]
 ) -> None:
     """Write one run's rows to its part files (one per split and format), then report it complete."""
-    from annotate.services.export_build import TOTALS, encode_line, iter_rows, tally
+    from annotate.services.export_build import TOTALS, iter_rows, write_rows
 
     out_dir = Path(job.out_dir)
     jsonl = (
@@ -107,12 +107,7 @@ def build_run(
     totals = dict.fromkeys(TOTALS, 0)
     try:
         for rows in iter_rows(engine, builder, job.export_filter(), job.window, run.after_id, run.upto_id):
-            for row in rows:
-                tally(row, counts, totals)
-                if jsonl:
-                    jsonl[row["split"]].write(encode_line(row))
-                if parquet:
-                    parquet[row["split"]].add(row)
+            write_rows(rows, jsonl, parquet, counts, totals)
             report({"rows": len(rows)})
         for writer in parquet.values():
             writer.close()

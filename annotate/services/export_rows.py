@@ -467,22 +467,16 @@ def _load_captions(conn: Connection, image_ids: list[int]) -> dict[int, list[Cap
 
 
 def _segments(text: str | None) -> list[dict[str, Any]]:
-    """A transcript's segments as a dataset needs them: span and text (word timings stay in the database)."""
-    raw = _json(text)
-    if not raw:
-        return []
-    try:  # what the workers store: dicts with numeric start/end and a text
-        return [{"start": float(s["start"]), "end": float(s["end"]), "text": str(s["text"])} for s in raw]
-    except (KeyError, TypeError, ValueError):  # anything else, field by field
-        return [
-            {
-                "start": float(s.get("start", 0.0)),
-                "end": float(s.get("end", 0.0)),
-                "text": str(s.get("text", "")),
-            }
-            for s in raw
-            if isinstance(s, dict)
-        ]
+    """A transcript's segments as a dataset needs them: span and text (scores stay in the database)."""
+    return [
+        {
+            "start": float(s.get("start", 0.0)),
+            "end": float(s.get("end", 0.0)),
+            "text": str(s.get("text", "")),
+        }
+        for s in (_json(text) or [])
+        if isinstance(s, dict)
+    ]
 
 
 def _load_recordings(conn: Connection, image_ids: list[int]) -> dict[int, list[RecordingRow]]:
