@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 
 from annotate.errors import Conflict, InvalidInput
 from annotate.services.export_build import TOTALS, RowBuilder, encode_line, iter_rows, write_rows
-from annotate.services.export_parts import PartJob, PartWorkers, Run, part_path
+from annotate.services.export_parts import PartJob, PartWorkers, Progress, Run, part_path
 from annotate.services.export_rows import SPLITS, ExportFilter, SplitSpec, count_images, plan_parts
 from db.blobstore import BlobStore
 from db.models import Project
@@ -54,8 +54,6 @@ PARALLEL_MIN_ROWS = 50_000
 # Runs per worker in a parallel export: enough that appending keeps pace with building, and the last run
 # (appended after everything else is built) is small.
 RUNS_PER_WORKER = 4
-
-Progress = Callable[[int], None]
 
 
 @dataclass
