@@ -142,7 +142,7 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def timed_ingest(engine, blobs, settings, project_id, folder, count, workers):  # type: ignore[no-untyped-def]
+def timed_ingest(engine, blobs, settings, project_id, folder, count, workers):
     items = list(iter_folder(folder))
     assert len(items) == count, f"expected {count} files, found {len(items)}"
     with MemorySampler() as memory:

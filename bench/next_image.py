@@ -61,7 +61,7 @@ def run(kind: str, images: int, annotators: int, rounds: int, per_image: int) ->
                 lock = threading.Lock()
                 barrier = threading.Barrier(annotators)
 
-                def next_and_finish(client) -> None:  # type: ignore[no-untyped-def]
+                def next_and_finish(client) -> None:
                     began = time.perf_counter()
                     response = client.post("/api/tasks/next", json={"project_id": project_id})
                     elapsed = time.perf_counter() - began

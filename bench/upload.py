@@ -120,7 +120,7 @@ def serve(url: str, data_dir: Path) -> Iterator[tuple[str, int]]:
         log.close()
 
 
-def seed_users(engine, count: int, prefix: str = "a") -> list[str]:  # type: ignore[no-untyped-def]
+def seed_users(engine, count: int, prefix: str = "a") -> list[str]:
     """Users inserted in bulk with one shared password hash (hashing 50 passwords is not the bench)."""
     from annotate.security import hash_password
 
@@ -146,7 +146,7 @@ def seed_users(engine, count: int, prefix: str = "a") -> list[str]:  # type: ign
     return names
 
 
-def seed_project(engine, images: int, **fields) -> int:  # type: ignore[no-untyped-def]
+def seed_project(engine, images: int, **fields) -> int:
     """A project and `images` image rows (rows only: the bench never fetches image bytes)."""
     now = datetime.now(UTC)
     with engine.begin() as conn:

@@ -89,7 +89,7 @@ def one_minute_takes(count: int) -> list[np.ndarray]:
 
 
 @contextmanager
-def database(kind: str, directory: Path):  # type: ignore[no-untyped-def]
+def database(kind: str, directory: Path):
     if kind == "sqlite":
         yield f"sqlite:///{directory / 'bench.db'}"
         return
@@ -99,7 +99,7 @@ def database(kind: str, directory: Path):  # type: ignore[no-untyped-def]
         yield url
 
 
-def reset(factory: sessionmaker) -> None:  # type: ignore[type-arg]
+def reset(factory: sessionmaker) -> None:
     with factory.begin() as session:
         session.execute(delete(Transcript))
         session.execute(
@@ -113,7 +113,7 @@ def reset(factory: sessionmaker) -> None:  # type: ignore[type-arg]
         )
 
 
-def bench_database(kind: str, engine, takes: list[np.ndarray], batch_size: int, repeat: int) -> Row:  # type: ignore[no-untyped-def]
+def bench_database(kind: str, engine, takes: list[np.ndarray], batch_size: int, repeat: int) -> Row:
     with tempfile.TemporaryDirectory() as tmp, database(kind, Path(tmp)) as url:
         db = make_engine(url)
         upgrade(db)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from db.files import publish
 from db.settings import get_settings
 
 CHUNK = 1024 * 1024
@@ -85,8 +86,7 @@ class BlobStore:
                 os.unlink(tmp_name)  # same content is already stored
             else:
                 final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp_name, final)
-                _fsync_dir(final.parent)
+                publish(tmp_name, final)
             return key, sha
         except BaseException:
             if os.path.exists(tmp_name):
@@ -103,14 +103,6 @@ class BlobStore:
 
     def size(self, key: str) -> int:
         return self.path(key).stat().st_size
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def get_blobstore(root: Path | None = None) -> BlobStore:

@@ -90,6 +90,17 @@ class CaptionKind(enum.StrEnum):
     edited = "edited"  # a reviewer's edit of another caption
 
 
+class CaptionStatus(enum.StrEnum):
+    pending = "pending"  # waiting for review
+    approved = "approved"
+    rejected = "rejected"
+    superseded = "superseded"  # a newer caption (an edit, a re-clean) replaced it
+
+
+# A recording in one of these states no longer counts: QC or a reviewer rejected it, or it failed for good.
+DEAD_RECORDING_STATES = (RecordingStatus.rejected, RecordingStatus.failed)
+
+
 class ReviewDecision(enum.StrEnum):
     approve = "approve"
     edit = "edit"
@@ -273,8 +284,9 @@ class Caption(TimestampMixin, Base):
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    # pending -> approved | rejected (review); superseded when a newer caption replaces it
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[CaptionStatus] = mapped_column(
+        _enum(CaptionStatus, "caption_status"), default=CaptionStatus.pending
+    )
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
 
 

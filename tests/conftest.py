@@ -69,14 +69,14 @@ def blobs(settings: Settings) -> BlobStore:
 
 
 @pytest.fixture
-def app(engine: Engine, settings: Settings):  # type: ignore[no-untyped-def]
+def app(engine: Engine, settings: Settings):
     from annotate.api.app import create_app
 
     return create_app(settings)
 
 
 @pytest.fixture
-def server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def server(app) -> Iterator[str]:
     """The real app over real HTTP on a loopback port; yields its base URL."""
     from tests.support.server import live_server
 
@@ -85,7 +85,7 @@ def server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def make_user(session: Session):  # type: ignore[no-untyped-def]
+def make_user(session: Session):
     """make_user(name, role) -> (User, password), committed."""
     from annotate.services.users import add_user
 

@@ -15,13 +15,13 @@ from tests.support.server import login
 
 
 @pytest.fixture
-def lead(server, make_user) -> httpx.Client:  # type: ignore[no-untyped-def]
+def lead(server, make_user) -> httpx.Client:
     make_user("lena", "lead")
     make_user("ann", "annotator")
     return login(server, "lena", PASSWORD)
 
 
-def test_create_and_edit_a_project(lead) -> None:  # type: ignore[no-untyped-def]
+def test_create_and_edit_a_project(lead) -> None:
     created = lead.post(
         "/api/admin/projects",
         json={
@@ -54,7 +54,7 @@ def test_create_and_edit_a_project(lead) -> None:  # type: ignore[no-untyped-def
     assert lead.get("/api/admin/projects/999").status_code == 404
 
 
-def test_upload_an_image_and_a_zip_through_the_ingest_service(lead, session) -> None:  # type: ignore[no-untyped-def]
+def test_upload_an_image_and_a_zip_through_the_ingest_service(lead, session) -> None:
     project = lead.post("/api/admin/projects", json={"name": "Uploads"}).json()
     url = f"/api/admin/projects/{project['id']}/images"
     coffee = (IMAGES / "coffee.jpg").read_bytes()
@@ -79,7 +79,7 @@ def test_upload_an_image_and_a_zip_through_the_ingest_service(lead, session) -> 
     assert missing.status_code == 404
 
 
-def test_upload_over_the_limit_is_refused(lead, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_upload_over_the_limit_is_refused(lead, monkeypatch) -> None:
     project = lead.post("/api/admin/projects", json={"name": "Small"}).json()
     from annotate.api.routes import admin
 
@@ -90,7 +90,7 @@ def test_upload_over_the_limit_is_refused(lead, monkeypatch) -> None:  # type: i
     assert response.status_code == 413 and response.json()["code"] == "too_large"
 
 
-def test_leads_manage_annotators(server, lead) -> None:  # type: ignore[no-untyped-def]
+def test_leads_manage_annotators(server, lead) -> None:
     created = lead.post("/api/admin/users", json={"name": "zoe"})
     assert created.status_code == 201
     password = created.json()["password"]
@@ -112,7 +112,7 @@ def test_leads_manage_annotators(server, lead) -> None:  # type: ignore[no-untyp
     assert duplicate.status_code == 409
 
 
-def test_only_admins_manage_leads(server, lead, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_only_admins_manage_leads(server, lead, make_user) -> None:
     make_user("root", "admin")
     refused = lead.post("/api/admin/users", json={"name": "lou", "role": "lead"})
     assert refused.status_code == 403 and refused.json()["code"] == "wrong_role"

@@ -27,7 +27,7 @@ from tests.support.server import login
 # --- helpers shared by this topic's tests -----------------------------------------------------------
 
 
-def make_project(session, name: str = "p", **limits) -> Project:  # type: ignore[no-untyped-def]
+def make_project(session, name: str = "p", **limits) -> Project:
     spec = ProjectSpec(name=name, min_seconds=2, max_seconds=20, per_image=1)
     for key, value in limits.items():
         setattr(spec, key, value)
@@ -36,7 +36,7 @@ def make_project(session, name: str = "p", **limits) -> Project:  # type: ignore
     return project
 
 
-def add_images(session, blobs: BlobStore, project: Project, count: int) -> list[Image]:  # type: ignore[no-untyped-def]
+def add_images(session, blobs: BlobStore, project: Project, count: int) -> list[Image]:
     """Real JPEGs (and thumbnails) in the blob store, one colour each."""
     images = []
     for n in range(count):
@@ -64,7 +64,7 @@ def add_images(session, blobs: BlobStore, project: Project, count: int) -> list[
     return images
 
 
-def fast_logins(app) -> None:  # type: ignore[no-untyped-def]
+def fast_logins(app) -> None:
     """Tests log in many users from one address; the login limit is tested in test_auth_api."""
     app.state.login_limiter = SlidingWindowLimiter(10_000, 60.0)
 
@@ -72,7 +72,7 @@ def fast_logins(app) -> None:  # type: ignore[no-untyped-def]
 # --- service ---------------------------------------------------------------------------------------
 
 
-def test_next_image_is_held_on_a_lease_and_returned_again(session, settings, blobs, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_next_image_is_held_on_a_lease_and_returned_again(session, settings, blobs, make_user) -> None:
     project = make_project(session)
     images = add_images(session, blobs, project, 3)
     ann, _ = make_user("ann")
@@ -85,7 +85,7 @@ def test_next_image_is_held_on_a_lease_and_returned_again(session, settings, blo
     assert again is not None and again.id == first.id  # a reloaded tab gets the same image back
 
 
-def test_per_image_limit_is_respected(session, settings, blobs, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_per_image_limit_is_respected(session, settings, blobs, make_user) -> None:
     project = make_project(session, per_image=2)
     images = add_images(session, blobs, project, 2)
     users = [make_user(f"u{n}")[0] for n in range(5)]
@@ -97,7 +97,7 @@ def test_per_image_limit_is_respected(session, settings, blobs, make_user) -> No
     assert got == [images[0].id, images[0].id, images[1].id, images[1].id, None]
 
 
-def test_lapsed_lease_returns_the_image_to_the_pool(session, settings, blobs, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_lapsed_lease_returns_the_image_to_the_pool(session, settings, blobs, make_user) -> None:
     project = make_project(session)
     (image,) = add_images(session, blobs, project, 1)
     ann, _ = make_user("ann")
@@ -117,7 +117,7 @@ def test_lapsed_lease_returns_the_image_to_the_pool(session, settings, blobs, ma
     assert held.status == AssignmentStatus.expired
 
 
-def test_skipped_image_is_not_offered_again_and_reason_is_kept(session, settings, blobs, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_skipped_image_is_not_offered_again_and_reason_is_kept(session, settings, blobs, make_user) -> None:
     project = make_project(session)
     images = add_images(session, blobs, project, 2)
     ann, _ = make_user("ann")
@@ -147,7 +147,7 @@ def test_skipped_image_is_not_offered_again_and_reason_is_kept(session, settings
         skip_assignment(session, user=ann, assignment_id=second.id, reason="inappropriate")
 
 
-def test_annotators_see_only_images_of_their_own_assignments(session, settings, blobs, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_annotators_see_only_images_of_their_own_assignments(session, settings, blobs, make_user) -> None:
     project = make_project(session)
     images = add_images(session, blobs, project, 2)
     ann, _ = make_user("ann")
@@ -166,7 +166,7 @@ def test_annotators_see_only_images_of_their_own_assignments(session, settings, 
 # --- HTTP ------------------------------------------------------------------------------------------
 
 
-def test_next_image_over_http_and_image_access(server, app, session, blobs, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_next_image_over_http_and_image_access(server, app, session, blobs, make_user) -> None:
     project = make_project(session, name="Street scenes")
     images = add_images(session, blobs, project, 2)
     make_user("ann")
@@ -207,7 +207,7 @@ def test_next_image_over_http_and_image_access(server, app, session, blobs, make
 
 
 @pytest.mark.parametrize("per_image", [1, 2])
-def test_concurrent_next_image_requests_never_share_a_slot(  # type: ignore[no-untyped-def]
+def test_concurrent_next_image_requests_never_share_a_slot(
     server, app, session, blobs, make_user, per_image: int
 ) -> None:
     fast_logins(app)
@@ -233,7 +233,7 @@ def test_concurrent_next_image_requests_never_share_a_slot(  # type: ignore[no-u
     for thread in threads:
         thread.join(60)
     assert all(isinstance(r, dict) for r in results), results
-    taken = [r["task"]["image"]["id"] for r in results if r["task"]]  # type: ignore[index]
+    taken = [r["task"]["image"]["id"] for r in results if r["task"]]
     counts = {image_id: taken.count(image_id) for image_id in taken}
     assert len(taken) == min(annotators, image_count * per_image)
     assert all(c <= per_image for c in counts.values()), counts

@@ -5,7 +5,7 @@ import httpx
 from tests.support.server import login
 
 
-def test_login_sets_httponly_session_and_csrf_cookie(server: str, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_login_sets_httponly_session_and_csrf_cookie(server: str, make_user) -> None:
     make_user("ann", "annotator")
     response = httpx.post(f"{server}/api/auth/login", json={"name": "ann", "password": "correct-horse"})
     assert response.status_code == 200 and response.json()["role"] == "annotator"
@@ -15,7 +15,7 @@ def test_login_sets_httponly_session_and_csrf_cookie(server: str, make_user) -> 
     assert any(c.startswith("voicecap_csrf=") and "HttpOnly" not in c for c in cookies)
 
 
-def test_wrong_password_and_disabled_user_are_refused(server: str, make_user, session) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_password_and_disabled_user_are_refused(server: str, make_user, session) -> None:
     user, _ = make_user("ann")
     bad = httpx.post(f"{server}/api/auth/login", json={"name": "ann", "password": "nope-nope"})
     assert bad.status_code == 401 and bad.json()["code"] == "bad_credentials"
@@ -34,7 +34,7 @@ def test_unauthenticated_and_malformed_requests_get_json_errors(server: str) -> 
     assert malformed.status_code == 422 and malformed.json()["code"] == "invalid_request"
 
 
-def test_state_changing_request_without_csrf_token_is_refused(server: str, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_state_changing_request_without_csrf_token_is_refused(server: str, make_user) -> None:
     make_user("ann")
     client = login(server, "ann", "correct-horse")
     del client.headers["X-CSRF-Token"]
@@ -44,7 +44,7 @@ def test_state_changing_request_without_csrf_token_is_refused(server: str, make_
     assert client.post("/api/auth/logout").status_code == 204
 
 
-def test_login_is_rate_limited(server: str, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_login_is_rate_limited(server: str, make_user) -> None:
     make_user("ann")
     codes = [
         httpx.post(f"{server}/api/auth/login", json={"name": "ann", "password": "wrong-pass"}).status_code
@@ -53,7 +53,7 @@ def test_login_is_rate_limited(server: str, make_user) -> None:  # type: ignore[
     assert codes[:10] == [401] * 10 and codes[-1] == 429
 
 
-def test_session_survives_a_new_app_instance(app, settings, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_session_survives_a_new_app_instance(app, settings, make_user) -> None:
     from annotate.api.app import create_app
     from tests.support.server import live_server
 

@@ -66,7 +66,7 @@ class ServeProcess:
 
 
 @pytest.fixture
-def serve(engine, tmp_path: Path) -> Iterator[ServeProcess]:  # type: ignore[no-untyped-def]
+def serve(engine, tmp_path: Path) -> Iterator[ServeProcess]:
     server = ServeProcess(free_port(), tmp_path / "serve.log")
     server.start()
     try:
@@ -76,7 +76,7 @@ def serve(engine, tmp_path: Path) -> Iterator[ServeProcess]:  # type: ignore[no-
 
 
 @pytest.fixture
-def browser():  # type: ignore[no-untyped-def]
+def browser():
     require(CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
@@ -99,20 +99,20 @@ def browser():  # type: ignore[no-untyped-def]
             browser.close()
 
 
-def count(session, *where) -> int:  # type: ignore[no-untyped-def]
+def count(session, *where) -> int:
     session.expire_all()
     value = session.scalar(select(func.count()).select_from(Recording).where(*where))
     session.commit()  # end the read: SQLite's BEGIN IMMEDIATE would block the server's writes
     return int(value or 0)
 
 
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+def shot(page, name: str) -> None:
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
 
 
-def record(page, seconds: float = 2.8) -> None:  # type: ignore[no-untyped-def]
+def record(page, seconds: float = 2.8) -> None:
     page.keyboard.press("Space")
     page.wait_for_function("document.body.dataset.state === 'recording'")
     page.wait_for_timeout(int(seconds * 1000))
@@ -120,11 +120,11 @@ def record(page, seconds: float = 2.8) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_function("document.body.dataset.state === 'take'", timeout=10_000)
 
 
-def current_image(page) -> str:  # type: ignore[no-untyped-def]
+def current_image(page) -> str:
     return str(page.get_attribute("#image", "data-image-id"))
 
 
-def wait_for_next_image(page, previous: str, timeout: float = 60_000) -> str:  # type: ignore[no-untyped-def]
+def wait_for_next_image(page, previous: str, timeout: float = 60_000) -> str:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
@@ -146,7 +146,7 @@ def wait_for_next_image(page, previous: str, timeout: float = 60_000) -> str:  #
     return current_image(page)
 
 
-def test_record_play_submit_and_survive_a_server_crash(serve, browser, session, blobs, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_record_play_submit_and_survive_a_server_crash(serve, browser, session, blobs, make_user) -> None:
     project = make_project(session, name="Everyday scenes", min_seconds=2, max_seconds=20)
     add_images(session, blobs, project, 4)
     make_user("ann")
@@ -236,7 +236,7 @@ def test_record_play_submit_and_survive_a_server_crash(serve, browser, session, 
     record(page)
     attempts: list[str] = []
 
-    def lose_answer(route) -> None:  # type: ignore[no-untyped-def]
+    def lose_answer(route) -> None:
         attempts.append(route.request.url)
         if len(attempts) == 1:
             route.fetch()  # reaches the server, which stores it
@@ -260,7 +260,7 @@ def test_record_play_submit_and_survive_a_server_crash(serve, browser, session, 
     context.close()
 
 
-def test_denied_microphone_gets_a_clear_message(serve, session, blobs, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_denied_microphone_gets_a_clear_message(serve, session, blobs, make_user) -> None:
     require(CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
@@ -288,7 +288,7 @@ def test_denied_microphone_gets_a_clear_message(serve, session, blobs, make_user
             browser.close()
 
 
-def test_short_take_cannot_be_submitted_and_recording_stops_at_the_maximum(  # type: ignore[no-untyped-def]
+def test_short_take_cannot_be_submitted_and_recording_stops_at_the_maximum(
     serve, browser, session, blobs, make_user
 ) -> None:
     project = make_project(session, min_seconds=2, max_seconds=4)

@@ -45,39 +45,39 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def data(session, blobs):  # type: ignore[no-untyped-def]
+def data(session, blobs):
     return seed(session, blobs)
 
 
-def _page_as(browser, server: str, name: str):  # type: ignore[no-untyped-def]
+def _page_as(browser, server: str, name: str):
     context = browser.new_context(viewport={"width": 1400, "height": 950})
     response = context.request.post(f"{server}/api/auth/login", data={"name": name, "password": PASSWORD})
     assert response.ok, response.text()
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.errors = errors  # type: ignore[attr-defined]
+    page.errors = errors
     return page
 
 
 @pytest.fixture
-def lead_page(browser, server, data):  # type: ignore[no-untyped-def]
+def lead_page(browser, server, data):
     page = _page_as(browser, server, "lena")
     yield page
     assert page.errors == []  # no uncaught script error on any page
     page.context.close()
 
 
-def _open_review(page, server: str, query: str = "") -> None:  # type: ignore[no-untyped-def]
+def _open_review(page, server: str, query: str = "") -> None:
     page.goto(f"{server}/review{query}")
     page.wait_for_selector("#item-body:not([hidden])")
 
 
-def _title(page) -> str:  # type: ignore[no-untyped-def]
+def _title(page) -> str:
     return page.locator("#item-title").inner_text()
 
 
-def _reviews(session) -> list[tuple[int, str, str, int | None]]:  # type: ignore[no-untyped-def]
+def _reviews(session) -> list[tuple[int, str, str, int | None]]:
     session.expire_all()
     return [
         (r.caption_id, r.decision.value, r.reason, r.reviewer_id)
@@ -85,7 +85,7 @@ def _reviews(session) -> list[tuple[int, str, str, int | None]]:  # type: ignore
     ]
 
 
-def test_approve_and_move_with_the_keyboard(lead_page, server, data, session) -> None:  # type: ignore[no-untyped-def]
+def test_approve_and_move_with_the_keyboard(lead_page, server, data, session) -> None:
     page = lead_page
     first, second, third = (c.id for c in data.captions)
     _open_review(page, server)
@@ -108,7 +108,7 @@ def test_approve_and_move_with_the_keyboard(lead_page, server, data, session) ->
     assert "2 captions" in page.locator("#queue-count").inner_text()
 
 
-def test_edit_and_approve_shows_the_diff(lead_page, server, data, session) -> None:  # type: ignore[no-untyped-def]
+def test_edit_and_approve_shows_the_diff(lead_page, server, data, session) -> None:
     page = lead_page
     first = data.captions[0]
     _open_review(page, server)
@@ -127,7 +127,7 @@ def test_edit_and_approve_shows_the_diff(lead_page, server, data, session) -> No
     assert _reviews(session) == [(first.id, "edit", "", data.lead.id)]
 
 
-def test_reject_with_a_reason(lead_page, server, data, session) -> None:  # type: ignore[no-untyped-def]
+def test_reject_with_a_reason(lead_page, server, data, session) -> None:
     page = lead_page
     flagged = data.captions[1]
     _open_review(page, server, "?flag=flagged")
@@ -141,7 +141,7 @@ def test_reject_with_a_reason(lead_page, server, data, session) -> None:  # type
     assert _reviews(session) == [(flagged.id, "reject", "Mentions a pirate flag nobody said", data.lead.id)]
 
 
-def test_reject_needs_a_reason_and_escape_cancels(lead_page, server, data, session) -> None:  # type: ignore[no-untyped-def]
+def test_reject_needs_a_reason_and_escape_cancels(lead_page, server, data, session) -> None:
     page = lead_page
     _open_review(page, server)
     page.click("#reject")
@@ -152,7 +152,7 @@ def test_reject_needs_a_reason_and_escape_cancels(lead_page, server, data, sessi
     assert _reviews(session) == []
 
 
-def test_words_light_up_as_the_take_plays(lead_page, server, data) -> None:  # type: ignore[no-untyped-def]
+def test_words_light_up_as_the_take_plays(lead_page, server, data) -> None:
     page = lead_page
     _open_review(page, server)
     page.wait_for_function("document.getElementById('audio').readyState >= 1")
@@ -168,14 +168,14 @@ def test_words_light_up_as_the_take_plays(lead_page, server, data) -> None:  # t
     assert spoken == 25  # "In" … "house": every word started by 8.3 s
 
 
-def test_an_annotator_is_sent_away(browser, server, data) -> None:  # type: ignore[no-untyped-def]
+def test_an_annotator_is_sent_away(browser, server, data) -> None:
     page = _page_as(browser, server, "ann")
     page.goto(f"{server}/review")
     page.wait_for_url(re.compile(r"/task"))
     page.context.close()
 
 
-def test_dashboard_shows_charts_tables_and_live_counts(lead_page, server, data, session) -> None:  # type: ignore[no-untyped-def]
+def test_dashboard_shows_charts_tables_and_live_counts(lead_page, server, data, session) -> None:
     page = lead_page
     page.goto(f"{server}/dashboard")
     page.wait_for_selector("#chart-throughput canvas")
@@ -196,7 +196,7 @@ def test_dashboard_shows_charts_tables_and_live_counts(lead_page, server, data, 
     page.wait_for_function("document.getElementById('table-title').textContent === 'By day'")
 
 
-def test_admin_uploads_an_image_and_adds_an_annotator(lead_page, server, data, session) -> None:  # type: ignore[no-untyped-def]
+def test_admin_uploads_an_image_and_adds_an_annotator(lead_page, server, data, session) -> None:
     page = lead_page
     page.goto(f"{server}/admin")
     page.wait_for_selector("#project-list li.selected")
@@ -214,7 +214,7 @@ def test_admin_uploads_an_image_and_adds_an_annotator(lead_page, server, data, s
     assert page.locator("tr[data-user=zoe]").count() == 1
 
 
-def test_a_lead_logs_in_through_the_login_page_and_lands_on_review(browser, server, data) -> None:  # type: ignore[no-untyped-def]
+def test_a_lead_logs_in_through_the_login_page_and_lands_on_review(browser, server, data) -> None:
     context = browser.new_context()
     page = context.new_page()
     page.goto(f"{server}/review")
@@ -245,7 +245,7 @@ def _cli(*args: str) -> str:
 
 
 @pytest.mark.slow
-def test_a_lead_reviews_the_demos_real_captions(browser, settings, engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_lead_reviews_the_demos_real_captions(browser, settings, engine, tmp_path) -> None:
     """The whole way: the demo's project and users, two spoken takes imported, real Whisper and the rules
     cleaner, then the lead reviews in the browser and sees the dashboard."""
     import hashlib
@@ -306,7 +306,7 @@ def test_a_lead_reviews_the_demos_real_captions(browser, settings, engine, tmp_p
         context.close()
 
 
-def test_admin_takes_a_dropped_file(lead_page, server, data, session) -> None:  # type: ignore[no-untyped-def]
+def test_admin_takes_a_dropped_file(lead_page, server, data, session) -> None:
     import base64
 
     page = lead_page

@@ -21,7 +21,7 @@ def test_db_upgrade_then_current(settings: Settings) -> None:
     assert current["up_to_date"] is True
 
 
-def test_project_create_list_show_with_questions_file(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_project_create_list_show_with_questions_file(engine, tmp_path: Path) -> None:
     questions = tmp_path / "q.yaml"
     questions.write_text("questions:\n  - What animals are there?\n  - What colour is the sky?\n")
     created = run_json(
@@ -49,7 +49,7 @@ def test_project_create_list_show_with_questions_file(engine, tmp_path: Path) ->
     assert "What animals are there?" in run_cli("project", "show", "birds").stdout
 
 
-def test_project_create_rejects_bad_input(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_project_create_rejects_bad_input(engine, tmp_path: Path) -> None:
     run_cli("project", "create", "p1")
     duplicate = run_cli("project", "create", "p1", check=False)
     assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
@@ -61,7 +61,7 @@ def test_project_create_rejects_bad_input(engine, tmp_path: Path) -> None:  # ty
     assert "No project named" in run_cli("project", "show", "nope", check=False).stderr
 
 
-def test_user_add_generates_or_reads_password_and_never_stores_it_clear(engine, session) -> None:  # type: ignore[no-untyped-def]
+def test_user_add_generates_or_reads_password_and_never_stores_it_clear(engine, session) -> None:
     from sqlalchemy import select
 
     from db.models import User
@@ -79,7 +79,7 @@ def test_user_add_generates_or_reads_password_and_never_stores_it_clear(engine, 
     assert run_json("user", "list")["users"][0]["disabled"] is True
 
 
-def test_user_add_rejects_bad_input(engine) -> None:  # type: ignore[no-untyped-def]
+def test_user_add_rejects_bad_input(engine) -> None:
     run_cli("user", "add", "carol")
     assert "already exists" in run_cli("user", "add", "carol", check=False).stderr
     short = run_cli("user", "add", "dave", "--password-stdin", input="short\n", check=False)
@@ -96,7 +96,7 @@ def test_every_command_has_help_with_an_example() -> None:
     group = typer.main.get_command(app)
     missing = []
 
-    def walk(command, path):  # type: ignore[no-untyped-def]
+    def walk(command, path):
         sub = getattr(command, "commands", None)
         if sub:
             for name, child in sub.items():

@@ -163,7 +163,7 @@ def test_migration_0002_moves_words_out_of_segments_and_back(settings: Settings)
     upgrade(engine)
 
     check_schema(engine)
-    flat = [w for s in OLD_SEGMENTS for w in s["words"]]  # type: ignore[attr-defined]
+    flat = [w for s in OLD_SEGMENTS for w in s["words"]]
     stripped = [{k: v for k, v in s.items() if k != "words"} for s in OLD_SEGMENTS]
     with engine.connect() as conn:
         moved = conn.execute(
@@ -262,7 +262,7 @@ def test_expired_lease_returns_work_then_fails_after_max_attempts(session: Sessi
     stage = STAGES["transcribe"]
     for attempt in range(2):
         [rid] = claim(session, stage, f"dead{attempt}", limit=1, lease_seconds=60, max_attempts=2)
-        session.get(Recording, rid).lease_until = utcnow() - timedelta(seconds=1)  # type: ignore[union-attr]
+        session.get(Recording, rid).lease_until = utcnow() - timedelta(seconds=1)
         session.commit()
     assert claim(session, stage, "w", limit=1, lease_seconds=60, max_attempts=2) == []
     session.commit()
@@ -317,5 +317,5 @@ def test_llm_clean_stage_claims_enough_rows_to_fill_its_concurrency(
         stage = "transcribe"
         min_batch_size = 20
 
-    worker = Worker(maker, [Probe()], WorkerConfig(worker_id="w", batch_size=8))  # type: ignore[list-item]
-    assert len(worker.claim(Probe())) == 20  # type: ignore[arg-type]
+    worker = Worker(maker, [Probe()], WorkerConfig(worker_id="w", batch_size=8))
+    assert len(worker.claim(Probe())) == 20

@@ -282,15 +282,15 @@ def seed_export(session: Session, blobs: BlobStore, extra_approved: int = 6) -> 
 
 
 @pytest.fixture
-def seeded(session, blobs) -> ExportSeed:  # type: ignore[no-untyped-def]
+def seeded(session, blobs) -> ExportSeed:
     return seed_export(session, blobs)
 
 
-def read_lines(path: Path) -> list[dict]:  # type: ignore[type-arg]
+def read_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def all_rows(out: Path) -> list[dict]:  # type: ignore[type-arg]
+def all_rows(out: Path) -> list[dict]:
     rows = []
     for split in ("train", "validation", "test"):
         if (out / f"{split}.jsonl").exists():
@@ -298,13 +298,13 @@ def all_rows(out: Path) -> list[dict]:  # type: ignore[type-arg]
     return sorted(rows, key=lambda r: r["image_id"])
 
 
-def run_export(engine, blobs, project, out: Path, **kwargs) -> dict:  # type: ignore[no-untyped-def,type-arg]
+def run_export(engine, blobs, project, out: Path, **kwargs) -> dict:
     filter_args = {k: kwargs.pop(k) for k in ("state", "since", "until", "caption_version") if k in kwargs}
     options = ExportOptions(filter=ExportFilter(project_id=project.id, **filter_args), **kwargs)
     return export_dataset(engine, blobs, project, options, out)
 
 
-def test_approved_export_round_trips(engine, blobs, session, seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_approved_export_round_trips(engine, blobs, session, seeded, tmp_path) -> None:
     out = tmp_path / "export"
     manifest = run_export(engine, blobs, seeded.project, out, formats=("jsonl", "parquet"))
     rows = all_rows(out)
@@ -381,7 +381,7 @@ def test_approved_export_round_trips(engine, blobs, session, seeded, tmp_path) -
     )
 
 
-def test_hugging_face_datasets_and_pandas_load_the_files(engine, blobs, seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_hugging_face_datasets_and_pandas_load_the_files(engine, blobs, seeded, tmp_path) -> None:
     datasets = pytest.importorskip("datasets", reason="pip install datasets (in the test extra)")
     out = tmp_path / "export"
     # Every image in train and test, so two non-empty splits; `all` brings null captions and empty lists.
@@ -418,7 +418,7 @@ def test_hugging_face_datasets_and_pandas_load_the_files(engine, blobs, seeded, 
         assert texts == [[c["text"] for c in r["captions"]] for r in expected]
 
 
-def test_state_captioned_and_all(engine, blobs, seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_state_captioned_and_all(engine, blobs, seeded, tmp_path) -> None:
     ids = {name: image.id for name, image in seeded.images.items()}
     captioned = {
         r["image_id"]: r for r in _export_rows(engine, blobs, seeded, tmp_path / "c", state="captioned")
@@ -438,12 +438,12 @@ def test_state_captioned_and_all(engine, blobs, seeded, tmp_path) -> None:  # ty
     assert everything[ids["bare"]]["captions"] == [] and everything[ids["bare"]]["recordings"] == []
 
 
-def _export_rows(engine, blobs, seeded, out, **kwargs) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
+def _export_rows(engine, blobs, seeded, out, **kwargs) -> list[dict]:
     run_export(engine, blobs, seeded.project, out, **kwargs)
     return all_rows(out)
 
 
-def test_caption_version_and_date_range(engine, blobs, seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_caption_version_and_date_range(engine, blobs, seeded, tmp_path) -> None:
     ids = {name: image.id for name, image in seeded.images.items()}
     v2 = _export_rows(engine, blobs, seeded, tmp_path / "v2", state="captioned", caption_version="v2")
     assert [(r["image_id"], r["caption"]) for r in v2] == [
@@ -464,10 +464,10 @@ def test_caption_version_and_date_range(engine, blobs, seeded, tmp_path) -> None
     with pytest.raises(InvalidInput):
         ExportFilter(project_id=1, since=BASE, until=BASE)
     with pytest.raises(InvalidInput):
-        ExportFilter(project_id=1, state="finished")  # type: ignore[arg-type]
+        ExportFilter(project_id=1, state="finished")
 
 
-def test_split_is_deterministic_by_hash_and_stable_across_runs(engine, blobs, seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_split_is_deterministic_by_hash_and_stable_across_runs(engine, blobs, seeded, tmp_path) -> None:
     first = run_export(engine, blobs, seeded.project, tmp_path / "one", split=SplitSpec(60, 20, 20))
     # Another run, with other window sizes (so other paging), writes byte-identical files.
     spec = SplitSpec(60, 20, 20)
@@ -506,7 +506,7 @@ def test_split_is_deterministic_by_hash_and_stable_across_runs(engine, blobs, se
             SplitSpec.parse(bad)
 
 
-def test_crash_mid_export_leaves_no_file_under_a_finished_name(  # type: ignore[no-untyped-def]
+def test_crash_mid_export_leaves_no_file_under_a_finished_name(
     engine, blobs, seeded, tmp_path, monkeypatch
 ) -> None:
     out = tmp_path / "export"
@@ -515,7 +515,7 @@ def test_crash_mid_export_leaves_no_file_under_a_finished_name(  # type: ignore[
     real_row = export_service.RowBuilder.row
     calls = {"n": 0}
 
-    def failing_row(self, record):  # type: ignore[no-untyped-def]
+    def failing_row(self, record):
         calls["n"] += 1
         if calls["n"] > 4:
             raise OSError("disk full")
@@ -529,7 +529,7 @@ def test_crash_mid_export_leaves_no_file_under_a_finished_name(  # type: ignore[
     assert verify_export(out) == [f"{out / 'manifest.json'} is missing: the export did not finish."]
 
 
-def test_refuses_a_non_empty_directory_without_overwrite(engine, blobs, seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_refuses_a_non_empty_directory_without_overwrite(engine, blobs, seeded, tmp_path) -> None:
     out = tmp_path / "export"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
@@ -538,7 +538,7 @@ def test_refuses_a_non_empty_directory_without_overwrite(engine, blobs, seeded, 
     assert (out / "notes.txt").read_text() == "mine"
 
 
-def test_with_media_copies_images_and_audio_beside_the_rows(engine, blobs, seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_with_media_copies_images_and_audio_beside_the_rows(engine, blobs, seeded, tmp_path) -> None:
     out = tmp_path / "export"
     manifest = run_export(
         engine, blobs, seeded.project, out, with_media=True, public_base_url="https://vc.example/"
@@ -560,7 +560,7 @@ def test_with_media_copies_images_and_audio_beside_the_rows(engine, blobs, seede
     assert verify_export(out) == []
 
 
-def test_download_endpoint_streams_jsonl_parquet_and_zip(engine, blobs, seeded, server, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_download_endpoint_streams_jsonl_parquet_and_zip(engine, blobs, seeded, server, make_user) -> None:
     make_user("annie", "annotator")
     lead = login(server, "lena", PASSWORD)
     url = f"/api/projects/{seeded.project.id}/export"

@@ -18,7 +18,7 @@ from tests.test_export import read_lines, seed_export
 FINISHED = {"train.jsonl", "validation.jsonl", "test.jsonl", "train.parquet", "manifest.json"}
 
 
-def test_export_command_writes_files_and_manifest(session, blobs, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_export_command_writes_files_and_manifest(session, blobs, tmp_path) -> None:
     seeded = seed_export(session, blobs)
     out = tmp_path / "harbour-v1"
     manifest = run_json("export", "Harbour", "--out", str(out), "--format", "jsonl", "--format", "parquet")
@@ -47,7 +47,7 @@ def test_export_command_writes_files_and_manifest(session, blobs, tmp_path) -> N
     assert {p.name for p in out.iterdir()} == {"train.jsonl", "manifest.json"}
 
 
-def test_export_command_reports_bad_input(session, blobs, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_export_command_reports_bad_input(session, blobs, tmp_path) -> None:
     seed_export(session, blobs, extra_approved=0)
     cases = [
         (["Nowhere"], "No project named 'Nowhere'"),
@@ -61,7 +61,7 @@ def test_export_command_reports_bad_input(session, blobs, tmp_path) -> None:  # 
         assert message in " ".join(result.stderr.split()), (args, result.stderr)
 
 
-def test_sigkill_mid_export_leaves_no_file_under_a_finished_name(session, blobs, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_sigkill_mid_export_leaves_no_file_under_a_finished_name(session, blobs, tmp_path) -> None:
     seeded = seed_export(session, blobs, extra_approved=0)
     bulk_captioned(session, seeded.project, seeded.annotators[0], 40_000)
     out = tmp_path / "export"

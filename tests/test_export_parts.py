@@ -40,7 +40,7 @@ def test_plan_parts_cuts_the_selection_into_even_runs_in_id_order(
         plan_parts(engine, flt, 0)
 
 
-def test_a_failing_worker_fails_the_export_and_leaves_nothing_named_finished(  # type: ignore[no-untyped-def]
+def test_a_failing_worker_fails_the_export_and_leaves_nothing_named_finished(
     session, engine, blobs, tmp_path
 ) -> None:
     seeded = seed_export(session, blobs, extra_approved=0)
@@ -104,7 +104,7 @@ def test_postgresql_reads_only_the_captions_of_the_window(
     assert 0 < read <= 300, f"the window read {read} caption rows for 100 images: {json.dumps(plan)[:2000]}"
 
 
-def test_waiting_for_a_run_no_worker_has_fails_instead_of_hanging(engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_waiting_for_a_run_no_worker_has_fails_instead_of_hanging(engine: Engine, tmp_path) -> None:
     job = PartJob(
         database_url=engine.url.render_as_string(hide_password=False),
         project_name="none",

@@ -46,7 +46,7 @@ def run(
 ):
     """Ingest without threads (workers=1) unless a test asks for them."""
     kw.setdefault("workers", 1)
-    return ingest(engine, blobs, settings, project_id, items_from_source(str(source)), **kw)  # type: ignore[arg-type]
+    return ingest(engine, blobs, settings, project_id, items_from_source(str(source)), **kw)
 
 
 def rows(session: Session, project_id: int) -> list[Image]:
@@ -191,9 +191,9 @@ def test_rerun_resumes_without_decoding_known_images(
     decoded: list[str] = []
     real_inspect = service.inspect_image
 
-    def counting_inspect(data: bytes, max_pixels: int, **kw: object):  # type: ignore[no-untyped-def]
+    def counting_inspect(data: bytes, max_pixels: int, **kw: object):
         decoded.append(str(kw.get("name")))
-        return real_inspect(data, max_pixels, **kw)  # type: ignore[arg-type]
+        return real_inspect(data, max_pixels, **kw)
 
     monkeypatch.setattr(service, "inspect_image", counting_inspect)
     summary = run(engine, blobs, settings, project_id, folder)

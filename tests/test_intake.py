@@ -76,7 +76,7 @@ CONTENT_TYPES = {
 
 
 @pytest.fixture
-def task(session, settings, blobs, make_user):  # type: ignore[no-untyped-def]
+def task(session, settings, blobs, make_user):
     """A project (2-20 s), two images, an annotator holding a lease on the first."""
     project = make_project(session)
     images = add_images(session, blobs, project, 2)
@@ -86,7 +86,7 @@ def task(session, settings, blobs, make_user):  # type: ignore[no-untyped-def]
     return {"project": project, "image": images[0], "user": user, "assignment": assignment}
 
 
-def submit(session, blobs, settings, task, data: bytes | object, content_type: str, uuid: str):  # type: ignore[no-untyped-def]
+def submit(session, blobs, settings, task, data: bytes | object, content_type: str, uuid: str):
     chunks = (
         data if not isinstance(data, bytes) else [data[i : i + 65536] for i in range(0, len(data), 65536)]
     )
@@ -106,7 +106,7 @@ def submit(session, blobs, settings, task, data: bytes | object, content_type: s
     return result
 
 
-def snapshot(session, blobs) -> tuple[list[tuple[str, str, str]], set[str]]:  # type: ignore[no-untyped-def]
+def snapshot(session, blobs) -> tuple[list[tuple[str, str, str]], set[str]]:
     rows = session.execute(select(Recording.client_uuid, Recording.original_key, Recording.wav_key)).all()
     return sorted(tuple(r) for r in rows), set(blobs.keys())
 
@@ -117,7 +117,7 @@ def snapshot(session, blobs) -> tuple[list[tuple[str, str, str]], set[str]]:  # 
 @pytest.mark.parametrize("container", ["webm", "ogg", "mp4", "wav"])
 def test_browser_formats_are_stored_measured_and_transcoded(
     session, settings, blobs, task, container
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     data = encode(speech(6.0), container)
     recording, created = submit(
         session, blobs, settings, task, data, CONTENT_TYPES[container], "00000000-0000-4000-8000-000000000001"
@@ -134,10 +134,10 @@ def test_browser_formats_are_stored_measured_and_transcoded(
         assert abs(wav.getnframes() / 16000 - 6.0) < 0.1
     session.refresh(task["assignment"])
     assert task["assignment"].status == AssignmentStatus.submitted
-    assert session.get(Image, task["image"].id).done_count == 1  # type: ignore[union-attr]
+    assert session.get(Image, task["image"].id).done_count == 1
 
 
-def test_the_shipped_browser_fixture_webm_is_accepted(session, settings, blobs, task) -> None:  # type: ignore[no-untyped-def]
+def test_the_shipped_browser_fixture_webm_is_accepted(session, settings, blobs, task) -> None:
     data = (SPEECH / "desk.webm").read_bytes()
     recording, _ = submit(
         session, blobs, settings, task, data, "audio/webm", "11111111-1111-4111-8111-111111111111"
@@ -145,17 +145,17 @@ def test_the_shipped_browser_fixture_webm_is_accepted(session, settings, blobs, 
     assert abs(recording.duration_seconds - 15.29) < 0.2
 
 
-def test_a_repeated_uuid_stores_exactly_one_recording(session, settings, blobs, task) -> None:  # type: ignore[no-untyped-def]
+def test_a_repeated_uuid_stores_exactly_one_recording(session, settings, blobs, task) -> None:
     data = encode(speech(4.0), "webm")
     uuid = "22222222-2222-4222-8222-222222222222"
     first, created = submit(session, blobs, settings, task, data, "audio/webm", uuid)
     again, created_again = submit(session, blobs, settings, task, data, "audio/webm", uuid)
     assert created and not created_again and again.id == first.id
     assert session.scalar(select(func.count()).select_from(Recording)) == 1
-    assert session.get(Image, task["image"].id).done_count == 1  # type: ignore[union-attr]
+    assert session.get(Image, task["image"].id).done_count == 1
 
 
-def test_concurrent_duplicate_uploads_store_one_row(engine, settings, blobs, task) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_duplicate_uploads_store_one_row(engine, settings, blobs, task) -> None:
     data = encode(speech(4.0), "webm")
     uuid = "33333333-3333-4333-8333-333333333333"
     factory = sessionmaker(bind=engine, expire_on_commit=False)
@@ -181,13 +181,13 @@ def test_concurrent_duplicate_uploads_store_one_row(engine, settings, blobs, tas
     assert sorted(outcomes, key=str) == [False, False, False, True], outcomes
     with factory() as check:
         assert check.scalar(select(func.count()).select_from(Recording)) == 1
-        assert check.get(Image, task["image"].id).done_count == 1  # type: ignore[union-attr]
+        assert check.get(Image, task["image"].id).done_count == 1
 
 
 # --- refused -----------------------------------------------------------------------------------------
 
 
-def _bad_inputs(settings) -> dict[str, tuple[object, str]]:  # type: ignore[no-untyped-def]
+def _bad_inputs(settings) -> dict[str, tuple[object, str]]:
     quiet = speech(8.0)
     quiet[int(0.4 * RATE) :] = 0.0  # 0.4 s of speech, then silence
     return {
@@ -213,7 +213,7 @@ def _bad_inputs(settings) -> dict[str, tuple[object, str]]:  # type: ignore[no-u
 )
 def test_bad_takes_are_refused_with_a_message_and_lose_nothing(
     session, settings, blobs, task, code, words
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     good = encode(speech(5.0), "webm")
     submit(session, blobs, settings, task, good, "audio/webm", "44444444-4444-4444-8444-444444444444")
     before = snapshot(session, blobs)
@@ -231,10 +231,10 @@ def test_bad_takes_are_refused_with_a_message_and_lose_nothing(
     assert blobs.read_bytes(before[0][0][1]) == good
     session.refresh(task["assignment"])
     assert task["assignment"].status == AssignmentStatus.leased  # can re-record
-    assert session.get(Image, task["image"].id).done_count == 0  # type: ignore[union-attr]
+    assert session.get(Image, task["image"].id).done_count == 0
 
 
-def test_size_limit_is_checked_while_streaming(session, settings, blobs, task) -> None:  # type: ignore[no-untyped-def]
+def test_size_limit_is_checked_while_streaming(session, settings, blobs, task) -> None:
     settings.max_upload_mb = 0.25
     before = snapshot(session, blobs)
     pulled = 0
@@ -258,7 +258,7 @@ def test_size_limit_is_checked_while_streaming(session, settings, blobs, task) -
 
 def test_rejected_bytes_that_an_accepted_take_shares_are_kept(
     session, settings, blobs, task, make_user
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     data = encode(speech(5.0), "webm")
     submit(session, blobs, settings, task, data, "audio/webm", "77777777-7777-4777-8777-777777777777")
     before = snapshot(session, blobs)

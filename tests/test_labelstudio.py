@@ -133,7 +133,7 @@ def _submit(client: Any, task_id: int, text: str) -> Any:
     return client.annotations.create(id=task_id, result=result, ground_truth=False)
 
 
-def test_push_prefills_captions_and_pull_stores_reviews(session, blobs, engine, ls_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_push_prefills_captions_and_pull_stores_reviews(session, blobs, engine, ls_client, tmp_path) -> None:
     seeded = seed_export(session, blobs, extra_approved=2)
     project = seeded.project
     flt = ExportFilter(project_id=project.id, state="captioned")
@@ -228,7 +228,7 @@ def test_push_prefills_captions_and_pull_stores_reviews(session, blobs, engine, 
     assert rows[seeded.images["approved"].id]["review"]["decision"] == "edit"
 
 
-def test_tasks_file_is_accepted_by_label_studio(session, blobs, ls_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_tasks_file_is_accepted_by_label_studio(session, blobs, ls_client, tmp_path) -> None:
     seed_export(session, blobs, extra_approved=1)
     path = tmp_path / "tasks.json"
     written = run_json("labelstudio", "tasks-file", "Harbour", "--out", str(path), "--media", "data")
@@ -249,7 +249,7 @@ def test_tasks_file_is_accepted_by_label_studio(session, blobs, ls_client, tmp_p
     assert all(len(t.predictions) == 1 for t in stored)
 
 
-def test_cli_push_and_pull(session, blobs, label_studio, ls_client) -> None:  # type: ignore[no-untyped-def]
+def test_cli_push_and_pull(session, blobs, label_studio, ls_client) -> None:
     seeded = seed_export(session, blobs, extra_approved=0)
     env = {"VOICECAP_LABELSTUDIO_URL": label_studio, "VOICECAP_LABELSTUDIO_API_KEY": TOKEN}
     pushed = run_json("labelstudio", "push", "Harbour", "--state", "approved", "--media", "data", env=env)
@@ -273,7 +273,7 @@ def test_cli_push_and_pull(session, blobs, label_studio, ls_client) -> None:  # 
     assert denied.returncode == 1 and "Label Studio answered 401" in " ".join(denied.stderr.split())
 
 
-def test_url_media_need_a_public_base_url(session, blobs, engine) -> None:  # type: ignore[no-untyped-def]
+def test_url_media_need_a_public_base_url(session, blobs, engine) -> None:
     seeded = seed_export(session, blobs, extra_approved=0)
     record = next(
         r

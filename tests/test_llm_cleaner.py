@@ -43,7 +43,7 @@ def llm_settings(base_url: str, **overrides: object) -> Settings:
         "llm_retry_base_seconds": 0.01,
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**values)
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_a_surprise_fails_one_item_not_the_batch(fake: FakeOpenAI, monkeypatch: 
 
     real = llm.parse_answer
 
-    def parse(response):  # type: ignore[no-untyped-def]
+    def parse(response):
         if "boom" in response.choices[0].message.content:
             raise RuntimeError("boom")
         return real(response)
@@ -271,12 +271,12 @@ def drain(factory: sessionmaker[Session], settings: Settings, **config: object) 
         "poll_seconds": 0.05,
     }
     values.update(config)
-    worker = Worker(factory, [CleanStage(CleanProcessor(settings=settings))], WorkerConfig(**values))  # type: ignore[arg-type]
+    worker = Worker(factory, [CleanStage(CleanProcessor(settings=settings))], WorkerConfig(**values))
     return worker.run(drain=True)["clean"].as_dict()
 
 
 @pytest.fixture
-def factory(engine) -> sessionmaker[Session]:  # type: ignore[no-untyped-def]
+def factory(engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 

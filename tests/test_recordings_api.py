@@ -16,7 +16,7 @@ from tests.test_assignments import add_images, fast_logins, make_project
 from tests.test_intake import encode, speech, wav_bytes
 
 
-def upload(client: httpx.Client, assignment_id: int, data: bytes, content_type: str, uuid: str | None = None):  # type: ignore[no-untyped-def]
+def upload(client: httpx.Client, assignment_id: int, data: bytes, content_type: str, uuid: str | None = None):
     return client.put(
         f"/api/recordings/{uuid or uuidlib.uuid4()}",
         params={"assignment_id": assignment_id, "client_seconds": 4.2},
@@ -25,7 +25,7 @@ def upload(client: httpx.Client, assignment_id: int, data: bytes, content_type: 
     )
 
 
-def rows(session) -> int:  # type: ignore[no-untyped-def]
+def rows(session) -> int:
     session.expire_all()
     value = session.scalar(select(func.count()).select_from(Recording))
     session.commit()
@@ -33,7 +33,7 @@ def rows(session) -> int:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def ann(server, app, session, blobs, make_user):  # type: ignore[no-untyped-def]
+def ann(server, app, session, blobs, make_user):
     fast_logins(app)
     project = make_project(session, name="API", min_seconds=2, max_seconds=20, per_image=1)
     add_images(session, blobs, project, 4)
@@ -41,13 +41,13 @@ def ann(server, app, session, blobs, make_user):  # type: ignore[no-untyped-def]
     return login(server, "ann", "correct-horse")
 
 
-def next_task(client: httpx.Client) -> dict:  # type: ignore[type-arg]
+def next_task(client: httpx.Client) -> dict:
     task = client.post("/api/tasks/next", json={}).json()["task"]
     assert task is not None
-    return task  # type: ignore[no-any-return]
+    return task
 
 
-def test_upload_then_retry_stores_one_recording(ann, session) -> None:  # type: ignore[no-untyped-def]
+def test_upload_then_retry_stores_one_recording(ann, session) -> None:
     task = next_task(ann)
     data = encode(speech(4.0), "webm")
     uuid = str(uuidlib.uuid4())
@@ -74,7 +74,7 @@ def test_upload_then_retry_stores_one_recording(ann, session) -> None:  # type: 
     assert ann.get(f"/api/recordings/by-id/{body['id']}/audio", params={"kind": "wav"}).content[:4] == b"RIFF"
 
 
-def test_concurrent_duplicate_uuid_uploads_store_one_row(ann, session) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_duplicate_uuid_uploads_store_one_row(ann, session) -> None:
     task = next_task(ann)
     data = encode(speech(4.0), "ogg")
     uuid = str(uuidlib.uuid4())
@@ -116,7 +116,7 @@ BAD = {
 @pytest.mark.parametrize("code", list(BAD))
 def test_every_bad_take_gets_its_code_and_message_and_loses_nothing(
     ann, session, blobs, settings, code
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.max_upload_mb = 0.3  # 15 s of WAV is ~0.5 MB
     good_task = next_task(ann)
     good = encode(speech(4.0), "webm")
@@ -137,7 +137,7 @@ def test_every_bad_take_gets_its_code_and_message_and_loses_nothing(
     assert retry.status_code == 201 and rows(session) == 2
 
 
-def test_annotators_cannot_touch_others_work(server, ann, session, make_user) -> None:  # type: ignore[no-untyped-def]
+def test_annotators_cannot_touch_others_work(server, ann, session, make_user) -> None:
     make_user("bob")
     bob = login(server, "bob", "correct-horse")
     task = next_task(ann)
@@ -164,7 +164,7 @@ def test_annotators_cannot_touch_others_work(server, ann, session, make_user) ->
     assert rows(session) == 1
 
 
-def test_the_api_is_documented_in_openapi(server) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_is_documented_in_openapi(server) -> None:
     spec = httpx.get(f"{server}/openapi.json").json()
     put = spec["paths"]["/api/recordings/{client_uuid}"]["put"]
     assert "audio/webm" in put["requestBody"]["content"] and "413" in put["responses"]
@@ -172,12 +172,12 @@ def test_the_api_is_documented_in_openapi(server) -> None:  # type: ignore[no-un
         assert path in spec["paths"]
 
 
-def test_size_limit_holds_for_a_chunked_upload_without_length(ann, session, blobs, settings) -> None:  # type: ignore[no-untyped-def]
+def test_size_limit_holds_for_a_chunked_upload_without_length(ann, session, blobs, settings) -> None:
     settings.max_upload_mb = 0.3
     task = next_task(ann)
     keys_before = set(blobs.keys())
 
-    def body():  # type: ignore[no-untyped-def]
+    def body():
         for _ in range(40):  # 2.5 MB, no Content-Length: only the streaming check can stop it
             yield b"\x1a\x45\xdf\xa3" * 16384
 

@@ -33,15 +33,15 @@ LEAD_POSTS = [
 
 
 @pytest.fixture
-def data(session, blobs):  # type: ignore[no-untyped-def]
+def data(session, blobs):
     return seed(session, blobs)
 
 
-def _fill(path: str, data) -> str:  # type: ignore[no-untyped-def]
+def _fill(path: str, data) -> str:
     return path.format(caption=data.captions[0].id, recording=data.recordings[0].id, project=data.project.id)
 
 
-def test_annotators_get_wrong_role_on_every_lead_route(server, data) -> None:  # type: ignore[no-untyped-def]
+def test_annotators_get_wrong_role_on_every_lead_route(server, data) -> None:
     client = login(server, "ann", PASSWORD)
     for path in LEAD_GETS:
         response = client.get(_fill(path, data))
@@ -53,14 +53,14 @@ def test_annotators_get_wrong_role_on_every_lead_route(server, data) -> None:  #
     assert patch.status_code == 403 and patch.json()["code"] == "wrong_role"
 
 
-def test_lead_routes_need_a_login(server, data) -> None:  # type: ignore[no-untyped-def]
+def test_lead_routes_need_a_login(server, data) -> None:
     import httpx
 
     response = httpx.get(f"{server}/api/review/queue")
     assert response.status_code == 401 and response.json()["code"] == "not_authenticated"
 
 
-def test_queue_detail_and_filters(server, data) -> None:  # type: ignore[no-untyped-def]
+def test_queue_detail_and_filters(server, data) -> None:
     client = login(server, "lena", PASSWORD)
     queue = client.get("/api/review/queue").json()
     assert [i["id"] for i in queue["items"]] == [c.id for c in data.captions]
@@ -87,7 +87,7 @@ def test_queue_detail_and_filters(server, data) -> None:  # type: ignore[no-unty
     assert client.get("/api/review/captions/999999").status_code == 404
 
 
-def test_decisions_over_http(server, data, session) -> None:  # type: ignore[no-untyped-def]
+def test_decisions_over_http(server, data, session) -> None:
     client = login(server, "lena", PASSWORD)
     first, second, third = (c.id for c in data.captions)
     approved = client.post(f"/api/review/captions/{first}/decision", json={"decision": "approve"})
@@ -120,7 +120,7 @@ def test_decisions_over_http(server, data, session) -> None:  # type: ignore[no-
     assert by_annotator["bob"]["rejection_rate"] == 1.0 and by_annotator["ann"]["approved"] == 2
 
 
-def test_decision_needs_csrf(server, data) -> None:  # type: ignore[no-untyped-def]
+def test_decision_needs_csrf(server, data) -> None:
     client = login(server, "lena", PASSWORD)
     del client.headers["X-CSRF-Token"]
     response = client.post(
@@ -129,7 +129,7 @@ def test_decision_needs_csrf(server, data) -> None:  # type: ignore[no-untyped-d
     assert response.status_code == 403 and response.json()["code"] == "csrf_failed"
 
 
-def test_audio_is_served_with_range_support(server, data) -> None:  # type: ignore[no-untyped-def]
+def test_audio_is_served_with_range_support(server, data) -> None:
     client = login(server, "lena", PASSWORD)
     url = f"/api/recordings/{data.recordings[0].id}/audio"
     whole = client.get(url)
@@ -142,7 +142,7 @@ def test_audio_is_served_with_range_support(server, data) -> None:  # type: igno
     assert client.get("/api/recordings/999999/audio").status_code == 404
 
 
-def test_qc_endpoint_filters(server, data) -> None:  # type: ignore[no-untyped-def]
+def test_qc_endpoint_filters(server, data) -> None:
     client = login(server, "lena", PASSWORD)
     report = client.get(f"/api/qc?project={data.project.id}").json()
     assert report["total"] == 3 and {a["annotator"] for a in report["annotators"]} == {"ann", "bob"}

@@ -14,15 +14,15 @@ from tests.support.review_seed import BOATS_CAPTION, BOATS_WORDS, seed
 
 
 @pytest.fixture
-def data(session, blobs):  # type: ignore[no-untyped-def]
+def data(session, blobs):
     return seed(session, blobs)
 
 
-def _ids(result: dict) -> list[int]:  # type: ignore[type-arg]
+def _ids(result: dict) -> list[int]:
     return [item["id"] for item in result["items"]]
 
 
-def test_queue_filters_by_project_annotator_flag_and_state(session, data) -> None:  # type: ignore[no-untyped-def]
+def test_queue_filters_by_project_annotator_flag_and_state(session, data) -> None:
     every = [c.id for c in data.captions]
     assert _ids(review.list_queue(session, review.QueueFilter())) == every
     ann = data.annotators[0]
@@ -59,7 +59,7 @@ def test_transcript_words_come_from_the_words_column_without_blanks() -> None:
     ]
 
 
-def test_detail_has_word_timings_recording_and_history(session, data) -> None:  # type: ignore[no-untyped-def]
+def test_detail_has_word_timings_recording_and_history(session, data) -> None:
     detail = review.caption_detail(session, data.captions[0].id)
     words = detail["transcript"]["words"]
     assert len(words) == 35 and words[0]["word"].strip() == "In" and words[-1]["end"] == 11.78
@@ -70,7 +70,7 @@ def test_detail_has_word_timings_recording_and_history(session, data) -> None:  
     assert [h["id"] for h in detail["history"]] == [data.captions[0].id]
 
 
-def test_approve_stores_a_review_with_who(session, data) -> None:  # type: ignore[no-untyped-def]
+def test_approve_stores_a_review_with_who(session, data) -> None:
     caption = data.captions[0]
     result = review.decide(session, caption.id, data.lead, "approve")
     session.commit()
@@ -85,7 +85,7 @@ def test_approve_stores_a_review_with_who(session, data) -> None:  # type: ignor
     assert review.list_queue(session, review.QueueFilter())["total"] == 2
 
 
-def test_edit_adds_an_approved_child_and_keeps_the_original(session, data) -> None:  # type: ignore[no-untyped-def]
+def test_edit_adds_an_approved_child_and_keeps_the_original(session, data) -> None:
     parent = data.captions[1]
     new_text = BOATS_CAPTION.replace("Three red boats", "Three wooden red boats")
     result = review.decide(session, parent.id, data.lead, "edit", text=new_text)
@@ -107,7 +107,7 @@ def test_edit_adds_an_approved_child_and_keeps_the_original(session, data) -> No
         review.decide(session, child.id, data.lead, "edit", text=new_text)
 
 
-def test_reject_needs_a_reason_and_frees_the_image(session, data) -> None:  # type: ignore[no-untyped-def]
+def test_reject_needs_a_reason_and_frees_the_image(session, data) -> None:
     caption = data.captions[2]
     with pytest.raises(InvalidInput, match="reason"):
         review.decide(session, caption.id, data.lead, "reject", reason="  ")
@@ -125,7 +125,7 @@ def test_reject_needs_a_reason_and_frees_the_image(session, data) -> None:  # ty
 
 
 @pytest.mark.parametrize(("decision", "state"), [("retranscribe", "uploaded"), ("reclean", "transcribed")])
-def test_send_back_bumps_the_revision_and_requeues(session, data, decision, state) -> None:  # type: ignore[no-untyped-def]
+def test_send_back_bumps_the_revision_and_requeues(session, data, decision, state) -> None:
     caption = data.captions[0]
     recording = session.get(Recording, caption.recording_id)
     recording.attempts = 2
@@ -148,7 +148,7 @@ def test_send_back_bumps_the_revision_and_requeues(session, data, decision, stat
         review.decide(session, caption.id, data.lead, "approve")
 
 
-def test_external_id_makes_a_decision_idempotent(session, data) -> None:  # type: ignore[no-untyped-def]
+def test_external_id_makes_a_decision_idempotent(session, data) -> None:
     caption = data.captions[0]
     first = review.decide(session, caption.id, None, "approve", source="labelstudio", external_id="ls-7")
     again = review.decide(session, caption.id, None, "approve", source="labelstudio", external_id="ls-7")
@@ -157,14 +157,14 @@ def test_external_id_makes_a_decision_idempotent(session, data) -> None:  # type
     assert len(session.scalars(select(Review)).all()) == 1
 
 
-def test_choices_list_what_the_filters_offer(session, data) -> None:  # type: ignore[no-untyped-def]
+def test_choices_list_what_the_filters_offer(session, data) -> None:
     choices = review.queue_choices(session)
     assert [a["name"] for a in choices["annotators"]] == ["ann", "bob"]
     assert choices["flags"] == ["unsupported_content"]
     assert choices["projects"] == [{"id": data.project.id, "name": "Harbour"}]
 
 
-def test_a_recleaned_take_gets_a_new_caption_from_the_real_clean_stage(session, data) -> None:  # type: ignore[no-untyped-def]
+def test_a_recleaned_take_gets_a_new_caption_from_the_real_clean_stage(session, data) -> None:
     import os
     import subprocess
     import sys

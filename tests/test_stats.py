@@ -17,7 +17,7 @@ from tests.support.review_seed import BOATS_CAPTION, add_image, add_take, seed
 
 
 @pytest.fixture
-def decided(session, blobs):  # type: ignore[no-untyped-def]
+def decided(session, blobs):
     """Three takes: ann's first approved, bob's rejected, ann's second edited (approved)."""
     data = seed(session, blobs)
     first, second, third = data.captions
@@ -28,11 +28,11 @@ def decided(session, blobs):  # type: ignore[no-untyped-def]
     return data
 
 
-def _by_key(result: dict) -> dict:  # type: ignore[type-arg]
+def _by_key(result: dict) -> dict:
     return {row["key"]: row for row in result["rows"]}
 
 
-def test_stats_by_annotator(session, decided) -> None:  # type: ignore[no-untyped-def]
+def test_stats_by_annotator(session, decided) -> None:
     rows = _by_key(stats.stats(session, decided.project.id, "annotator"))
     ann, bob = rows["ann"], rows["bob"]
     assert (ann["takes"], ann["images_done"], ann["reviewed"], ann["approved"]) == (2, 2, 2, 2)
@@ -45,7 +45,7 @@ def test_stats_by_annotator(session, decided) -> None:  # type: ignore[no-untype
     assert (bob["takes"], bob["images_done"], bob["rejected"], bob["rejection_rate"]) == (1, 0, 1, 1.0)
 
 
-def test_stats_by_project_and_totals(session, decided) -> None:  # type: ignore[no-untyped-def]
+def test_stats_by_project_and_totals(session, decided) -> None:
     result = stats.stats(session, None, "project")
     harbour = _by_key(result)["Harbour"]
     assert (harbour["takes"], harbour["images_done"], harbour["reviewed"]) == (3, 2, 3)
@@ -53,7 +53,7 @@ def test_stats_by_project_and_totals(session, decided) -> None:  # type: ignore[
     assert result["totals"]["takes"] == 3 and result["totals"]["rejected"] == 1
 
 
-def test_stats_by_day_fills_quiet_days(session, blobs, decided) -> None:  # type: ignore[no-untyped-def]
+def test_stats_by_day_fills_quiet_days(session, blobs, decided) -> None:
     image = decided.images[0]
     add_take(session, blobs, image, decided.annotators[1], created_at=utcnow() - timedelta(days=3))
     session.commit()
@@ -63,14 +63,14 @@ def test_stats_by_day_fills_quiet_days(session, blobs, decided) -> None:  # type
     assert rows[-1]["reviewed"] == 3 and rows[1]["audio_hours"] == 0.0
 
 
-def test_stats_on_an_empty_database(session) -> None:  # type: ignore[no-untyped-def]
+def test_stats_on_an_empty_database(session) -> None:
     for by in stats.GROUPINGS:
         assert stats.stats(session, None, by)["rows"] == []
     live = stats.live_counts(session)
     assert live["review_queue"] == 0 and live["recordings"]["uploaded"] == 0
 
 
-def test_live_counts(session, decided) -> None:  # type: ignore[no-untyped-def]
+def test_live_counts(session, decided) -> None:
     live = stats.live_counts(session, decided.project.id)
     assert live["captions"] == {"approved": 2, "rejected": 1, "superseded": 1}
     assert live["review_queue"] == 0 and live["reviews_last_24h"] == 3
@@ -79,7 +79,7 @@ def test_live_counts(session, decided) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def varied(session, blobs, settings):  # type: ignore[no-untyped-def]
+def varied(session, blobs, settings):
     """Six ordinary takes by ann and bob, and carl, who speaks far too fast and once far too briefly."""
     data = seed(session, blobs, takes=2)
     carl = add_user(session, "carl", "annotator", "correct-horse").user
@@ -94,14 +94,14 @@ def varied(session, blobs, settings):  # type: ignore[no-untyped-def]
     return data
 
 
-def _other(data):  # type: ignore[no-untyped-def]
+def _other(data):
     from tests.support.review_seed import IMAGES
 
     used = {img.source for img in data.images}
     return next(p for p in sorted(IMAGES.glob("*.jpg")) if str(p) not in used)
 
 
-def test_qc_flags_takes_and_annotators(session, settings, varied) -> None:  # type: ignore[no-untyped-def]
+def test_qc_flags_takes_and_annotators(session, settings, varied) -> None:
     report = qc.qc_report(session, settings, qc.QcFilter(project_id=varied.project.id))
     assert report["total"] == 8
     carl = next(a for a in report["annotators"] if a["annotator"] == "carl")
@@ -140,7 +140,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_stats_and_qc(decided) -> None:  # type: ignore[no-untyped-def]
+def test_cli_stats_and_qc(decided) -> None:
     result = _cli("stats", "Harbour", "--by", "annotator", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -155,7 +155,7 @@ def test_cli_stats_and_qc(decided) -> None:  # type: ignore[no-untyped-def]
     assert qc_out.returncode == 0 and "Annotators against their project" in qc_out.stdout
 
 
-def test_cli_review_decisions(session, decided, blobs) -> None:  # type: ignore[no-untyped-def]
+def test_cli_review_decisions(session, decided, blobs) -> None:
     _, _, caption = add_take(session, blobs, decided.images[0], decided.annotators[0])
     session.commit()
     queued = json.loads(_cli("review", "queue", "--json").stdout)

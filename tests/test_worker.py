@@ -35,12 +35,12 @@ def whisper() -> TranscriptionEngine:
 
 
 @pytest.fixture(scope="module")
-def clips():  # type: ignore[no-untyped-def]
+def clips():
     return speech_clips()
 
 
 @pytest.fixture
-def factory(engine) -> sessionmaker[Session]:  # type: ignore[no-untyped-def]
+def factory(engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
@@ -54,7 +54,7 @@ def config(**overrides: object) -> WorkerConfig:
         "poll_seconds": 0.1,
     }
     values.update(overrides)
-    return WorkerConfig(**values)  # type: ignore[arg-type]
+    return WorkerConfig(**values)
 
 
 def test_drain_transcribes_every_recording_and_fails_undecodable_audio(

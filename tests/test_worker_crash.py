@@ -69,7 +69,7 @@ def held_by(session: Session, worker_id: str) -> list[int]:
     return ids
 
 
-def wait_for(condition, timeout: float, processes: list[subprocess.Popen[bytes]]):  # type: ignore[no-untyped-def]
+def wait_for(condition, timeout: float, processes: list[subprocess.Popen[bytes]]):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()

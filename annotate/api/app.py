@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, verify_schema: bool = True) 
     return app
 
 
-def _page(filename: str):  # type: ignore[no-untyped-def]
+def _page(filename: str):
     def serve() -> FileResponse:
         return FileResponse(WEB_DIR / filename, headers={"Cache-Control": "no-cache"})
 

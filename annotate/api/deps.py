@@ -20,7 +20,7 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -34,7 +34,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 def _signer(request: Request) -> SessionSigner:
-    return request.app.state.signer  # type: ignore[no-any-return]
+    return request.app.state.signer
 
 
 def current_user(request: Request, session: Session = Depends(get_session)) -> User:

@@ -75,7 +75,7 @@ def export(
         try:
             flt = ExportFilter(
                 project_id=record.id,
-                state=state,  # type: ignore[arg-type]
+                state=state,
                 since=parse_when(since),
                 until=parse_when(until),
                 caption_version=caption_version,

@@ -43,10 +43,10 @@ def _filter(project_id: int, state: str) -> ExportFilter:
 
     if state not in STATES:
         fail(f"Unknown state {state!r}; use one of {', '.join(STATES)}.")
-    return ExportFilter(project_id=project_id, state=state)  # type: ignore[arg-type]
+    return ExportFilter(project_id=project_id, state=state)
 
 
-def _client(url: str | None):  # type: ignore[no-untyped-def]
+def _client(url: str | None):
     # The service is imported by the commands that use it: it pulls in the review service and its text
     # rules, which `voicecap --help` and the other commands do not need.
     from annotate.services import labelstudio as service
@@ -92,7 +92,7 @@ def push(
     flt = _filter(record.id, state)
     client = _client(url)
     try:
-        links = service.MediaLinks(get_blobstore(), media, settings.public_base_url)  # type: ignore[arg-type]
+        links = service.MediaLinks(get_blobstore(), media, settings.public_base_url)
         result = service.push(get_engine(), record, flt, links, client, ls_project)
     except VoicecapError as exc:
         fail(exc.message)
@@ -173,7 +173,7 @@ def tasks_file(
         record = get_project(session, project)
     flt = _filter(record.id, state)
     try:
-        links = service.MediaLinks(get_blobstore(), media, settings.public_base_url)  # type: ignore[arg-type]
+        links = service.MediaLinks(get_blobstore(), media, settings.public_base_url)
         count = service.write_tasks_file(get_engine(), record, flt, links, out)
     except VoicecapError as exc:
         fail(exc.message)

@@ -334,7 +334,7 @@ def export_dataset(
     writers = {"jsonl": jsonl, "parquet": parquet}
     media_list = _HashingFile(out_dir / MEDIA_LIST) if options.with_media else None
     if media_list is not None:
-        builder.media_lines = media_list  # type: ignore[assignment]
+        builder.media_lines = media_list
     counts = dict.fromkeys(SPLITS, 0)
     totals = dict.fromkeys(TOTALS, 0)
     try:

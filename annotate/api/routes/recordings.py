@@ -75,7 +75,7 @@ def recording_out(recording: Recording, created: bool) -> RecordingOut:
 
 
 def _blobs(request: Request) -> BlobStore:
-    return request.app.state.blobs  # type: ignore[no-any-return]
+    return request.app.state.blobs
 
 
 def _error_responses() -> dict[int | str, dict[str, Any]]:
