@@ -8,7 +8,7 @@ Every configuration transcribes the same audio (the four fixture clips plus one 
 made by joining them with pauses, the length annotators speak) with the same beam size, best-of,
 CPU threads, VAD and word timestamps. Reported per configuration: real-time factor (processing
 seconds per audio second; lower is faster), speed relative to openai-whisper, and corpus WER on
-normalised text (transcribe.wer). A table goes to stdout and JSON to bench/out/transcribe.json.
+normalised text (tests/support/wer.py). A table goes to stdout and JSON to bench/out/transcribe.json.
 
 Scenarios are pluggable: `@scenario("name")` registers a function `(BenchConfig, list[Clip]) ->
 list[Row]`; `--scenario name` runs it. The engines scenario times `engine.transcribe` directly; a
@@ -34,9 +34,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.support.wer import normalize_text  # noqa: E402
 from transcribe.audio import decode_audio  # noqa: E402
 from transcribe.engines.base import SAMPLE_RATE, available_cpus  # noqa: E402
-from transcribe.wer import normalize_text  # noqa: E402
 
 SPEECH = REPO / "tests" / "fixtures" / "speech"
 OUT = REPO / "bench" / "out"

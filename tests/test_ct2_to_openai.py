@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.support.databases import require
+from tests.support.wer import word_error_rate
 from transcribe.audio import decode_audio
 from transcribe.ct2_to_openai import (
     ConversionError,
@@ -21,7 +22,6 @@ from transcribe.ct2_to_openai import (
     read_ct2_model_bin,
     read_ct2_variables,
 )
-from transcribe.wer import word_error_rate
 
 SPEECH = Path(__file__).resolve().parent / "fixtures" / "speech"
 CLIPS = {clip["file"]: clip for clip in json.loads((SPEECH / "clips.json").read_text())}

@@ -13,11 +13,11 @@ import pytest
 
 from db.settings import Settings
 from tests.support.databases import require
+from tests.support.wer import normalize_text, word_error_rate
 from transcribe.audio import AudioDecodeError, decode_audio
 from transcribe.engines import TranscriptionEngine, TranscriptResult, available_cpus, load_engine
 from transcribe.guard import plausibility_flags
 from transcribe.model_paths import ModelNotFoundError, resolve_ct2_model, resolve_openai_model
-from transcribe.wer import normalize_text, word_error_rate
 
 SPEECH = Path(__file__).resolve().parent / "fixtures" / "speech"
 CLIPS = json.loads((SPEECH / "clips.json").read_text())

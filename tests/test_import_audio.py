@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from db.models import Image, Recording, RecordingStatus, Transcript
 from tests.conftest import EXAMPLES
 from tests.support.cli import run_cli, run_json
+from tests.support.wer import word_error_rate
 from tests.support.worker_data import SPEECH, speech_clips, wav_bytes
-from transcribe.wer import word_error_rate
 
 pytestmark = pytest.mark.slow
 

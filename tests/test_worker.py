@@ -20,7 +20,7 @@ from tests.support.cli import run_json
 from tests.support.worker_data import add_recording, make_fixture, speech_clips
 from transcribe.engines import TranscriptionEngine, load_engine
 from transcribe.transcribe_stage import TranscribeInput, TranscribeOutput, TranscribeProcessor
-from transcribe.wer import word_error_rate
+from tests.support.wer import word_error_rate
 from transcribe.worker import DONE, DUPLICATE, LOST, Worker, WorkerConfig
 
 pytestmark = pytest.mark.slow
