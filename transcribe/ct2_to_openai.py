@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from db.files import atomic_write
+
 # The order of CTranslate2's DataType enum (include/ctranslate2/types.h).
 _CT2_DTYPES: tuple[str, ...] = ("float32", "int8", "int16", "int32", "float16", "bfloat16")
 _SUPPORTED_BINARY_VERSIONS = range(3, 7)
@@ -142,11 +144,9 @@ def convert(model_dir: str | Path, out_path: str | Path) -> Path:
     import torch
 
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = ct2_to_openai_checkpoint(model_dir)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    torch.save(checkpoint, tmp)
-    tmp.replace(out_path)
+    with atomic_write(out_path, "wb") as handle:
+        torch.save(checkpoint, handle)
     return out_path
 
 
