@@ -27,7 +27,7 @@ from transcribe.clean import load_cleaner
 from transcribe.clean.base import CleanError, CleanResult, PermanentCleanError
 from transcribe.clean.llm import LLMCleaner
 from transcribe.clean.stage import CleanProcessor, MergeReport, merge_images, single_key
-from transcribe.clean.usage import estimate_cost, token_totals
+from transcribe.usage import estimate_cost, token_totals
 from transcribe.clean_stage import CleanStage
 from transcribe.worker import Worker, WorkerConfig
 

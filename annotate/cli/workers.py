@@ -292,7 +292,7 @@ def _progress_display(
     if not enabled:
         yield None
         return
-    from transcribe.clean.usage import estimate_cost
+    from transcribe.usage import estimate_cost
     from transcribe.worker import backlog
 
     started = time.monotonic()
@@ -340,7 +340,7 @@ def _progress_display(
 
 
 def _print_summary(totals: dict[str, StageTotals], settings: Any) -> None:
-    from transcribe.clean.usage import estimate_cost
+    from transcribe.usage import estimate_cost
 
     for name, stage_totals in totals.items():
         line = (

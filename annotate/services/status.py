@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from db import queue
 from db.models import Caption, CaptionKind, Image, Recording, RecordingStatus, Transcript, utcnow
 from db.settings import Settings
-from transcribe.clean.usage import estimate_cost, token_totals
+from transcribe.usage import estimate_cost, token_totals
 
 WINDOWS = {"last_hour": timedelta(hours=1), "last_day": timedelta(days=1)}
 
