@@ -183,8 +183,7 @@ def bench_llm_stage(captions: int, latency: float, concurrency: int, batch: int)
     from db.models import Caption, Recording, RecordingStatus
     from db.session import make_engine, session_factory
     from tests.support.fake_openai import FakeOpenAI, echo
-    from transcribe.clean.stage import CleanProcessor
-    from transcribe.clean_stage import CleanStage
+    from transcribe.stages.clean import CleanProcessor
     from transcribe.worker import Worker, WorkerConfig
 
     corpus = make_corpus(captions, seed=13)
@@ -195,7 +194,7 @@ def bench_llm_stage(captions: int, latency: float, concurrency: int, batch: int)
         with factory() as session:
             _seed_transcribed(session, corpus)
         settings = _llm_settings(fake.base_url, concurrency)
-        stage = CleanStage(CleanProcessor(settings=settings))
+        stage = CleanProcessor(settings=settings)
         config = WorkerConfig(batch_size=batch, lease_seconds=120, poll_seconds=0.05, backoff_seconds=0)
         started = time.perf_counter()
         Worker(factory, [stage], config).run(drain=True)

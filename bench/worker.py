@@ -48,7 +48,7 @@ from db.settings import Settings  # noqa: E402
 from tests.support.worker_data import add_recording, make_fixture, speech_clips  # noqa: E402
 from transcribe.engines import load_engine  # noqa: E402
 from transcribe.engines.base import SAMPLE_RATE, available_cpus  # noqa: E402
-from transcribe.transcribe_stage import TranscribeProcessor  # noqa: E402
+from transcribe.stages.transcribe import TranscribeProcessor  # noqa: E402
 from transcribe.worker import Worker, WorkerConfig  # noqa: E402
 
 OUT = REPO / "bench" / "out"

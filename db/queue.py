@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Recording, RecordingStatus, utcnow
@@ -200,6 +200,26 @@ def _failed_stage(error: str | None) -> Stage:
         if error and error.startswith(stage.name):
             return stage
     return STAGES["transcribe"]
+
+
+def _outstanding(stage: Stage, project_id: int | None) -> ColumnElement[bool]:
+    """Rows a stage still has to do: ready (now or after a backoff) or leased by any worker."""
+    condition = Recording.status.in_([stage.ready, stage.working])
+    if project_id is not None:
+        condition = and_(condition, Recording.project_id == project_id)
+    return condition
+
+
+def outstanding(session: Session, stage: Stage, project_id: int | None = None) -> int:
+    """How many rows the stage still has to do (a draining worker waits until none)."""
+    return int(session.scalar(select(func.count()).where(_outstanding(stage, project_id))) or 0)
+
+
+def backlog(session: Session, stage: Stage, project_id: int | None = None) -> tuple[int, float]:
+    """Rows a stage still has to do and their seconds of audio (for a progress bar's total)."""
+    query = select(func.count(), func.coalesce(func.sum(Recording.duration_seconds), 0.0))
+    count, seconds = session.execute(query.where(_outstanding(stage, project_id))).one()
+    return int(count), float(seconds)
 
 
 def counts_by_status(session: Session, project_id: int | None = None) -> dict[str, int]:

@@ -302,19 +302,20 @@ def test_concurrent_claims_never_share_a_row(engine: Engine) -> None:
 def test_llm_clean_stage_claims_enough_rows_to_fill_its_concurrency(
     engine: Engine, settings: Settings
 ) -> None:
-    from transcribe.clean_stage import build_clean_stage
+    from transcribe.stages.clean import CleanProcessor
     from transcribe.worker import Worker, WorkerConfig
 
     maker = sessionmaker(bind=engine, expire_on_commit=False)
     with maker() as session:
         _seed(session, n_recordings=40)
     llm_settings = settings.model_copy(update={"cleaner": "llm", "llm_concurrency": 10})
-    stage = build_clean_stage(llm_settings)
+    stage = CleanProcessor.from_settings(llm_settings)
     assert stage.min_batch_size == 20
-    assert build_clean_stage(settings).min_batch_size == 0  # rules: the configured batch size stands
+    # rules: the configured batch size stands
+    assert CleanProcessor.from_settings(settings).min_batch_size == 0
 
     class Probe:  # a processor of the transcribe stage that asks for big batches, like the llm cleaner
-        stage = "transcribe"
+        stage = STAGES["transcribe"]
         min_batch_size = 20
 
     worker = Worker(maker, [Probe()], WorkerConfig(worker_id="w", batch_size=8))

@@ -26,9 +26,10 @@ from tests.support.fake_openai import FakeOpenAI, Reply, by_transcript, echo
 from transcribe.clean import load_cleaner
 from transcribe.clean.base import CleanError, CleanResult, PermanentCleanError
 from transcribe.clean.llm import LLMCleaner
-from transcribe.clean.stage import CleanProcessor, MergeReport, merge_images, single_key
+from transcribe.stages.captions import single_key
+from transcribe.stages.clean import CleanProcessor
+from transcribe.stages.merge import MergeReport, merge_images
 from transcribe.usage import estimate_cost, token_totals
-from transcribe.clean_stage import CleanStage
 from transcribe.worker import Worker, WorkerConfig
 
 
@@ -271,7 +272,7 @@ def drain(factory: sessionmaker[Session], settings: Settings, **config: object) 
         "poll_seconds": 0.05,
     }
     values.update(config)
-    worker = Worker(factory, [CleanStage(CleanProcessor(settings=settings))], WorkerConfig(**values))
+    worker = Worker(factory, [CleanProcessor(settings=settings)], WorkerConfig(**values))
     return worker.run(drain=True)["clean"].as_dict()
 
 
@@ -427,7 +428,7 @@ def test_merged_caption_once_every_recording_of_an_image_is_captioned(
     # Only the first image is complete: its second image still has a recording waiting.
     with factory() as s, s.begin():
         s.execute(update(Recording).where(Recording.id == ids[3]).values(status=RecordingStatus.uploaded))
-    # The worker writes merged captions in its idle sweep (transcribe/clean_stage.py).
+    # The worker writes merged captions in its idle sweep (transcribe/stages/merge.py).
     assert drain(factory, settings)["merged"] == 1
 
     merged = session.scalars(select(Caption).where(Caption.kind == CaptionKind.merged)).one()

@@ -17,10 +17,10 @@ from db.blobstore import BlobStore
 from db.models import Recording, RecordingStatus, Transcript, utcnow
 from db.settings import Settings
 from tests.support.cli import run_json
+from tests.support.wer import word_error_rate
 from tests.support.worker_data import add_recording, make_fixture, speech_clips
 from transcribe.engines import TranscriptionEngine, load_engine
-from transcribe.transcribe_stage import TranscribeInput, TranscribeOutput, TranscribeProcessor
-from tests.support.wer import word_error_rate
+from transcribe.stages.transcribe import TranscribeInput, TranscribeOutput, TranscribeProcessor
 from transcribe.worker import DONE, DUPLICATE, LOST, Worker, WorkerConfig
 
 pytestmark = pytest.mark.slow
@@ -238,11 +238,11 @@ def test_one_worker_runs_both_stages_to_captions(
     session: Session, blobs: BlobStore, factory, whisper, clips
 ) -> None:
     from db.models import Caption
-    from transcribe.clean_stage import build_clean_stage
+    from transcribe.stages.clean import CleanProcessor
 
     fixture = make_fixture(session)
     ids = [add_recording(session, blobs, fixture, clip.audio).id for clip in clips[:2]]
-    stages = [TranscribeProcessor(whisper, blobs), build_clean_stage(Settings(cleaner="rules"))]
+    stages = [TranscribeProcessor(whisper, blobs), CleanProcessor.from_settings(Settings(cleaner="rules"))]
     worker = Worker(factory, stages, config())
 
     totals = worker.run(drain=True)

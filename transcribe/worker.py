@@ -34,14 +34,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import queue
-from db.models import Recording, RecordingStatus
+from db.models import RecordingStatus
 from db.settings import Settings
-from transcribe.stage import PermanentError, StageProcessor, describe_error
+from transcribe.stages.base import PermanentError, StageProcessor, describe_error
 
 log = logging.getLogger("voicecap.worker")
 
@@ -200,7 +199,7 @@ class Worker:
         self.config = config
         self.on_batch = on_batch
         self.on_wait = on_wait
-        self.totals: dict[str, StageTotals] = {p.stage: StageTotals() for p in processors}
+        self.totals: dict[str, StageTotals] = {p.stage.name: StageTotals() for p in processors}
         self._stop = threading.Event()
         self._dirty: set[str] = set()  # stages that finished rows since their last sweep
 
@@ -219,7 +218,7 @@ class Worker:
         log.info(
             "worker %s started: stages %s, batch %d, lease %ss",
             self.config.worker_id,
-            ",".join(p.stage for p in self.processors),
+            ",".join(p.stage.name for p in self.processors),
             self.config.batch_size,
             self.config.lease_seconds,
         )
@@ -261,21 +260,21 @@ class Worker:
         return worked
 
     def _sweep(self) -> None:
-        """Idle, and a stage finished rows since its last sweep: let it do its follow-up work."""
+        """Idle, and a stage finished rows since its last sweep: run its processor's sweep."""
         for processor in self.processors:
-            sweep = getattr(processor, "sweep", None)
-            if sweep is None or processor.stage not in self._dirty:
+            name = processor.stage.name
+            if processor.sweep is None or name not in self._dirty:
                 continue
-            self._dirty.discard(processor.stage)
-            report = BatchReport(stage=processor.stage)
+            self._dirty.discard(name)
+            report = BatchReport(stage=name)
             started = time.perf_counter()
             try:
-                report.units = sweep(self.factory, self.config.project_id)
+                report.units = processor.sweep.run(self.factory, self.config.project_id)
             except Exception:
-                log.exception("%s: sweep failed", processor.stage)
+                log.exception("%s: sweep failed", name)
             report.wall_seconds = time.perf_counter() - started
             for key, value in report.units.items():
-                totals = self.totals[processor.stage].units
+                totals = self.totals[name].units
                 totals[key] = totals.get(key, 0.0) + value
             if self.on_batch:
                 self.on_batch(report)
@@ -283,13 +282,12 @@ class Worker:
     # -- one batch --------------------------------------------------------------------------------
 
     def claim(self, processor: StageProcessor) -> list[int]:
-        stage = queue.get_stage(processor.stage)
         with self.factory() as session, session.begin():
             return queue.claim(
                 session,
-                stage,
+                processor.stage,
                 self.config.worker_id,
-                max(self.config.batch_size, getattr(processor, "min_batch_size", 0)),
+                max(self.config.batch_size, processor.min_batch_size),
                 self.config.lease_seconds,
                 self.config.max_attempts,
                 project_id=self.config.project_id,
@@ -297,7 +295,7 @@ class Worker:
 
     def run_batch(self, processor: StageProcessor, ids: list[int]) -> BatchReport:
         """Process rows this worker has claimed, storing or failing each one."""
-        stage = queue.get_stage(processor.stage)
+        stage = processor.stage
         report = BatchReport(stage=stage.name)
         started = time.perf_counter()
         log.info("%s: claimed %s", stage.name, _id_list(ids))
@@ -310,7 +308,7 @@ class Worker:
                 output = outputs.get(recording_id, RuntimeError("the stage returned no result"))
                 if isinstance(item, BaseException):
                     output = item
-                outcome = self._finish(processor, stage, recording_id, item, output, report)
+                outcome = self._finish(processor, recording_id, item, output, report)
                 heartbeat.release(recording_id)
                 report.outcomes[recording_id] = outcome
                 if outcome in (DONE, DUPLICATE):
@@ -333,25 +331,20 @@ class Worker:
             with self.factory() as session, session.begin():
                 inputs = processor.load(session, ids)
         except Exception as exc:
-            log.exception("%s: loading the batch failed", processor.stage)
+            log.exception("%s: loading the batch failed", processor.stage.name)
             return {}, {recording_id: exc for recording_id in ids}
         ready = {rid: item for rid, item in inputs.items() if not isinstance(item, BaseException)}
         try:
             outputs = processor.process(ready) if ready else {}
         except Exception as exc:
-            log.exception("%s: processing the batch failed", processor.stage)
+            log.exception("%s: processing the batch failed", processor.stage.name)
             outputs = {recording_id: exc for recording_id in ready}
         return inputs, outputs
 
     def _finish(
-        self,
-        processor: StageProcessor,
-        stage: queue.Stage,
-        recording_id: int,
-        item: Any,
-        output: Any,
-        report: BatchReport,
+        self, processor: StageProcessor, recording_id: int, item: Any, output: Any, report: BatchReport
     ) -> str:
+        stage = processor.stage
         if isinstance(output, BaseException):
             return self._fail(stage, recording_id, output, report)
         try:
@@ -364,7 +357,7 @@ class Worker:
             log.warning("%s: recording %d: lease lost, result discarded", stage.name, recording_id)
             return LOST
         except IntegrityError as exc:
-            return self._after_conflict(processor, stage, recording_id, item, exc, report)
+            return self._after_conflict(processor, recording_id, item, exc, report)
         except Exception as exc:
             log.exception("%s: recording %d: storing the result failed", stage.name, recording_id)
             return self._fail(stage, recording_id, exc, report)
@@ -374,13 +367,13 @@ class Worker:
     def _after_conflict(
         self,
         processor: StageProcessor,
-        stage: queue.Stage,
         recording_id: int,
         item: Any,
         error: IntegrityError,
         report: BatchReport,
     ) -> str:
         """A unique key said no: if our result is already there, the job is done; else it is an error."""
+        stage = processor.stage
         with self.factory() as session, session.begin():
             if processor.already_stored(session, recording_id, item):
                 if queue.complete(session, stage, self.config.worker_id, recording_id):
@@ -419,15 +412,11 @@ class Worker:
 
     def pending(self) -> dict[str, int]:
         """Rows each stage still has to do: ready (now or after a backoff) or leased by any worker."""
-        counts: dict[str, int] = {}
         with self.factory() as session, session.begin():
-            for processor in self.processors:
-                stage = queue.get_stage(processor.stage)
-                query = select(func.count()).where(Recording.status.in_([stage.ready, stage.working]))
-                if self.config.project_id is not None:
-                    query = query.where(Recording.project_id == self.config.project_id)
-                counts[stage.name] = int(session.scalar(query) or 0)
-        return counts
+            return {
+                p.stage.name: queue.outstanding(session, p.stage, self.config.project_id)
+                for p in self.processors
+            }
 
 
 def is_permanent(error: BaseException) -> bool:
@@ -437,18 +426,6 @@ def is_permanent(error: BaseException) -> bool:
 
 def _id_list(ids: list[int]) -> str:
     return ", ".join(str(i) for i in ids)
-
-
-def backlog(session: Session, stage_name: str, project_id: int | None = None) -> tuple[int, float]:
-    """Rows a stage still has to do and their seconds of audio (for a progress bar's total)."""
-    stage = queue.get_stage(stage_name)
-    query = select(func.count(), func.coalesce(func.sum(Recording.duration_seconds), 0.0)).where(
-        Recording.status.in_([stage.ready, stage.working])
-    )
-    if project_id is not None:
-        query = query.where(Recording.project_id == project_id)
-    count, seconds = session.execute(query).one()
-    return int(count), float(seconds)
 
 
 __all__ = [
@@ -462,7 +439,6 @@ __all__ = [
     "StageTotals",
     "Worker",
     "WorkerConfig",
-    "backlog",
     "default_worker_id",
     "is_permanent",
 ]

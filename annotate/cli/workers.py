@@ -106,7 +106,7 @@ def worker(
     Examples: `voicecap worker`; `voicecap worker --stages transcribe --device cuda --batch-size 16`;
     `docker compose up --scale worker=4`
     """
-    from transcribe.pipeline import parse_stages
+    from transcribe.stages.factory import parse_stages
 
     try:
         names = parse_stages(stages)
@@ -182,7 +182,7 @@ def _run(
     # Imported here, not at the top, so that `voicecap --help` and the other commands load neither
     # alembic nor the transcription and cleaning code.
     from db.migrate import SchemaOutOfDate, check_schema
-    from transcribe.pipeline import build_processors
+    from transcribe.stages.factory import build_processors
     from transcribe.worker import Worker, WorkerConfig, default_worker_id
 
     settings = get_settings()
@@ -293,7 +293,6 @@ def _progress_display(
         yield None
         return
     from transcribe.usage import estimate_cost
-    from transcribe.worker import backlog
 
     started = time.monotonic()
     progress = Progress(
@@ -306,7 +305,7 @@ def _progress_display(
     tasks: dict[str, Any] = {}
     with factory() as session:
         for name in stages:
-            count, seconds = backlog(session, name, project_id)
+            count, seconds = queue.backlog(session, queue.get_stage(name), project_id)
             total = seconds / 3600 if name == "transcribe" else count
             tasks[name] = progress.add_task(name, total=max(total, 1e-9), figures="")
 
@@ -316,7 +315,7 @@ def _progress_display(
             figures[key] = figures.get(key, 0.0) + value
         figures["finished"] = figures.get("finished", 0.0) + report.finished
         with factory() as session:
-            count, seconds = backlog(session, report.stage, project_id)
+            count, seconds = queue.backlog(session, queue.get_stage(report.stage), project_id)
         elapsed = max(time.monotonic() - started, 1e-6)
         if report.stage == "transcribe":
             hours = figures.get("audio_seconds", 0.0) / 3600

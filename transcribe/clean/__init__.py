@@ -1,8 +1,9 @@
 """Transcript cleaning: spoken transcripts become dense, faithful written captions.
 
 `load_cleaner(settings)` picks the cleaner named by settings.cleaner: "rules" (offline, instant,
-deterministic) or "llm" (any OpenAI-compatible chat endpoint). `CleanProcessor` (stage.py) is the
-clean stage the worker runs; `faithfulness.check` flags captions that say what the speaker did not.
+deterministic) or "llm" (any OpenAI-compatible chat endpoint); `faithfulness.check` flags captions that
+say what the speaker did not. Pure text in, text out: the clean processor that reads transcripts and
+writes Caption rows for the worker is transcribe/stages/clean.py.
 """
 
 from __future__ import annotations

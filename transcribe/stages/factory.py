@@ -1,11 +1,11 @@
-"""Wiring: the stage processors a worker runs, built once from settings (models load here, not per job)."""
+"""The processors a worker runs, built once from settings (models load here, not per job)."""
 
 from __future__ import annotations
 
 from db.blobstore import BlobStore
 from db.queue import STAGES
 from db.settings import Settings
-from transcribe.stage import StageProcessor
+from transcribe.stages.base import StageProcessor
 
 
 def parse_stages(text: str) -> list[str]:
@@ -28,15 +28,16 @@ def build_processors(
     device: str | None = None,
     compute_type: str | None = None,
 ) -> list[StageProcessor]:
+    """One processor per named stage, in pipeline order; heavy imports only for the stages asked for."""
     processors: list[StageProcessor] = []
     if "transcribe" in stages:
         from transcribe.engines import load_engine
-        from transcribe.transcribe_stage import TranscribeProcessor
+        from transcribe.stages.transcribe import TranscribeProcessor
 
         loaded = load_engine(settings, engine=engine, model=model, device=device, compute_type=compute_type)
         processors.append(TranscribeProcessor(loaded, BlobStore(settings.blob_dir), settings.language))
     if "clean" in stages:
-        from transcribe.clean_stage import build_clean_stage
+        from transcribe.stages.clean import CleanProcessor
 
-        processors.append(build_clean_stage(settings))
+        processors.append(CleanProcessor.from_settings(settings))
     return processors

@@ -1,4 +1,4 @@
-"""The transcription stage: a recording's 16 kHz WAV in, a Transcript row out.
+"""The transcription processor: a recording's 16 kHz WAV in, a Transcript row out.
 
 The engine is loaded once and kept for the life of the worker. A batch is decoded, grouped by
 language and handed to `engine.transcribe_batch` (faster-whisper's batched pipeline on GPU). If the
@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from db.blobstore import BlobStore
 from db.models import Project, Recording, Transcript
+from db.queue import STAGES, Stage
 from transcribe.audio import AudioDecodeError, decode_audio
 from transcribe.engines import TranscriptionEngine, TranscriptResult
 from transcribe.guard import plausibility_flags
-from transcribe.stage import PermanentError
+from transcribe.stages.base import PermanentError, Sweep
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,11 @@ class StageTimings:
 
 
 class TranscribeProcessor:
-    stage = "transcribe"
+    """Runs the "transcribe" stage with one engine, loaded once for the worker's life."""
+
+    stage: Stage = STAGES["transcribe"]
+    min_batch_size: int = 0
+    sweep: Sweep | None = None  # nothing to follow up: a transcript needs only its own recording
 
     def __init__(self, engine: TranscriptionEngine, blobs: BlobStore, language: str | None = None) -> None:
         self.engine = engine
@@ -183,3 +188,6 @@ class TranscribeProcessor:
             "words": float(output.result.word_count),
             "flagged": 1.0 if output.flags else 0.0,
         }
+
+    def close(self) -> None:
+        """Nothing to release: the engine lives as long as the process."""

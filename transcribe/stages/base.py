@@ -1,16 +1,16 @@
-"""What a worker stage plugs into the worker loop (transcribe/worker.py).
+"""What a processor plugs into the worker loop (transcribe/worker.py).
 
-The loop owns claiming, leases, heartbeats, completion and failure; a stage only says how to read its
-inputs, do its work and write its results. The three calls are split by transaction:
+Vocabulary: a *stage* is a `db.queue.Stage` (the ready → working → done statuses a recording moves
+through); a *processor* is the object the worker drives to do one stage's work; a *sweep* is follow-up
+work a processor offers for the worker to run when it is idle (the clean processor's merged captions).
+
+The loop owns claiming, leases, heartbeats, completion and failure; a processor only says how to read
+its inputs, do its work and write its results. The three calls are split by transaction:
 
 - ``load`` runs in a short read transaction right after the claim and returns plain inputs;
 - ``process`` runs outside any transaction (it may take minutes) and must not touch the database;
 - ``store`` runs inside the transaction that also marks the row done, so a result and its state change
   commit together or not at all.
-
-A stage may also offer ``sweep(factory, project_id) -> dict[str, float]``, run when the worker is idle
-after the stage finished rows (the clean stage writes per-image merged captions there), and
-``close()``, called by whoever built it when the worker is done.
 
 An input or output that is an ``Exception`` fails that one recording; a ``PermanentError`` fails it for
 good on the first attempt (a corrupt file will not decode on the third try either).
@@ -21,20 +21,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.queue import Stage
 
 
 class PermanentError(Exception):
     """Retrying will not help: the recording goes straight to `failed` with this message."""
 
 
+class Sweep(Protocol):
+    """Work that is not a queue job: run by the worker when it is idle after its processor finished rows.
+
+    Must be safe to run again at any time (it finds its own work and writes idempotently).
+    """
+
+    def run(self, factory: sessionmaker[Session], project_id: int | None) -> dict[str, float]:
+        """Do the follow-up work in its own short transactions; figures for progress, like `units`."""
+        ...
+
+
 @runtime_checkable
 class StageProcessor(Protocol):
-    """One stage of the pipeline ("transcribe", "clean"), as seen by the worker loop."""
+    """The worker's view of one stage ("transcribe", "clean") of the pipeline."""
 
-    #: a key of db.queue.STAGES
-    stage: str
-    # A processor may also set `min_batch_size`: the worker then claims at least that many rows a batch.
+    #: the queue stage whose rows this processor claims (a value of db.queue.STAGES)
+    stage: Stage
+    #: the worker claims at least this many rows a batch (0: the configured batch size stands)
+    min_batch_size: int
+    #: follow-up work for the worker's idle time, or None
+    sweep: Sweep | None
 
     def load(self, session: Session, recording_ids: list[int]) -> dict[int, Any | Exception]:
         """Read what `process` needs for each claimed recording (detached, plain data)."""
@@ -57,6 +73,10 @@ class StageProcessor(Protocol):
 
     def units(self, item: Any, output: Any) -> dict[str, float]:
         """Figures for progress and throughput, e.g. audio_seconds or prompt_tokens."""
+        ...
+
+    def close(self) -> None:
+        """Release what the processor holds (an HTTP client); called by whoever built it."""
         ...
 
 
