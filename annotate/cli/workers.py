@@ -214,9 +214,7 @@ def _run(
                 totals = runner.run(drain=drain)
         finally:
             for processor in processors:
-                close = getattr(processor, "close", None)
-                if close is not None:
-                    close()
+                processor.close()
     summary = {name: stage_totals.as_dict() for name, stage_totals in totals.items()}
     if as_json:
         print_json(summary)
