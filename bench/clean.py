@@ -194,10 +194,10 @@ def bench_llm_stage(captions: int, latency: float, concurrency: int, batch: int)
         with factory() as session:
             _seed_transcribed(session, corpus)
         settings = _llm_settings(fake.base_url, concurrency)
-        stage = CleanProcessor(settings=settings)
+        processor = CleanProcessor(settings=settings)
         config = WorkerConfig(batch_size=batch, lease_seconds=120, poll_seconds=0.05, backoff_seconds=0)
         started = time.perf_counter()
-        Worker(factory, [stage], config).run(drain=True)
+        Worker(factory, [processor], config).run(drain=True)
         seconds = time.perf_counter() - started
         with factory() as session:
             stored = session.scalar(select(func.count(Caption.id)))
