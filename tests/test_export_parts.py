@@ -9,9 +9,9 @@ from sqlalchemy import Engine, text, update
 from sqlalchemy.orm import Session
 
 from annotate.errors import InvalidInput
-from annotate.services.export import ExportOptions, export_dataset
-from annotate.services.export_parts import ExportWorkerFailed, PartJob, PartWorkers
-from annotate.services.export_rows import ExportFilter, count_images, plan_parts, window_query
+from annotate.services.export import ExportFilter, ExportOptions, export_dataset
+from annotate.services.export.parts import PartBuilders, PartBuildFailed, PartJob
+from annotate.services.export.selection import count_images, plan_parts, window_query
 from db.blobstore import BlobStore
 from db.models import Image
 from tests.support.bulk_seed import bulk_captioned
@@ -117,9 +117,9 @@ def test_waiting_for_a_run_no_worker_has_fails_instead_of_hanging(engine: Engine
         public_base_url="",
         runs=[],
     )
-    pool = PartWorkers([job])
+    pool = PartBuilders([job])
     try:
-        with pytest.raises(ExportWorkerFailed, match="none reported run 0"):
+        with pytest.raises(PartBuildFailed, match="none reported run 0"):
             pool.wait_for(0, None)
     finally:
         pool.close()

@@ -61,15 +61,9 @@ def export(
     Load it: `datasets.load_dataset("json", data_files={"train": "exports/harbour-v1/train.jsonl"})`.
     """
     # Imported here: the export's modules (and SQLAlchemy's PostgreSQL dialect) load only for an export.
-    from annotate.services.export_rows import STATES, ExportFilter, SplitSpec, parse_when
+    # ExportFilter and ExportOptions reject a bad state, format, date or split; this only reports it.
+    from annotate.services.export import ExportFilter, ExportOptions, SplitSpec, export_dataset, parse_when
 
-    if state not in STATES:
-        fail(f"Unknown state {state!r}; use one of {', '.join(STATES)}.")
-    from annotate.services.export import FORMATS, ExportOptions, export_dataset
-
-    bad = [f for f in formats if f not in FORMATS]
-    if bad:
-        fail(f"Unknown format {', '.join(bad)}; use {' or '.join(FORMATS)}.")
     with db_session() as session:
         record = get_project(session, project)
         try:
@@ -83,7 +77,7 @@ def export(
             options = ExportOptions(
                 filter=flt,
                 split=SplitSpec.parse(split),
-                formats=tuple(dict.fromkeys(formats)),
+                formats=tuple(formats),
                 with_media=with_media,
                 overwrite=overwrite,
                 public_base_url=get_settings().public_base_url,
