@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import Engine, text, update
@@ -123,3 +125,18 @@ def test_waiting_for_a_run_no_worker_has_fails_instead_of_hanging(engine: Engine
             pool.wait_for(0, None)
     finally:
         pool.close()
+
+
+def test_a_part_builder_loads_neither_the_cli_nor_the_web_app_nor_pyarrow() -> None:
+    """Each part builder is a fresh interpreter: what its module imports, every builder pays for."""
+    unwanted = ["annotate.cli", "annotate.api", "typer", "rich", "fastapi", "uvicorn", "pyarrow", "pandas"]
+    unwanted += ["numpy", "PIL", "av", "httpx", "alembic"]
+    code = (
+        "import json, sys\n"
+        "import annotate.services.export.part_builder\n"
+        f"print(json.dumps(sorted(m for m in {unwanted!r} if m in sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
