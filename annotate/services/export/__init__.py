@@ -14,7 +14,7 @@ the tests use only these names). The modules, in the order a row passes through 
 
 Why they are apart: a part builder is a fresh process (`python -m annotate.services.export.part_builder`)
 that should load only what building rows needs, so the row modules import neither the CLI nor the web
-app; and pyarrow (slow to import, ~60 MB) is imported only by parquet.py, which is itself imported only
+app; and pyarrow (about 80 MB once imported) is imported only by parquet.py, which is itself imported only
 when Parquet is asked for.
 """
 

@@ -62,10 +62,10 @@ class ExportOptions:
     def __post_init__(self) -> None:
         self.formats = tuple(dict.fromkeys(self.formats))  # each format once, in the order asked
         unknown = [f for f in self.formats if f not in FORMATS]
-        if unknown or not self.formats:
-            raise InvalidInput(
-                f"Unknown format {', '.join(unknown) or '(none)'}; use {' and/or '.join(FORMATS)}."
-            )
+        if unknown:
+            raise InvalidInput(f"Unknown format {', '.join(unknown)}; use {' and/or '.join(FORMATS)}.")
+        if not self.formats:
+            raise InvalidInput(f"No format asked for; use {' and/or '.join(FORMATS)}.")
 
 
 @dataclass
@@ -86,7 +86,8 @@ class ExportRun:
     totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOTALS, 0))
 
     def writers(self) -> list[Any]:
-        return [*self.jsonl.values(), *self.parquet.values(), *filter(None, [self.media_list])]
+        media = [self.media_list] if self.media_list is not None else []
+        return [*self.jsonl.values(), *self.parquet.values(), *media]
 
     def add(self, counts: dict[str, int], totals: dict[str, int]) -> None:
         """Count a run some part builder wrote."""
