@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session
 
 from annotate.errors import Conflict, InvalidInput
 from annotate.services import export as export_service
-from annotate.services.export import ExportOptions, export_dataset, verify_export
-from annotate.services.export_rows import ExportFilter, SplitSpec
+from annotate.services.export import ExportFilter, ExportOptions, SplitSpec, export_dataset, verify_export
 from annotate.services.projects import ProjectSpec, create_project
 from annotate.services.users import add_user
 from db.blobstore import BlobStore

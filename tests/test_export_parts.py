@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import Engine, text, update
 from sqlalchemy.orm import Session
 
 from annotate.errors import InvalidInput
-from annotate.services.export import ExportOptions, export_dataset
-from annotate.services.export_parts import ExportWorkerFailed, PartJob, PartWorkers
-from annotate.services.export_rows import ExportFilter, count_images, plan_parts, window_query
+from annotate.services.export import ExportFilter, ExportOptions, export_dataset
+from annotate.services.export.parts import PartBuilders, PartBuildFailed, PartJob
+from annotate.services.export.selection import count_images, plan_parts, window_query
 from db.blobstore import BlobStore
 from db.models import Image
 from tests.support.bulk_seed import bulk_captioned
@@ -117,9 +119,24 @@ def test_waiting_for_a_run_no_worker_has_fails_instead_of_hanging(engine: Engine
         public_base_url="",
         runs=[],
     )
-    pool = PartWorkers([job])
+    pool = PartBuilders([job])
     try:
-        with pytest.raises(ExportWorkerFailed, match="none reported run 0"):
+        with pytest.raises(PartBuildFailed, match="none reported run 0"):
             pool.wait_for(0, None)
     finally:
         pool.close()
+
+
+def test_a_part_builder_loads_neither_the_cli_nor_the_web_app_nor_pyarrow() -> None:
+    """Each part builder is a fresh interpreter: what its module imports, every builder pays for."""
+    unwanted = ["annotate.cli", "annotate.api", "typer", "rich", "fastapi", "uvicorn", "pyarrow", "pandas"]
+    unwanted += ["numpy", "PIL", "av", "httpx", "alembic"]
+    code = (
+        "import json, sys\n"
+        "import annotate.services.export.part_builder\n"
+        f"print(json.dumps(sorted(m for m in {unwanted!r} if m in sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []

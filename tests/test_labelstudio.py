@@ -24,8 +24,7 @@ from sqlalchemy import func, select
 
 from annotate.errors import InvalidInput
 from annotate.services import labelstudio
-from annotate.services.export import ExportOptions, export_dataset
-from annotate.services.export_rows import ExportFilter, iter_records
+from annotate.services.export import ExportFilter, ExportOptions, export_dataset, iter_records
 from db.models import Caption, CaptionKind, Review
 from tests.support.cli import run_cli, run_json
 from tests.support.databases import require

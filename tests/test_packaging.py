@@ -38,3 +38,5 @@ def test_wheel_contains_web_assets_prompts_and_migrations(tmp_path: Path) -> Non
         "db/migrations/versions/0001_initial_schema.py",
     } <= names
     assert "annotate/cli/main.py" in names
+    # The export package and the module its part builder processes run (python -m …part_builder).
+    assert {"annotate/services/export/__init__.py", "annotate/services/export/part_builder.py"} <= names

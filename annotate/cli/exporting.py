@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,6 +15,10 @@ from annotate.services.projects import get_project
 from db.blobstore import get_blobstore
 from db.session import get_engine
 from db.settings import get_settings
+
+if TYPE_CHECKING:
+    from annotate.services.export import ExportOptions
+    from db.models import Project
 
 
 def export(
@@ -61,15 +66,9 @@ def export(
     Load it: `datasets.load_dataset("json", data_files={"train": "exports/harbour-v1/train.jsonl"})`.
     """
     # Imported here: the export's modules (and SQLAlchemy's PostgreSQL dialect) load only for an export.
-    from annotate.services.export_rows import STATES, ExportFilter, SplitSpec, parse_when
+    # ExportFilter and ExportOptions reject a bad state, format, date or split; this only reports it.
+    from annotate.services.export import ExportFilter, ExportOptions, SplitSpec, parse_when
 
-    if state not in STATES:
-        fail(f"Unknown state {state!r}; use one of {', '.join(STATES)}.")
-    from annotate.services.export import FORMATS, ExportOptions, export_dataset
-
-    bad = [f for f in formats if f not in FORMATS]
-    if bad:
-        fail(f"Unknown format {', '.join(bad)}; use {' or '.join(FORMATS)}.")
     with db_session() as session:
         record = get_project(session, project)
         try:
@@ -83,7 +82,7 @@ def export(
             options = ExportOptions(
                 filter=flt,
                 split=SplitSpec.parse(split),
-                formats=tuple(dict.fromkeys(formats)),
+                formats=tuple(formats),
                 with_media=with_media,
                 overwrite=overwrite,
                 public_base_url=get_settings().public_base_url,
@@ -91,6 +90,19 @@ def export(
             )
         except VoicecapError as exc:
             fail(exc.message)
+    manifest = _export_with_progress(record, options, out, as_json)
+    if as_json:
+        print_json(manifest)
+    else:
+        _print_summary(manifest, out)
+
+
+def _export_with_progress(
+    record: Project, options: ExportOptions, out: Path, as_json: bool
+) -> dict[str, Any]:
+    """Run the export with a progress bar on stderr (none with --json); its manifest."""
+    from annotate.services.export import export_dataset
+
     engine = get_engine()
     # The export makes millions of short-lived objects; each full collection would also walk every object
     # the imports made. Freezing those first took about a tenth off an export's CPU time.
@@ -106,7 +118,7 @@ def export(
             transient=True,
         ) as progress:
             task = progress.add_task("export", total=None)
-            manifest = export_dataset(
+            return export_dataset(
                 engine,
                 get_blobstore(),
                 record,
@@ -117,9 +129,9 @@ def export(
             )
     except VoicecapError as exc:
         fail(exc.message)
-    if as_json:
-        print_json(manifest)
-        return
+
+
+def _print_summary(manifest: dict[str, Any], out: Path) -> None:
     counts = manifest["counts"]
     rows = [
         [f["path"], f.get("split", ""), f["rows"], f"{f['bytes']:,}", f["sha256"][:16]]

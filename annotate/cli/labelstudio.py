@@ -16,7 +16,7 @@ from db.session import get_engine
 from db.settings import get_settings
 
 if TYPE_CHECKING:
-    from annotate.services.export_rows import ExportFilter
+    from annotate.services.export import ExportFilter
 
 labelstudio_app = typer.Typer(
     help="Review captions in Label Studio: push tasks with the caption pre-filled, pull the edits back.",
@@ -39,7 +39,7 @@ URL_OPTION = typer.Option(None, "--url", help="Label Studio URL (default VOICECA
 
 
 def _filter(project_id: int, state: str) -> ExportFilter:
-    from annotate.services.export_rows import STATES, ExportFilter
+    from annotate.services.export import STATES, ExportFilter
 
     if state not in STATES:
         fail(f"Unknown state {state!r}; use one of {', '.join(STATES)}.")

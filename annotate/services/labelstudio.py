@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from annotate.errors import InvalidInput, NotFound, VoicecapError
 from annotate.services import review as review_service
-from annotate.services.export_rows import ExportFilter, ImageRecord, iter_records
+from annotate.services.export import ExportFilter, ImageRecord, iter_records
 from db.blobstore import BlobStore
 from db.models import Caption, Image, Project, Review, User
 

@@ -16,14 +16,16 @@ from starlette.background import BackgroundTask
 from annotate.api.deps import get_session, require_lead
 from annotate.errors import InvalidInput
 from annotate.services.export import (
+    ExportFilter,
     ExportOptions,
     RowBuilder,
+    SplitSpec,
+    as_utc,
     export_dataset,
     stream_jsonl,
     write_parquet,
     zip_directory,
 )
-from annotate.services.export_rows import ExportFilter, SplitSpec, as_utc
 from annotate.services.projects import get_project
 from db.models import User
 

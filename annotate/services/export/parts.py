@@ -1,22 +1,21 @@
-"""Parallel export: worker processes build runs of the rows into part files; the export appends them in order.
+"""Parallel export: part builder processes build runs of the rows into part files; the export appends them.
 
-The selected images are cut into runs of ids (export_rows.plan_parts), a few per worker so the appending
-can keep up with the building and little is left to append when the last run is done. Worker w builds
-runs w, w + workers, w + 2·workers, … in order, so the runs finish roughly in id order. The export process
-builds no rows itself: it waits for run 0, appends its part files to the finished files (hashing them on
-the way), then run 1, and so on. The output is the same bytes whatever the number of workers.
+The selected images are cut into runs of ids (selection.plan_parts), a few per builder so the appending
+can keep up with the building and little is left to append when the last run is done. Builder b builds
+runs b, b + builders, b + 2·builders, … in order, so the runs finish roughly in id order. The export
+process builds no rows itself: it waits for run 0, appends its part files to the finished files (hashing
+them on the way), then run 1, and so on. The output is the same bytes whatever the number of builders.
 
-A worker is `python -m annotate.services.export_parts`, a fresh interpreter that imports only what rows
-need (not the CLI, not pyarrow unless Parquet is asked for). It reads its job as JSON on stdin (the
-database URL stays off the command line) and reports on stdout, one JSON object a line: `{"rows": n}`
-per window for the progress bar, `{"part": i, "counts": …, "totals": …}` when run i's files are complete,
-`{"error": message}` before it exits non-zero. If the export process dies, the worker's next report
-hits a closed pipe and it exits too; its part files end in `.tmp`, which the next export sweeps.
+A builder is `python -m annotate.services.export.part_builder` (PART_BUILDER), a fresh interpreter that
+imports only what rows need. It reads its PartJob as JSON on stdin (the database URL stays off the
+command line) and reports on stdout, one JSON object a line: `{"rows": n}` per window for the progress
+bar, `{"part": i, "counts": …, "totals": …}` when run i's files are complete, `{"error": message}` before
+it exits non-zero. If the export process dies, the builder's next report hits a closed pipe and it exits
+too; its part files end in `.tmp`, which the next export sweeps.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import queue
@@ -29,10 +28,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from annotate.errors import InvalidInput, VoicecapError
-from annotate.services.export_rows import SPLITS, ExportFilter, SplitSpec, parse_when
+from annotate.errors import InvalidInput
+from annotate.services.export.selection import SPLITS, ExportFilter, SplitSpec
 
 Progress = Callable[[int], None]
+PART_BUILDER = "annotate.services.export.part_builder"
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Run:
 
 @dataclass(frozen=True)
 class PartJob:
-    """What one worker process builds: its runs, and how every row is built and written."""
+    """What one part builder builds: its runs, and how every row is built and written."""
 
     database_url: str
     project_name: str
@@ -69,17 +69,10 @@ class PartJob:
         return cls(**data)
 
     def export_filter(self) -> ExportFilter:
-        flt = self.filter
-        return ExportFilter(
-            project_id=flt["project_id"],
-            state=flt["state"],
-            since=parse_when(flt["since"]),
-            until=parse_when(flt["until"]),
-            caption_version=flt["caption_version"],
-        )
+        return ExportFilter.from_dict(self.filter)
 
     def split_spec(self) -> SplitSpec:
-        return SplitSpec(self.split["train"], self.split["validation"], self.split["test"])
+        return SplitSpec(**self.split)
 
 
 def part_path(out_dir: Path, split: str, fmt: str, index: int) -> Path:
@@ -90,7 +83,7 @@ def build_run(
     job: PartJob, run: Run, engine: Any, builder: Any, report: Callable[[dict[str, Any]], None]
 ) -> None:
     """Write one run's rows to its part files (one per split and format), then report it complete."""
-    from annotate.services.export_build import TOTALS, iter_rows, write_rows
+    from annotate.services.export.rows import TOTALS, iter_rows, write_rows
 
     out_dir = Path(job.out_dir)
     jsonl = (
@@ -100,7 +93,7 @@ def build_run(
     )
     parquet: dict[str, Any] = {}
     if "parquet" in job.formats:
-        from annotate.services.export_parquet import ParquetSplit
+        from annotate.services.export.parquet import ParquetSplit
 
         parquet = {s: ParquetSplit(part_path(out_dir, s, "parquet", run.index), temp=False) for s in SPLITS}
     counts = dict.fromkeys(SPLITS, 0)
@@ -117,50 +110,20 @@ def build_run(
     report({"part": run.index, "counts": counts, "totals": totals})
 
 
-def worker_main() -> int:
-    """A worker process: build the runs of the job on stdin, reporting on stdout."""
-    from annotate.services.export_build import RowBuilder
-    from db.blobstore import BlobStore
-    from db.session import make_engine
-
-    gc.freeze()  # as in `voicecap export`: spare full collections the imported modules' objects
-
-    def report(event: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(event) + "\n")
-        sys.stdout.flush()
-
-    job = PartJob.from_json(sys.stdin.read())
-    engine = make_engine(job.database_url)
-    builder = RowBuilder(
-        job.project_name, BlobStore(Path(job.blob_root)), job.split_spec(), job.public_base_url
-    )
-    try:
-        for run in job.runs:
-            build_run(job, run, engine, builder, report)
-    except BrokenPipeError:
-        return 1  # the export process is gone: nobody wants these rows
-    except VoicecapError as exc:
-        report({"error": exc.message, "invalid_input": isinstance(exc, InvalidInput)})
-        return 1
-    except Exception as exc:
-        report({"error": f"{type(exc).__name__}: {exc}"})
-        raise
-    finally:
-        engine.dispose()
-    return 0
+class PartBuildFailed(RuntimeError):
+    """A part builder process of a parallel export stopped before finishing its runs."""
 
 
-class ExportWorkerFailed(RuntimeError):
-    """A worker process of a parallel export stopped before finishing its runs."""
+RunCounts = tuple[dict[str, int], dict[str, int]]  # a run's rows per split, and its totals
 
 
-class PartWorkers:
-    """The worker processes of one parallel export, and the reports they send."""
+class PartBuilders:
+    """The part builder processes of one parallel export, and the reports they send."""
 
     def __init__(self, jobs: list[PartJob]) -> None:
         self.events: queue.Queue[tuple[int, dict[str, Any] | None]] = queue.Queue()
-        self.finished: dict[int, tuple[dict[str, int], dict[str, int]]] = {}
-        self.ended: set[int] = set()  # workers whose reports have all been read
+        self.finished: dict[int, RunCounts] = {}
+        self.ended: set[int] = set()  # builders whose reports have all been read
         self.processes: list[subprocess.Popen[bytes]] = []
         self.stderr: list[IO[bytes]] = []
         self.readers: list[threading.Thread] = []
@@ -172,10 +135,10 @@ class PartWorkers:
             raise
 
     def _start(self, number: int, job: PartJob) -> None:
-        errors = tempfile.TemporaryFile()  # noqa: SIM115 - the worker writes it for its life; close() closes it
+        errors = tempfile.TemporaryFile()  # noqa: SIM115 - the builder writes it for its life; close() closes it
         self.stderr.append(errors)
         process = subprocess.Popen(
-            [sys.executable, "-m", "annotate.services.export_parts"],
+            [sys.executable, "-m", PART_BUILDER],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=errors,
@@ -197,11 +160,11 @@ class PartWorkers:
                 continue  # not a report (a library printed something): ignore it
         self.events.put((number, None))
 
-    def wait_for(self, index: int, progress: Progress | None) -> tuple[dict[str, int], dict[str, int]]:
+    def wait_for(self, index: int, progress: Progress | None) -> RunCounts:
         """Block until run `index` is complete, passing row counts to `progress`; its counts and totals."""
         while index not in self.finished:
             if len(self.ended) == len(self.processes):
-                raise ExportWorkerFailed(f"every export worker exited, and none reported run {index}")
+                raise PartBuildFailed(f"every part builder exited, and none reported run {index}")
             number, event = self.events.get()
             if event is None:
                 self.ended.add(number)
@@ -215,7 +178,7 @@ class PartWorkers:
                 self.processes[number].wait()
                 if event.get("invalid_input"):
                     raise InvalidInput(event["error"])
-                raise ExportWorkerFailed(f"export worker {number + 1} failed: {event['error']}")
+                raise PartBuildFailed(f"part builder {number + 1} failed: {event['error']}")
         return self.finished.pop(index)
 
     def _check_exit(self, number: int) -> None:
@@ -224,21 +187,19 @@ class PartWorkers:
             errors = self.stderr[number]
             errors.seek(0)
             tail = errors.read().decode(errors="replace").strip().splitlines()[-5:]
-            raise ExportWorkerFailed(f"export worker {number + 1} exited with {code}: " + " | ".join(tail))
+            raise PartBuildFailed(f"part builder {number + 1} exited with {code}: " + " | ".join(tail))
 
     def finish(self) -> None:
-        """After the last run: every worker exits, and cleanly."""
+        """After the last run: every builder exits, and cleanly."""
         for number, process in enumerate(self.processes):
             try:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                raise ExportWorkerFailed(
-                    f"export worker {number + 1} did not exit after its last run"
-                ) from None
+                raise PartBuildFailed(f"part builder {number + 1} did not exit after its last run") from None
             self._check_exit(number)
 
     def close(self) -> None:
-        """Stop every worker still running (after an error) and reap them all."""
+        """Stop every builder still running (after an error) and reap them all."""
         for process in self.processes:
             if process.poll() is None:
                 process.kill()
@@ -250,7 +211,3 @@ class PartWorkers:
             reader.join(timeout=5)
         for errors in self.stderr:
             errors.close()
-
-
-if __name__ == "__main__":
-    sys.exit(worker_main())

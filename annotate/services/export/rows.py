@@ -1,13 +1,12 @@
 """Export rows: an ImageRecord becomes one JSON-ready row (a superset of PixMo-Cap's), then a JSONL line.
 
-Shared by the single-process export, the part workers of a parallel one (export_parts) and the download
-endpoint. Nothing here imports pyarrow: a JSONL export never pays for it.
+Shared by the single-process export, the part builders of a parallel one and the download endpoint.
+Nothing here imports pyarrow: a JSONL export never pays for it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +15,11 @@ from typing import Any, BinaryIO
 from sqlalchemy import Engine
 
 from annotate.errors import InvalidInput
-from annotate.services.export_rows import ExportFilter, ImageRecord, SplitSpec, iter_records
+from annotate.services.export.fields import CAPTIONS, RECORDINGS, REVIEWS
+from annotate.services.export.records import ImageRecord, iter_records
+from annotate.services.export.selection import ExportFilter, SplitSpec
 from db.blobstore import BlobStore
+from db.files import atomic_write
 
 IMAGE_EXTENSIONS = {
     "jpeg": ".jpg",
@@ -27,6 +29,9 @@ IMAGE_EXTENSIONS = {
     "bmp": ".bmp",
     "tiff": ".tif",
 }
+caption_json = CAPTIONS.to_json
+recording_json = RECORDINGS.to_json
+review_json = REVIEWS.to_json
 
 
 class RowBuilder:
@@ -87,10 +92,8 @@ class RowBuilder:
                 if len(self.missing_media) < 100:
                     self.missing_media.append(key)
                 return relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
+            with source.open("rb") as blob, atomic_write(target, "wb") as copy:
+                shutil.copyfileobj(blob, copy, 1024 * 1024)
             if self.media_lines is not None:
                 # Blob keys are the sha256 of the bytes, so the media list costs no re-hashing.
                 digest = Path(key).name.split(".", 1)[0]
@@ -99,13 +102,16 @@ class RowBuilder:
         return relative
 
     def row(self, record: ImageRecord) -> dict[str, Any]:
+        """The row's fields in fields.ROW's order; the nested records' JSON comes from their tables."""
         chosen = record.chosen
+        chosen_id = chosen.id if chosen is not None else None
         review = max(record.reviews, key=lambda r: r.created_at) if record.reviews else None
+        recordings = record.recordings
         return {
             # PixMo-Cap's fields first.
             "image_url": self.image_url(record),
             "caption": chosen.text if chosen else None,
-            "transcripts": [r.transcript for r in record.recordings],
+            "transcripts": [r.transcript for r in recordings],
             "image_path": self.image_path(record),
             "image_id": record.id,
             "sha256": record.sha256,
@@ -113,55 +119,10 @@ class RowBuilder:
             "height": record.height,
             "split": self.split.split_of(record.sha256),
             "project": self.project,
-            "caption_id": chosen.id if chosen else None,
-            "captions": [
-                {
-                    "id": c.id,
-                    "kind": c.kind,
-                    "status": c.status,
-                    "chosen": chosen is not None and c.id == chosen.id,
-                    "text": c.text,
-                    "cleaner": c.cleaner,
-                    "model": c.model,
-                    "prompt_version": c.prompt_version,
-                    "recording_id": c.recording_id,
-                    "transcript_id": c.transcript_id,
-                    "parent_id": c.parent_id,
-                    "faithfulness": c.faithfulness,
-                    "flagged": c.flagged,
-                    "flags": [f if isinstance(f, str) else str(f) for f in c.flags] if c.flags else [],
-                    "created_at": c.created_at.isoformat(),
-                }
-                for c in record.captions
-            ],
-            "recordings": [
-                {
-                    "id": r.id,
-                    "annotator": r.annotator,
-                    "seconds": r.seconds,
-                    "language": r.language,
-                    "transcript": r.transcript,
-                    "segments": r.segments,
-                    "engine": r.engine,
-                    "model": r.model,
-                    "audio_path": self.audio_path(r.original_key),
-                    "content_type": r.content_type,
-                    "created_at": r.created_at.isoformat(),
-                }
-                for r in record.recordings
-            ],
-            "review": (
-                {
-                    "caption_id": review.caption_id,
-                    "decision": review.decision,
-                    "reviewer": review.reviewer,
-                    "reason": review.reason,
-                    "source": review.source,
-                    "created_at": review.created_at.isoformat(),
-                }
-                if review
-                else None
-            ),
+            "caption_id": chosen_id,
+            "captions": [caption_json(c, chosen=c.id == chosen_id) for c in record.captions],
+            "recordings": [recording_json(r, audio_path=self.audio_path(r.original_key)) for r in recordings],
+            "review": review_json(review) if review else None,
         }
 
 
@@ -190,6 +151,14 @@ def iter_rows(
         rows = [builder.row(r) for r in records if r.chosen is not None or flt.state == "all"]
         if rows:
             yield rows
+
+
+def stream_jsonl(
+    engine: Engine, builder: RowBuilder, flt: ExportFilter, window: int = 1000
+) -> Iterator[bytes]:
+    """All splits as one JSONL stream (each row carries its `split`), in chunks of about a window."""
+    for rows in iter_rows(engine, builder, flt, window):
+        yield b"".join(encode_line(row) for row in rows)
 
 
 TOTALS = ("images", "with_caption", "recordings", "transcripts", "captions", "reviewed")

@@ -1,0 +1,216 @@
+"""The records of an export, read in windows of images so memory stays flat however large the project.
+
+Images are read in id order by keyset paging (`id > last`, `LIMIT window`), each window in its own short
+transaction: nothing holds a lock or a snapshot for the length of an export (on SQLite every transaction
+takes the write lock, so one long read would stall the workers). For each window the captions,
+recordings with their transcripts, and reviews are batch-loaded with one query each (no N+1), whose
+columns and row classes come from the tables in fields.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Integer, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection, Engine
+
+from annotate.errors import InvalidInput
+from annotate.services.export.fields import CAPTIONS, RECORDINGS, REVIEWS
+from annotate.services.export.selection import DEAD_CAPTION_STATES, ExportFilter, reader, window_query
+from db.models import (
+    DEAD_RECORDING_STATES,
+    Caption,
+    CaptionKind,
+    CaptionStatus,
+    Recording,
+    Review,
+    Transcript,
+    User,
+)
+
+# The row classes made from the tables: a caption, a recording with its newest transcript, a review.
+CaptionRow = CAPTIONS.row_class
+RecordingRow = RECORDINGS.row_class
+ReviewRow = REVIEWS.row_class
+EDITED = CaptionKind.edited.value
+APPROVED = CaptionStatus.approved.value
+
+
+@dataclass(slots=True)
+class ImageRecord:
+    """One image and everything an export says about it; `chosen` is the caption that speaks for it."""
+
+    id: int
+    sha256: str
+    source: str
+    blob_key: str
+    width: int
+    height: int
+    format: str
+    captions: list[Any]  # CaptionRow, by id
+    recordings: list[Any]  # RecordingRow, by id
+    reviews: list[Any]  # ReviewRow of those captions
+    chosen: Any | None  # a CaptionRow
+
+
+def _fits(caption: Any, flt: ExportFilter) -> bool:
+    if flt.caption_version is not None and caption.prompt_version != flt.caption_version:
+        return False
+    if flt.since is not None and caption.created_at < flt.since:
+        return False
+    return not (flt.until is not None and caption.created_at >= flt.until)
+
+
+def choose_caption(captions: list[Any], flt: ExportFilter) -> Any | None:
+    """The latest approved caption (a reviewer's edit first); else, unless `approved`, the latest live one."""
+    candidates = [c for c in captions if _fits(c, flt)]
+    approved = [c for c in candidates if c.status == APPROVED]
+    if approved:
+        return max(approved, key=lambda c: (c.kind == EDITED, c.created_at, c.id))
+    if flt.state == "approved":
+        return None
+    live = [c for c in candidates if c.status not in DEAD_CAPTION_STATES]
+    return max(live, key=lambda c: (c.created_at, c.id)) if live else None
+
+
+def iter_records(
+    engine: Engine,
+    flt: ExportFilter,
+    window: int = 1000,
+    after_id: int = 0,
+    upto_id: int | None = None,
+) -> Iterator[list[ImageRecord]]:
+    """Yield the selected images in id order, one window (a list of up to `window` records) at a time.
+
+    after_id / upto_id limit the ids to (after_id, upto_id], for one part of a parallel export.
+    """
+    if window < 1:
+        raise InvalidInput("The window must hold at least one image.")
+    engine = reader(engine)
+    last_id = after_id
+    while True:
+        with engine.connect() as conn:
+            query = window_query(flt, last_id, upto_id, window)
+            images = conn.execute(query).all()
+            if not images:
+                return
+            records = _load_window(conn, images, flt)
+            conn.rollback()  # read-only: end the transaction before handing rows to slow consumers
+        last_id = images[-1].id
+        yield records
+        if len(images) < window:
+            return
+
+
+def _load_window(conn: Connection, images: list[Any], flt: ExportFilter) -> list[ImageRecord]:
+    ids = [row[0] for row in images]
+    captions = _load_captions(conn, ids)
+    recordings = _load_recordings(conn, ids)
+    caption_ids = [c.id for group in captions.values() for c in group]
+    reviews = _load_reviews(conn, caption_ids)
+    no_captions: list[Any] = []
+    no_recordings: list[Any] = []
+    records = []
+    for image_id, sha256, source, blob_key, width, height, image_format in images:
+        image_captions = captions.get(image_id, no_captions)
+        records.append(
+            ImageRecord(
+                image_id,
+                sha256,
+                source,
+                blob_key,
+                width,
+                height,
+                image_format,
+                image_captions,
+                recordings.get(image_id, no_recordings),
+                [r for c in image_captions for r in reviews.get(c.id, ())] if reviews else [],
+                choose_caption(image_captions, flt),
+            )
+        )
+    return records
+
+
+def _in_window(conn: Connection, column: Any, ids: list[int]) -> tuple[Any, frozenset[int] | None]:
+    """SQL for `column IN ids` (ids ascending), and the id set the caller must still filter rows by.
+
+    A dense window (most ids between the first and the last are wanted) becomes a range, one index scan
+    instead of a probe per id; rows of the ids in between that are not wanted (another project's images,
+    images the filter leaves out) come back too, so the caller drops what is not in the returned set.
+    A sparse window is `= ANY(array)` on PostgreSQL (one parameter, not a thousand to parse), else IN.
+    """
+    low, high = ids[0], ids[-1]
+    if len(ids) * 2 >= high - low + 1:
+        return column.between(low, high), frozenset(ids)
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, ids, type_=ARRAY(Integer))), None
+    return column.in_(ids), None
+
+
+def _load_captions(conn: Connection, image_ids: list[int]) -> dict[int, list[Any]]:
+    condition, wanted = _in_window(conn, Caption.image_id, image_ids)
+    query = select(*CAPTIONS.columns).where(condition).order_by(Caption.image_id, Caption.id)
+    result: dict[int, list[Any]] = {}
+    for row in conn.execute(query).all():
+        caption = CaptionRow(*row)
+        image_id = caption.image_id
+        if wanted is not None and image_id not in wanted:
+            continue
+        group = result.get(image_id)
+        if group is None:
+            result[image_id] = [caption]
+        else:
+            group.append(caption)
+    return result
+
+
+def _load_recordings(conn: Connection, image_ids: list[int]) -> dict[int, list[Any]]:
+    """Live recordings that have a transcript, each with its newest transcript revision."""
+    condition, wanted = _in_window(conn, Recording.image_id, image_ids)
+    query = (
+        select(*RECORDINGS.columns)
+        .select_from(Recording)
+        .join(User, User.id == Recording.user_id)
+        .join(Transcript, Transcript.recording_id == Recording.id)
+        .where(condition, Recording.status.not_in(DEAD_RECORDING_STATES))
+        .order_by(Recording.image_id, Recording.id, Transcript.revision)
+    )
+    newest: dict[int, Any] = {}
+    for row in conn.execute(query).all():
+        recording = RecordingRow(*row)
+        if wanted is not None and recording.image_id not in wanted:
+            continue
+        # Ordered by revision: the last row seen for a recording is its newest transcript.
+        newest[recording.id] = recording
+    result: dict[int, list[Any]] = {}
+    for recording in newest.values():
+        group = result.get(recording.image_id)
+        if group is None:
+            result[recording.image_id] = [recording]
+        else:
+            group.append(recording)
+    return result
+
+
+def _load_reviews(conn: Connection, caption_ids: list[int]) -> dict[int, list[Any]]:
+    if not caption_ids:
+        return {}
+    caption_ids.sort()
+    condition, wanted = _in_window(conn, Review.caption_id, caption_ids)
+    query = (
+        select(*REVIEWS.columns)
+        .select_from(Review)
+        .outerjoin(User, User.id == Review.reviewer_id)
+        .where(condition)
+        .order_by(Review.caption_id, Review.id)
+    )
+    result: dict[int, list[Any]] = {}
+    for row in conn.execute(query).all():
+        review = ReviewRow(*row)
+        if wanted is not None and review.caption_id not in wanted:
+            continue
+        result.setdefault(review.caption_id, []).append(review)
+    return result
