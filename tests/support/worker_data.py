@@ -78,3 +78,14 @@ def add_recording(
     )
     session.commit()
     return recording
+
+
+def add_speech_takes(
+    session: Session, blobs: BlobStore, fixture: Fixture, count: int, seconds: float = 6.0
+) -> list[int]:
+    """`count` committed takes, each the first `seconds` of a speech clip in turn; their ids."""
+    clips = speech_clips()
+    samples = int(seconds * 16000)
+    return [
+        add_recording(session, blobs, fixture, clips[i % len(clips)].audio[:samples]).id for i in range(count)
+    ]
