@@ -154,25 +154,17 @@ def bench_llm_cleaner(captions: int, latency: float, concurrency: int) -> Row:
 
 
 def _seed_transcribed(session: Any, texts: list[str]) -> None:
-    from db.models import Image, Project, Recording, RecordingStatus, Role, Transcript, User
+    from db.models import RecordingStatus
+    from tests.support import factories
 
-    project = Project(name="bench")
-    user = User(name="bench", role=Role.annotator, password_hash="x", pseudonym="bench")
-    session.add_all([project, user])
-    session.flush()
-    for i, text in enumerate(texts):
-        image = Image(project_id=project.id, sha256=f"{i:064x}", source=f"{i}.jpg", blob_key="k",
-                      thumb_key="t", width=1, height=1, format="JPEG")  # fmt: skip
-        session.add(image)
-        session.flush()
-        recording = Recording(client_uuid=f"00000000-0000-0000-0000-{i:012d}", project_id=project.id,
-                              image_id=image.id, user_id=user.id, original_key="o", content_type="audio/wav",
-                              wav_key="w", size_bytes=1, duration_seconds=75, loudness_dbfs=-20,
-                              silence_fraction=0.1, status=RecordingStatus.transcribed)  # fmt: skip
-        session.add(recording)
-        session.flush()
-        session.add(Transcript(recording_id=recording.id, text=text, language="en", engine="bench",
-                               model="bench", engine_version="0"))  # fmt: skip
+    project = factories.add_project(session, "bench")
+    user = factories.add_user(session, "bench")
+    for text in texts:
+        image = factories.add_image(session, project)
+        recording = factories.add_recording(
+            session, image, user, duration_seconds=75, status=RecordingStatus.transcribed
+        )
+        factories.add_transcript(session, recording, text, engine="bench", model="bench", engine_version="0")
     session.commit()
 
 

@@ -13,6 +13,7 @@ import argparse
 import random
 import resource
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -24,10 +25,20 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.migrate import upgrade
-from db.models import Caption, Image, Project, Recording, Review, Transcript, User, utcnow
-from db.session import make_engine
-from db.settings import Settings
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from db.migrate import upgrade  # noqa: E402
+from db.models import Caption, Image, Project, Recording, Review, Transcript, User, utcnow  # noqa: E402
+from db.session import make_engine  # noqa: E402
+from db.settings import Settings  # noqa: E402
+from tests.support.factories import (  # noqa: E402
+    caption_values,
+    image_values,
+    recording_values,
+    transcript_values,
+    user_values,
+)
 
 WORDS = [
     {"start": i * 0.4, "end": i * 0.4 + 0.35, "word": f" word{i}", "probability": 0.9} for i in range(150)
@@ -38,11 +49,7 @@ def build(session: Session, takes: int, annotators: int) -> None:
     rng = random.Random(7)
     session.execute(insert(Project).values(id=1, name="bench", questions=[]))
     session.execute(
-        insert(User),
-        [
-            {"id": i + 1, "name": f"a{i}", "role": "annotator", "password_hash": "x", "pseudonym": f"p{i}"}
-            for i in range(annotators + 1)
-        ],
+        insert(User), [user_values(f"a{i}", id=i + 1, pseudonym=f"p{i}") for i in range(annotators + 1)]
     )
     now = utcnow()
     batch = 5000
@@ -52,81 +59,62 @@ def build(session: Session, takes: int, annotators: int) -> None:
         session.execute(
             insert(Image),
             [
-                {
-                    "id": i,
-                    "project_id": 1,
-                    "sha256": f"{i:064x}",
-                    "source": f"img{i}.jpg",
-                    "blob_key": "k",
-                    "thumb_key": "k",
-                    "width": 640,
-                    "height": 480,
-                    "format": "JPEG",
-                    "done_count": 1,
-                }
+                image_values(
+                    1, id=i, sha256=f"{i:064x}", source=f"img{i}.jpg", width=640, height=480, done_count=1
+                )
                 for i in ids
             ],
         )
         session.execute(
             insert(Recording),
             [
-                {
-                    "id": i,
-                    "client_uuid": str(uuid.UUID(int=i)),
-                    "project_id": 1,
-                    "image_id": i,
-                    "user_id": 2 + i % annotators,
-                    "original_key": "k",
-                    "content_type": "audio/webm",
-                    "wav_key": "k",
-                    "size_bytes": 100000,
-                    "duration_seconds": rng.gauss(70, 12),
-                    "loudness_dbfs": -22.0,
-                    "silence_fraction": rng.random() * 0.4,
-                    "status": "captioned",
-                    "created_at": w,
-                }
+                recording_values(
+                    1,
+                    i,
+                    2 + i % annotators,
+                    id=i,
+                    client_uuid=str(uuid.UUID(int=i)),
+                    content_type="audio/webm",
+                    size_bytes=100000,
+                    duration_seconds=rng.gauss(70, 12),
+                    loudness_dbfs=-22.0,
+                    silence_fraction=rng.random() * 0.4,
+                    status="captioned",
+                    created_at=w,
+                )
                 for i, w in zip(ids, when, strict=True)
             ],
         )
         session.execute(
             insert(Transcript),
             [
-                {
-                    "id": i,
-                    "recording_id": i,
-                    "revision": 1,
-                    "text": "words " * 150,
-                    "language": "en",
-                    "segments": [{"start": 0, "end": 60, "text": ""}],
-                    "words": WORDS,
-                    "engine": "faster-whisper",
-                    "model": "tiny.en",
-                    "engine_version": "1",
-                    "word_count": 150,
-                    "words_per_minute": rng.gauss(140, 20),
-                    "flags": [],
-                }
+                transcript_values(
+                    i,
+                    "words " * 150,
+                    id=i,
+                    segments=[{"start": 0, "end": 60, "text": ""}],
+                    words=WORDS,
+                    words_per_minute=rng.gauss(140, 20),
+                    flags=[],
+                )
                 for i in ids
             ],
         )
         session.execute(
             insert(Caption),
             [
-                {
-                    "id": i,
-                    "image_id": i,
-                    "recording_id": i,
-                    "transcript_id": i,
-                    "dedupe_key": f"single:{i}",
-                    "text": "caption " * 120,
-                    "cleaner": "rules",
-                    "word_count": 120,
-                    "faithfulness": 0.8 if i % 10 == 0 else 0.97,
-                    "flags": ["unsupported_content"] if i % 10 == 0 else [],
-                    "flagged": i % 10 == 0,
-                    "status": "approved" if i % 3 == 0 else "pending",
-                }
+                caption_values(
+                    i,
+                    "caption " * 120,
+                    id=i,
+                    recording_id=i,
+                    transcript_id=i,
+                    dedupe_key=f"single:{i}",
+                    faithfulness=0.8 if i % 10 == 0 else 0.97,
+                    flags=["unsupported_content"] if i % 10 == 0 else [],
+                    flagged=i % 10 == 0,
+                    status="approved" if i % 3 == 0 else "pending",
+                )
                 for i in ids
             ],
         )

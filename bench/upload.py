@@ -49,6 +49,7 @@ from sqlalchemy import create_engine, insert, text  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.models import Image, Project, User  # noqa: E402
 from db.session import make_engine  # noqa: E402
+from tests.support.factories import image_values, user_values  # noqa: E402
 from transcribe.audio import decode_audio  # noqa: E402
 
 OUT = REPO / "bench" / "out"
@@ -131,9 +132,8 @@ def seed_users(engine, count: int, prefix: str = "a") -> list[str]:
         conn.execute(
             insert(User),
             [
-                dict(
-                    name=name,
-                    role="annotator",
+                user_values(
+                    name,
                     password_hash=hashed,
                     disabled=False,
                     pseudonym=uuid.uuid4().hex[:16],
@@ -169,15 +169,14 @@ def seed_project(engine, images: int, **fields) -> int:
             conn.execute(
                 insert(Image),
                 [
-                    dict(
-                        project_id=project_id,
+                    image_values(
+                        project_id,
                         sha256=f"{n:064x}",
                         source=f"bench://{n}",
                         blob_key=f"bench/{n}.jpg",
                         thumb_key=f"bench/{n}.thumb.jpg",
                         width=1024,
                         height=768,
-                        format="JPEG",
                         meta={},
                         done_count=0,
                         created_at=now,

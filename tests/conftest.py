@@ -87,11 +87,11 @@ def server(app) -> Iterator[str]:
 @pytest.fixture
 def make_user(session: Session):
     """make_user(name, role) -> (User, password), committed."""
-    from annotate.services.users import add_user
+    from tests.support import factories
 
     def make(name: str, role: str = "annotator", password: str = "correct-horse") -> tuple[object, str]:
-        created = add_user(session, name, role, password)
+        user = factories.add_user(session, name, role, password)
         session.commit()
-        return created.user, password
+        return user, password
 
     return make

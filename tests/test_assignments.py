@@ -19,19 +19,16 @@ from annotate.services.assignments import (
     skip_assignment,
     today_counts,
 )
-from annotate.services.projects import ProjectSpec, create_project
 from db.blobstore import BlobStore
 from db.models import Assignment, AssignmentStatus, Image, Project, utcnow
+from tests.support import factories
 from tests.support.server import login
 
 # --- helpers shared by this topic's tests -----------------------------------------------------------
 
 
 def make_project(session, name: str = "p", **limits) -> Project:
-    spec = ProjectSpec(name=name, min_seconds=2, max_seconds=20, per_image=1)
-    for key, value in limits.items():
-        setattr(spec, key, value)
-    project = create_project(session, spec)
+    project = factories.add_project(session, name, **{"min_seconds": 2, "max_seconds": 20, **limits})
     session.commit()
     return project
 
@@ -43,23 +40,22 @@ def add_images(session, blobs: BlobStore, project: Project, count: int) -> list[
         picture = PILImage.new("RGB", (320, 200), ((n * 53) % 256, (n * 97) % 256, (n * 31) % 256))
         buffer = io.BytesIO()
         picture.save(buffer, "JPEG")
-        key, sha = blobs.put_bytes(buffer.getvalue(), suffix=".jpg")
         picture.thumbnail((160, 160))
         thumb = io.BytesIO()
         picture.save(thumb, "JPEG")
         thumb_key, _ = blobs.put_bytes(thumb.getvalue(), suffix=".thumb.jpg")
-        image = Image(
-            project_id=project.id,
-            sha256=sha,
-            source=f"test://{n}",
-            blob_key=key,
-            thumb_key=thumb_key,
-            width=320,
-            height=200,
-            format="JPEG",
+        images.append(
+            factories.add_image(
+                session,
+                project,
+                blobs=blobs,
+                data=buffer.getvalue(),
+                source=f"test://{n}",
+                thumb_key=thumb_key,
+                width=320,
+                height=200,
+            )
         )
-        session.add(image)
-        images.append(image)
     session.commit()
     return images
 

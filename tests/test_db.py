@@ -9,47 +9,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.migrate import SchemaOutOfDate, alembic_config, check_schema, current_revision, head_revision, upgrade
-from db.models import Caption, Image, Project, Recording, RecordingStatus, Role, Transcript, User, utcnow
+from db.models import Caption, Image, Project, Recording, RecordingStatus, Transcript, User, utcnow
 from db.queue import STAGES, claim, complete, counts_by_status, fail, heartbeat, requeue_failed
 from db.session import get_engine
 from db.settings import Settings
-
-
-def _recording(client_uuid: str, image: Image, user_id: int) -> Recording:
-    return Recording(
-        client_uuid=client_uuid,
-        project_id=image.project_id,
-        image_id=image.id,
-        user_id=user_id,
-        original_key="o",
-        content_type="audio/wav",
-        wav_key="w",
-        size_bytes=1,
-        duration_seconds=1,
-        loudness_dbfs=-20,
-        silence_fraction=0.1,
-    )
+from tests.support import factories
 
 
 def _seed(session: Session, n_recordings: int = 0) -> tuple[Project, Image, User]:
-    project = Project(name="p", questions=["What is it?"])
-    user = User(name="ann", role=Role.annotator, password_hash="x", pseudonym="ps1")
-    session.add_all([project, user])
-    session.flush()
-    image = Image(
-        project_id=project.id,
-        sha256="a" * 64,
-        source="a.jpg",
-        blob_key="k",
-        thumb_key="t",
-        width=10,
-        height=10,
-        format="JPEG",
-    )
-    session.add(image)
-    session.flush()
-    for i in range(n_recordings):
-        session.add(_recording(f"00000000-0000-0000-0000-{i:012d}", image, user.id))
+    project = factories.add_project(session, "p", questions=["What is it?"])
+    user = factories.add_user(session, "ann")
+    image = factories.add_image(session, project)
+    for _ in range(n_recordings):
+        factories.add_recording(session, image, user)
     session.commit()
     return project, image, user
 
@@ -153,11 +125,7 @@ def test_migration_0002_moves_words_out_of_segments_and_back(settings: Settings)
     with Session(engine) as session:
         image_id = session.scalars(select(Image.id)).one()
         first = session.scalars(select(old.c.id).where(old.c.revision == 1)).one()
-        session.add(
-            Caption(
-                image_id=image_id, transcript_id=first, dedupe_key="k", text="Red boats.", cleaner="rules"
-            )
-        )
+        session.add(Caption(**factories.caption_values(image_id, "Red boats.", transcript_id=first)))
         session.commit()
 
     upgrade(engine)
@@ -204,22 +172,17 @@ def test_migration_0002_moves_words_out_of_segments_and_back(settings: Settings)
 def test_unique_keys_make_duplicates_impossible(session: Session) -> None:
     project, image, _ = _seed(session, n_recordings=1)
     session.add(
-        Image(
-            project_id=project.id,
-            sha256=image.sha256,
-            source="b.jpg",
-            blob_key="k",
-            thumb_key="t",
-            width=1,
-            height=1,
-            format="PNG",
-        )
+        Image(**factories.image_values(project.id, sha256=image.sha256, width=1, height=1, format="PNG"))
     )
     with pytest.raises(IntegrityError):
         session.commit()
     session.rollback()
     rec = session.scalars(select(Recording)).one()
-    session.add(_recording(rec.client_uuid, image, rec.user_id))
+    session.add(
+        Recording(
+            **factories.recording_values(project.id, image.id, rec.user_id, client_uuid=rec.client_uuid)
+        )
+    )
     with pytest.raises(IntegrityError):
         session.commit()
 

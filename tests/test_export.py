@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import uuid
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,8 +19,6 @@ from sqlalchemy.orm import Session
 from annotate.errors import Conflict, InvalidInput
 from annotate.services import export as export_service
 from annotate.services.export import ExportFilter, ExportOptions, SplitSpec, export_dataset, verify_export
-from annotate.services.projects import ProjectSpec, create_project
-from annotate.services.users import add_user
 from db.blobstore import BlobStore
 from db.models import (
     Caption,
@@ -30,11 +27,11 @@ from db.models import (
     Project,
     Recording,
     RecordingStatus,
-    Review,
     ReviewDecision,
     Transcript,
     User,
 )
+from tests.support import factories
 from tests.support.server import login
 
 SPEECH = Path(__file__).resolve().parent / "fixtures" / "speech"
@@ -63,22 +60,18 @@ def png_bytes(index: int, size: tuple[int, int] = (32, 24)) -> bytes:
 
 
 def add_image(session: Session, blobs: BlobStore, project: Project, index: int) -> Image:
-    data = png_bytes(index)
-    key, sha = blobs.put_bytes(data, suffix=".png")
-    image = Image(
-        project_id=project.id,
-        sha256=sha,
+    return factories.add_image(
+        session,
+        project,
+        blobs=blobs,
+        data=png_bytes(index),
+        suffix=".png",
         source=f"/photos/harbour/{index:04d}.png",
-        blob_key=key,
-        thumb_key=key,
         width=32,
         height=24,
         format="PNG",
         created_at=BASE,
     )
-    session.add(image)
-    session.flush()
-    return image
 
 
 def add_recording(
@@ -91,39 +84,25 @@ def add_recording(
     status: RecordingStatus = RecordingStatus.captioned,
     when: datetime = BASE,
 ) -> tuple[Recording, Transcript]:
-    audio = SPEECH / "desk.webm"
-    key, _ = blobs.put_file(audio, suffix=".webm")
-    recording = Recording(
-        client_uuid=str(uuid.uuid4()),
-        project_id=image.project_id,
-        image_id=image.id,
-        user_id=user.id,
-        original_key=key,
-        content_type="audio/webm",
-        wav_key=key,
-        size_bytes=audio.stat().st_size,
+    """A take of desk.webm and its transcript `text` (with word timings the export leaves out)."""
+    recording = factories.add_recording(
+        session,
+        image,
+        user,
+        blobs=blobs,
+        audio=SPEECH / "desk.webm",
         duration_seconds=61.5,
-        loudness_dbfs=-20.0,
-        silence_fraction=0.1,
         status=status,
         created_at=when,
     )
-    session.add(recording)
-    session.flush()
-    transcript = Transcript(
-        recording_id=recording.id,
-        revision=1,
-        text=text,
-        language="en",
+    transcript = factories.add_transcript(
+        session,
+        recording,
+        text,
         segments=[{"start": 0.0, "end": 2.5, "text": text, "avg_logprob": -0.2}],
         words=[{"start": 0.0, "end": 0.4, "word": "x", "probability": 0.9}],  # not exported
-        engine="faster-whisper",
-        model="tiny.en",
-        engine_version="1.1",
         created_at=when,
     )
-    session.add(transcript)
-    session.flush()
     return recording, transcript
 
 
@@ -139,35 +118,22 @@ def add_caption(
     parent: Caption | None = None,
     version: str = "v1",
 ) -> Caption:
-    caption = Caption(
-        image_id=image.id,
-        recording_id=transcript.recording_id if transcript else None,
-        transcript_id=transcript.id if transcript else None,
+    """A caption whose text says "flagged" to be flagged; an edit is the reviewer's, unscored."""
+    return factories.add_caption(
+        session,
+        image,
+        text,
+        transcript=transcript,
         parent_id=parent.id if parent else None,
         kind=kind,
-        dedupe_key=f"{kind.value}:{uuid.uuid4().hex}",
-        text=text,
         cleaner="human" if kind is CaptionKind.edited else "rules",
         prompt_version=version,
-        word_count=len(text.split()),
         faithfulness=None if kind is CaptionKind.edited else 0.95,
         flags=["long_sentence"] if "flagged" in text else [],
         flagged="flagged" in text,
         status=status,
         created_at=when,
     )
-    session.add(caption)
-    session.flush()
-    return caption
-
-
-def add_review(
-    session: Session, caption: Caption, lead: User, decision: ReviewDecision, when: datetime
-) -> None:
-    session.add(
-        Review(caption_id=caption.id, reviewer_id=lead.id, decision=decision, reason="", created_at=when)
-    )
-    session.flush()
 
 
 def seed_export(session: Session, blobs: BlobStore, extra_approved: int = 6) -> ExportSeed:
@@ -179,10 +145,12 @@ def seed_export(session: Session, blobs: BlobStore, extra_approved: int = 6) -> 
     dropped_take: approved caption, plus a rejected recording whose transcript must not appear.
     Then `extra_approved` more approved images, and one approved image in another project.
     """
-    project = create_project(session, ProjectSpec(name="Harbour", min_seconds=5.0, max_seconds=120.0))
-    other = create_project(session, ProjectSpec(name="Elsewhere", min_seconds=5.0, max_seconds=120.0))
-    lead = add_user(session, "lena", "lead", PASSWORD).user
-    annotators = [add_user(session, name, "annotator", PASSWORD).user for name in ("annika", "bartholomew")]
+    project = factories.add_project(session, "Harbour", min_seconds=5.0, max_seconds=120.0)
+    other = factories.add_project(session, "Elsewhere", min_seconds=5.0, max_seconds=120.0)
+    lead = factories.add_user(session, "lena", "lead", PASSWORD)
+    annotators = [
+        factories.add_user(session, name, "annotator", PASSWORD) for name in ("annika", "bartholomew")
+    ]
     ann, bob = annotators
     seed = ExportSeed(project=project, other=other, lead=lead, annotators=annotators)
     counter = iter(range(10_000))
@@ -198,7 +166,9 @@ def seed_export(session: Session, blobs: BlobStore, extra_approved: int = 6) -> 
     seed.captions["approved"] = add_caption(
         session, img, "A red boat in a harbour.", status="approved", when=BASE + day, transcript=tr
     )
-    add_review(session, seed.captions["approved"], lead, ReviewDecision.approve, BASE + 2 * day)
+    factories.add_review(
+        session, seed.captions["approved"], lead, ReviewDecision.approve, created_at=BASE + 2 * day
+    )
 
     img = image("edited")
     rec, tr = add_recording(session, blobs, img, bob, "two gulls on a post flagged")
@@ -216,7 +186,7 @@ def seed_export(session: Session, blobs: BlobStore, extra_approved: int = 6) -> 
         kind=CaptionKind.edited,
         parent=original,
     )
-    add_review(session, original, lead, ReviewDecision.edit, BASE + 3 * day)
+    factories.add_review(session, original, lead, ReviewDecision.edit, created_at=BASE + 3 * day)
 
     img = image("pending")
     rec, tr = add_recording(session, blobs, img, ann, "a lighthouse at dusk")
@@ -230,7 +200,9 @@ def seed_export(session: Session, blobs: BlobStore, extra_approved: int = 6) -> 
     seed.captions["rejected"] = add_caption(
         session, img, "Um.", status="rejected", when=BASE + day, transcript=tr
     )
-    add_review(session, seed.captions["rejected"], lead, ReviewDecision.reject, BASE + 2 * day)
+    factories.add_review(
+        session, seed.captions["rejected"], lead, ReviewDecision.reject, created_at=BASE + 2 * day
+    )
 
     image("bare")
 

@@ -20,8 +20,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import queue
-from db.models import Caption, CaptionKind, Image, Project, Recording, RecordingStatus, Role, Transcript, User
+from db.models import Caption, CaptionKind, Recording, RecordingStatus, Transcript
 from db.settings import Settings
+from tests.support import factories
 from tests.support.fake_openai import FakeOpenAI, Reply, by_transcript, echo
 from transcribe.clean import load_cleaner
 from transcribe.clean.base import CleanError, CleanResult, PermanentCleanError
@@ -234,29 +235,18 @@ def test_cost_estimate_needs_a_price() -> None:
 
 def seed(session: Session, texts: list[str], per_image: int = 1, project: str = "p") -> list[int]:
     """Transcribed recordings with their transcripts; `per_image` recordings share each image."""
-    proj = Project(name=project, per_image=per_image)
-    users = [User(name=f"{project}-ann{i}", role=Role.annotator, password_hash="x", pseudonym=f"{project}{i}")
-             for i in range(per_image)]  # fmt: skip
-    session.add_all([proj, *users])
-    session.flush()
+    proj = factories.add_project(session, project, per_image=per_image)
+    users = [factories.add_user(session, f"{project}-ann{i}") for i in range(per_image)]
     ids = []
     image = None
     for i, text in enumerate(texts):
         if i % per_image == 0:
-            image = Image(project_id=proj.id, sha256=f"{project}{i:063x}"[-64:], source=f"{i}.jpg",
-                          blob_key="k", thumb_key="t", width=1, height=1, format="JPEG")  # fmt: skip
-            session.add(image)
-            session.flush()
+            image = factories.add_image(session, proj)
         assert image is not None
-        recording = Recording(client_uuid=f"{project:>8}-0000-0000-0000-{i:012d}"[-36:], project_id=proj.id,
-                              image_id=image.id, user_id=users[i % per_image].id, original_key="o",
-                              content_type="audio/wav", wav_key="w", size_bytes=1, duration_seconds=60,
-                              loudness_dbfs=-20, silence_fraction=0.1,
-                              status=RecordingStatus.transcribed)  # fmt: skip
-        session.add(recording)
-        session.flush()
-        session.add(Transcript(recording_id=recording.id, text=text, language="en", engine="test",
-                               model="test", engine_version="0"))  # fmt: skip
+        recording = factories.add_recording(
+            session, image, users[i % per_image], status=RecordingStatus.transcribed
+        )
+        factories.add_transcript(session, recording, text, engine="test", model="test", engine_version="0")
         ids.append(recording.id)
     session.commit()
     return ids

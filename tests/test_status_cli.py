@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.blobstore import BlobStore
-from db.models import Caption, Recording, RecordingStatus, Transcript, utcnow
+from db.models import Caption, Recording, RecordingStatus, utcnow
+from tests.support import factories
 from tests.support.cli import run_cli, run_json
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.worker_data import Fixture, add_recording, make_fixture, speech_clips
@@ -22,18 +23,13 @@ def transcribed(
     session: Session, blobs: BlobStore, fixture: Fixture, text: str, seconds: float = 12.0
 ) -> int:
     recording = add_recording(session, blobs, fixture, b"RIFF", status=RecordingStatus.transcribed)
-    session.add(
-        Transcript(
-            recording_id=recording.id,
-            text=text,
-            language="en",
-            engine="faster-whisper",
-            model="tiny.en",
-            engine_version="test",
-            audio_seconds=seconds,
-            processing_seconds=seconds / 10,
-            word_count=len(text.split()),
-        )
+    factories.add_transcript(
+        session,
+        recording,
+        text,
+        engine_version="test",
+        audio_seconds=seconds,
+        processing_seconds=seconds / 10,
     )
     session.commit()
     return recording.id

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from db.blobstore import BlobStore
 from db.models import Recording, RecordingStatus, Transcript
-from tests.support.worker_data import add_recording, make_fixture, speech_clips
+from tests.support.worker_data import add_speech_takes, make_fixture
 
 pytestmark = pytest.mark.slow
 
@@ -93,11 +93,8 @@ def test_kill_9_mid_batch_loses_nothing_and_does_nothing_twice(
     session: Session, blobs: BlobStore, tmp_path: Path
 ) -> None:
     fixture = make_fixture(session)
-    clips = speech_clips()
     # 30 six-second takes keep the test short; the workers only need real speech to chew on.
-    ids = [
-        add_recording(session, blobs, fixture, clips[i % len(clips)].audio[: 6 * 16000]).id for i in range(30)
-    ]
+    ids = add_speech_takes(session, blobs, fixture, 30)
     session.rollback()
 
     # All three start together, so the work is still there when the victim is killed.
@@ -142,10 +139,7 @@ def test_sigterm_finishes_the_current_batch_then_exits(
     session: Session, blobs: BlobStore, tmp_path: Path
 ) -> None:
     fixture = make_fixture(session)
-    clips = speech_clips()
-    ids = [
-        add_recording(session, blobs, fixture, clips[i % len(clips)].audio[: 6 * 16000]).id for i in range(6)
-    ]
+    ids = add_speech_takes(session, blobs, fixture, 6)
     session.rollback()
 
     worker, log = start_worker("graceful", tmp_path, "--batch-size", "2")

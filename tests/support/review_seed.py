@@ -7,7 +7,6 @@ keeps them: segments without their words, and the words in one list.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,10 +14,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from annotate.services.projects import ProjectSpec, create_project
-from annotate.services.users import add_user
 from db.blobstore import BlobStore
 from db.models import Caption, Image, Project, Recording, RecordingStatus, Transcript, User, utcnow
+from tests.support import factories
 
 TESTS = Path(__file__).resolve().parent.parent
 SPEECH = TESTS / "fixtures" / "speech"
@@ -102,21 +100,9 @@ class Seeded:
 
 
 def add_image(session: Session, blobs: BlobStore, project: Project, path: Path) -> Image:
-    key, sha = blobs.put_file(path, suffix=path.suffix)
-    image = Image(
-        project_id=project.id,
-        sha256=sha,
-        source=str(path),
-        blob_key=key,
-        thumb_key=key,
-        width=512,
-        height=512,
-        format="JPEG",
-        done_count=1,
+    return factories.add_image(
+        session, project, blobs=blobs, data=path, source=str(path), width=512, height=512, done_count=1
     )
-    session.add(image)
-    session.flush()
-    return image
 
 
 def add_take(
@@ -134,68 +120,48 @@ def add_take(
     created_at: datetime | None = None,
 ) -> tuple[Recording, Transcript, Caption]:
     """A captioned take of boats.wav by `user` on `image`, with its transcript and pending caption."""
-    audio = SPEECH / "boats.wav"
-    key, _ = blobs.put_file(audio, suffix=".wav")
     when = created_at or utcnow()
-    recording = Recording(
-        client_uuid=str(uuid.uuid4()),
-        project_id=image.project_id,
-        image_id=image.id,
-        user_id=user.id,
-        original_key=key,
-        content_type="audio/wav",
-        wav_key=key,
-        size_bytes=audio.stat().st_size,
+    recording = factories.add_recording(
+        session,
+        image,
+        user,
+        blobs=blobs,
+        audio=SPEECH / "boats.wav",
         duration_seconds=duration,
         loudness_dbfs=-21.5,
         silence_fraction=silence,
         status=RecordingStatus.captioned,
         created_at=when,
     )
-    session.add(recording)
-    session.flush()
-    words = len(BOATS_WORDS)
-    transcript = Transcript(
-        recording_id=recording.id,
-        revision=1,
-        text=BOATS_TEXT,
-        language="en",
+    transcript = factories.add_transcript(
+        session,
+        recording,
+        BOATS_TEXT,
         segments=BOATS_SEGMENTS,
         words=BOATS_WORDS,
-        engine="faster-whisper",
-        model="tiny.en",
-        engine_version="1.1",
         audio_seconds=duration,
-        word_count=words,
+        word_count=len(BOATS_WORDS),
         words_per_minute=words_per_minute,
         created_at=when,
     )
-    session.add(transcript)
-    session.flush()
-    caption = Caption(
-        image_id=image.id,
-        recording_id=recording.id,
-        transcript_id=transcript.id,
-        dedupe_key=f"single:{transcript.id}:rules:v1",
-        text=caption_text,
-        cleaner="rules",
-        prompt_version="v1",
-        word_count=len(caption_text.split()),
+    caption = factories.add_caption(
+        session,
+        image,
+        caption_text,
+        transcript=transcript,
         faithfulness=faithfulness,
         flags=flags or [],
         flagged=bool(flags),
         created_at=when + timedelta(seconds=30),
     )
-    session.add(caption)
-    session.flush()
     return recording, transcript, caption
 
 
 def seed(session: Session, blobs: BlobStore, *, takes: int = 3) -> Seeded:
     """A project, a lead, two annotators and `takes` captioned takes (the second one flagged); committed."""
-    project = create_project(session, ProjectSpec(name="Harbour", min_seconds=5.0, max_seconds=120.0))
-    lead = add_user(session, "lena", "lead", PASSWORD).user
-    annotators = [add_user(session, name, "annotator", PASSWORD).user for name in ("ann", "bob")]
+    project = factories.add_project(session, "Harbour", min_seconds=5.0, max_seconds=120.0)
+    lead = factories.add_user(session, "lena", "lead", PASSWORD)
+    annotators = [factories.add_user(session, name, "annotator", PASSWORD) for name in ("ann", "bob")]
     seeded = Seeded(project=project, lead=lead, annotators=annotators)
     pictures = sorted(IMAGES.glob("*.jpg"))
     for index in range(takes):

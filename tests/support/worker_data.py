@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,8 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from db.blobstore import BlobStore
-from db.models import Image, Project, Recording, Role, User
+from db.models import Image, Recording, User
+from tests.support import factories
 
 SPEECH = Path(__file__).resolve().parent.parent / "fixtures" / "speech"
 
@@ -59,22 +59,9 @@ class Fixture:
 
 
 def make_fixture(session: Session, name: str = "worker-test", language: str = "en") -> Fixture:
-    project = Project(name=name, language=language)
-    user = User(name=f"{name}-annotator", role=Role.annotator, password_hash="x", pseudonym=uuid.uuid4().hex)
-    session.add_all([project, user])
-    session.flush()
-    image = Image(
-        project_id=project.id,
-        sha256=uuid.uuid4().hex * 2,
-        source="test.jpg",
-        blob_key="aa/bb/image",
-        thumb_key="aa/bb/thumb",
-        width=10,
-        height=10,
-        format="JPEG",
-    )
-    session.add(image)
-    session.flush()
+    project = factories.add_project(session, name, language=language)
+    user = factories.add_user(session, f"{name}-annotator")
+    image = factories.add_image(session, project, source="test.jpg")
     session.commit()
     return Fixture(project.id, image.id, user.id)
 
@@ -82,24 +69,23 @@ def make_fixture(session: Session, name: str = "worker-test", language: str = "e
 def add_recording(
     session: Session, blobs: BlobStore, fixture: Fixture, audio: np.ndarray | bytes, **fields: object
 ) -> Recording:
-    """A Recording in `uploaded` whose WAV blob holds `audio` (samples, or raw bytes as stored)."""
+    """A committed Recording in `uploaded` whose WAV blob holds `audio` (samples, or raw bytes as stored)."""
     data = audio if isinstance(audio, bytes) else wav_bytes(audio)
-    key, _ = blobs.put_bytes(data, suffix=".wav")
     seconds = len(audio) / 16000 if not isinstance(audio, bytes) else 1.0
-    recording = Recording(
-        client_uuid=str(uuid.uuid4()),
-        project_id=fixture.project_id,
-        image_id=fixture.image_id,
-        user_id=fixture.user_id,
-        original_key=key,
-        content_type="audio/wav",
-        wav_key=key,
-        size_bytes=len(data),
-        duration_seconds=seconds,
-        loudness_dbfs=-20.0,
-        silence_fraction=0.1,
-        **fields,
+    image, user = session.get_one(Image, fixture.image_id), session.get_one(User, fixture.user_id)
+    recording = factories.add_recording(
+        session, image, user, blobs=blobs, audio=data, duration_seconds=seconds, **fields
     )
-    session.add(recording)
     session.commit()
     return recording
+
+
+def add_speech_takes(
+    session: Session, blobs: BlobStore, fixture: Fixture, count: int, seconds: float = 6.0
+) -> list[int]:
+    """`count` committed takes, each the first `seconds` of a speech clip in turn; their ids."""
+    clips = speech_clips()
+    samples = int(seconds * 16000)
+    return [
+        add_recording(session, blobs, fixture, clips[i % len(clips)].audio[:samples]).id for i in range(count)
+    ]
