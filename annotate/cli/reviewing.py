@@ -7,9 +7,10 @@ from typing import Any
 import typer
 
 from annotate.cli.common import JSON_OPTION, console, db_session, fail, print_json, table
+from annotate.services.permissions import check_reviewer
 from annotate.services.projects import get_project
 from annotate.services.users import get_user
-from db.models import Role, User
+from db.models import User
 from db.settings import get_settings
 
 review_app = typer.Typer(help="Review captions from scripts (the web page at /review does the same).")
@@ -136,10 +137,7 @@ def qc_command(
 def _reviewer(session: Any, name: str | None) -> User | None:
     if name is None:
         return None
-    user = get_user(session, name)
-    if user.role not in (Role.lead, Role.admin):
-        fail(f"{name} is an {user.role.value}; reviews are decided by leads and admins.")
-    return user
+    return check_reviewer(get_user(session, name))
 
 
 AS_OPTION = typer.Option(None, "--as", help="The lead or admin to record as reviewer.")

@@ -245,6 +245,19 @@ def iter_zip(path: Path) -> Iterator[IngestItem]:
             yield IngestItem(source=f"{path.absolute()}!/{name}", zip_path=path, member=name)
 
 
+def upload_items(path: Path, name: str) -> list[IngestItem]:
+    """The items of one uploaded file (an image, or a zip of images) saved at `path`.
+
+    Items are named after `name`, the file's name as uploaded, never the temporary path.
+    """
+    if not name.lower().endswith(".zip"):
+        return [IngestItem(source=name, path=path)]
+    return [
+        IngestItem(source=f"{name}!/{item.member}", zip_path=item.zip_path, member=item.member)
+        for item in iter_zip(path)
+    ]
+
+
 def items_from_source(source: str) -> Iterator[IngestItem]:
     """Pick the reader by what SOURCE is: a URL, a folder, a manifest, a URL list, a zip or an image."""
     if is_url(source):
