@@ -10,7 +10,7 @@ from annotate.cli.common import JSON_OPTION, console, db_session, fail, print_js
 from annotate.services.permissions import check_reviewer
 from annotate.services.projects import get_project
 from annotate.services.users import get_user
-from db.models import User
+from db.models import CaptionStatus, User
 from db.settings import get_settings
 
 review_app = typer.Typer(help="Review captions from scripts (the web page at /review does the same).")
@@ -140,6 +140,7 @@ def _reviewer(session: Any, name: str | None) -> User | None:
     return check_reviewer(get_user(session, name))
 
 
+STATE_HELP = f"{', '.join(CaptionStatus)} or all."
 AS_OPTION = typer.Option(None, "--as", help="The lead or admin to record as reviewer.")
 
 
@@ -206,7 +207,9 @@ def send_back(
 def queue(
     project: str | None = typer.Option(None, "--project", help="Project name or id."),
     flag: str | None = typer.Option(None, "--flag", help="flagged, unflagged or a flag name."),
-    state: str = typer.Option("pending", "--state", help="pending, approved, rejected, superseded or all."),
+    state: str = typer.Option(
+        CaptionStatus.pending.value, "--state", help=f"{', '.join(CaptionStatus)} or all."
+    ),
     limit: int = typer.Option(50, "--limit"),
     as_json: bool = JSON_OPTION,
 ) -> None:

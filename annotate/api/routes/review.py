@@ -12,7 +12,7 @@ from annotate.api.deps import BlobsDep, LeadUser, SessionDep, SettingsDep
 from annotate.errors import InvalidInput, NotFound
 from annotate.services import qc
 from annotate.services import review as service
-from db.models import Recording
+from db.models import CaptionStatus, Recording
 
 router = APIRouter(prefix="/api", tags=["review"])
 
@@ -36,7 +36,7 @@ def queue(
     qc_flag: str | None = Query(
         None, alias="qc", max_length=100, description="Only takes with this QC flag (or `any`)."
     ),
-    state: str = Query("pending", description="pending, approved, rejected, superseded or all."),
+    state: str = Query(CaptionStatus.pending.value, description=f"{', '.join(CaptionStatus)} or all."),
     after: int | None = Query(None, description="Return captions with a larger id (paging)."),
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
