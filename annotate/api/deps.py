@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from annotate.errors import Forbidden, Unauthorized
 from annotate.security import SessionSigner
-from annotate.services.permissions import RECORDER_ROLES, REVIEWER_ROLES, check_role
+from annotate.services.permissions import RECORDER_ROLES, check_reviewer, check_role
 from db.blobstore import BlobStore
 from db.models import Role, User
 from db.settings import Settings
@@ -100,7 +100,10 @@ def require_roles(*roles: Role) -> Callable[..., User]:
     return check
 
 
-require_lead = require_roles(*REVIEWER_ROLES)
+def require_lead(user: CurrentUser) -> User:
+    return check_reviewer(user)
+
+
 require_annotator = require_roles(*RECORDER_ROLES)
 
 LeadUser = Annotated[User, Depends(require_lead)]

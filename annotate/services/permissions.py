@@ -28,8 +28,18 @@ def may_review(user: User) -> bool:
 
 
 def check_reviewer(user: User) -> User:
-    """The one rule for reviews (and the lead's other work): a lead or an admin."""
-    return check_role(user, REVIEWER_ROLES)
+    """The one rule for reviews (and the lead's other work: figures, exports, projects)."""
+    if not may_review(user):
+        raise Forbidden(
+            "Only a lead or admin may do this (leads and admins review, export and run projects); "
+            f"{user.name} is {_article(user.role)} {user.role.value}.",
+            code="wrong_role",
+        )
+    return user
+
+
+def _article(role: Role) -> str:
+    return "an" if role.value[0] in "aeiou" else "a"
 
 
 def check_may_manage(actor: User, role: Role) -> None:
