@@ -9,6 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from db.files import atomic_write
 from db.settings import Settings
 
 _hasher = PasswordHasher()
@@ -35,9 +36,9 @@ def secret_key(settings: Settings) -> str:
         return settings.secret_key
     path = Path(settings.data_dir) / "secret_key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        # Atomic and private from the first byte: a crash never leaves an empty key behind.
+        with atomic_write(path, file_mode=0o600) as handle:
+            handle.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 

@@ -265,8 +265,8 @@ def test_jsonl_manifest_keeps_metadata_and_reports_bad_lines(
     summary = run(engine, blobs, settings, project_id, manifest)
     assert summary.added == 2
     assert [r.reason for r in summary.rejected] == [
-        "manifest line 2: invalid JSON (Expecting property name enclosed in double quotes)",
-        "manifest line 3: expected a JSON object",
+        "manifest line 2: not valid JSON (Expecting property name enclosed in double quotes, column 2)",
+        "manifest line 3: not a JSON object",
     ]
     metas = {Path(i.source).name: i.meta for i in rows(session, project_id)}
     assert metas == {

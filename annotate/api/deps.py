@@ -1,15 +1,27 @@
-"""Request dependencies: the database session, the current user, roles and CSRF."""
+"""Request dependencies: the one way a route gets the session, settings, stores and current user.
+
+Routes declare what they need by type, as FastAPI's full-stack template does:
+
+    def handler(session: SessionDep, user: LeadUser, settings: SettingsDep) -> ...
+
+`CurrentUser` is any logged-in user (and checks the CSRF token on writes); `LeadUser` and
+`AnnotatorUser` add the role rule of annotate.services.permissions.
+"""
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Iterator
+from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from annotate.errors import Forbidden, Unauthorized
 from annotate.security import SessionSigner
+from annotate.services.permissions import RECORDER_ROLES, check_reviewer, check_role
+from db.blobstore import BlobStore
 from db.models import Role, User
 from db.settings import Settings
 
@@ -19,8 +31,25 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def get_settings_dep(request: Request) -> Settings:
+def get_settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+def get_blobs(request: Request) -> BlobStore:
+    return request.app.state.blobs
+
+
+def get_signer(request: Request) -> SessionSigner:
+    return request.app.state.signer
+
+
+def get_engine(request: Request) -> Engine:
+    """For work that opens its own sessions or connections (exports, ingest's writer)."""
+    return request.app.state.engine
+
+
+def get_session_factory(request: Request) -> sessionmaker[Session]:
+    return request.app.state.sessions
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -33,13 +62,17 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def _signer(request: Request) -> SessionSigner:
-    return request.app.state.signer
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
+SignerDep = Annotated[SessionSigner, Depends(get_signer)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
+SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def current_user(request: Request, session: Session = Depends(get_session)) -> User:
+def current_user(request: Request, session: SessionDep, signer: SignerDep) -> User:
     token = request.cookies.get(SESSION_COOKIE)
-    data = _signer(request).loads(token) if token else None
+    data = signer.loads(token) if token else None
     if not data:
         raise Unauthorized("Please log in.")
     user = session.get(User, data.get("uid"))
@@ -57,15 +90,21 @@ def current_user(request: Request, session: Session = Depends(get_session)) -> U
     return user
 
 
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
 def require_roles(*roles: Role) -> Callable[..., User]:
-    def check(user: User = Depends(current_user)) -> User:
-        if user.role not in roles:
-            allowed = " or ".join(r.value for r in roles)
-            raise Forbidden(f"This needs the {allowed} role; you are {user.role.value}.", code="wrong_role")
-        return user
+    def check(user: CurrentUser) -> User:
+        return check_role(user, roles)
 
     return check
 
 
-require_lead = require_roles(Role.lead, Role.admin)
-require_annotator = require_roles(Role.annotator, Role.lead, Role.admin)
+def require_lead(user: CurrentUser) -> User:
+    return check_reviewer(user)
+
+
+require_annotator = require_roles(*RECORDER_ROLES)
+
+LeadUser = Annotated[User, Depends(require_lead)]
+AnnotatorUser = Annotated[User, Depends(require_annotator)]

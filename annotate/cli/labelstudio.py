@@ -9,6 +9,7 @@ import typer
 
 from annotate.cli.common import JSON_OPTION, console, db_session, fail, print_json
 from annotate.errors import VoicecapError
+from annotate.services.permissions import check_reviewer
 from annotate.services.projects import get_project
 from annotate.services.users import get_user
 from db.blobstore import get_blobstore
@@ -130,9 +131,7 @@ def pull(
     client = _client(url)
     with db_session() as session:
         record = get_project(session, project)
-        user = get_user(session, reviewer)
-        if user.role.value not in ("lead", "admin"):
-            fail(f"{reviewer} is a {user.role.value}; reviews are recorded under a lead or admin.")
+        user = check_reviewer(get_user(session, reviewer))
         try:
             result = service.pull(session, record, client, user, ls_project)
         except VoicecapError:

@@ -35,11 +35,12 @@ def import_audio(
     """
     # Imported here: the audio checks load numpy, PyAV and pydub, which no other command needs.
     from annotate.services import import_audio as service
+    from annotate.services.jsonl import count_lines
 
     settings = get_settings()
     with db_session() as session:
         target = project_service.get_project(session, project)
-        total = service.count_lines(manifest) if manifest.is_file() else 0
+        total = count_lines(manifest) if manifest.is_file() else 0
         show = not as_json and err_console.is_terminal and total > 1
         with Progress(console=err_console, disable=not show) as progress:
             task = progress.add_task("importing", total=total)

@@ -7,9 +7,10 @@ from typing import Any
 import typer
 
 from annotate.cli.common import JSON_OPTION, console, db_session, fail, print_json, table
+from annotate.services.permissions import check_reviewer
 from annotate.services.projects import get_project
 from annotate.services.users import get_user
-from db.models import Role, User
+from db.models import CaptionStatus, User
 from db.settings import get_settings
 
 review_app = typer.Typer(help="Review captions from scripts (the web page at /review does the same).")
@@ -136,12 +137,10 @@ def qc_command(
 def _reviewer(session: Any, name: str | None) -> User | None:
     if name is None:
         return None
-    user = get_user(session, name)
-    if user.role not in (Role.lead, Role.admin):
-        fail(f"{name} is an {user.role.value}; reviews are decided by leads and admins.")
-    return user
+    return check_reviewer(get_user(session, name))
 
 
+STATE_HELP = f"{', '.join(CaptionStatus)} or all."
 AS_OPTION = typer.Option(None, "--as", help="The lead or admin to record as reviewer.")
 
 
@@ -208,7 +207,9 @@ def send_back(
 def queue(
     project: str | None = typer.Option(None, "--project", help="Project name or id."),
     flag: str | None = typer.Option(None, "--flag", help="flagged, unflagged or a flag name."),
-    state: str = typer.Option("pending", "--state", help="pending, approved, rejected, superseded or all."),
+    state: str = typer.Option(
+        CaptionStatus.pending.value, "--state", help=f"{', '.join(CaptionStatus)} or all."
+    ),
     limit: int = typer.Option(50, "--limit"),
     as_json: bool = JSON_OPTION,
 ) -> None:

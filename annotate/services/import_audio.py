@@ -10,10 +10,9 @@ it did, and re-running it picks up the rest.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annotate.errors import InvalidInput, VoicecapError
+from annotate.errors import VoicecapError
 from annotate.services.intake import accept_recording, find_recording
+from annotate.services.jsonl import read_jsonl
 from db.blobstore import BlobStore
 from db.models import Image, Project, User
 from db.settings import Settings
@@ -82,45 +82,34 @@ def import_audio(
     on_line: Callable[[int], None] | None = None,
 ) -> ImportSummary:
     """Import every line of `manifest`; bad lines are reported, never fatal. Commits per line."""
-    try:
-        # Undecodable bytes become U+FFFD: that line is then rejected as bad JSON, not the whole run.
-        handle = manifest.open(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise InvalidInput(f"Cannot read manifest {manifest}: {exc.strerror}") from None
     summary = ImportSummary()
     lookup = _Lookup(session, project, manifest.parent)
     session.commit()  # no transaction held while audio is read and decoded
-    with handle:
-        for number, entry in _entries(handle):
-            audio_path: Path | None = None
-            try:
-                if isinstance(entry, Exception):
-                    raise entry
-                audio_path = _audio_path(entry, manifest.parent)
-                recording_id, created = _import_one(session, blobs, settings, lookup, entry, audio_path)
-            except VoicecapError as exc:
-                session.rollback()
-                summary.rejected.append(_rejection(number, audio_path, exc.code, exc.message))
-            except OSError as exc:
-                session.rollback()
-                summary.rejected.append(
-                    _rejection(number, audio_path, "unreadable", exc.strerror or str(exc))
-                )
+    for line in read_jsonl(manifest):
+        audio_path: Path | None = None
+        try:
+            if line.row is None:
+                raise LineRejected(str(line.problem), code="invalid_json")
+            audio_path = _audio_path(line.row, manifest.parent)
+            recording_id, created = _import_one(session, blobs, settings, lookup, line.row, audio_path)
+        except VoicecapError as exc:
+            session.rollback()
+            summary.rejected.append(_rejection(line.number, audio_path, exc.code, exc.message))
+        except OSError as exc:
+            session.rollback()
+            summary.rejected.append(
+                _rejection(line.number, audio_path, "unreadable", exc.strerror or str(exc))
+            )
+        else:
+            session.commit()
+            summary.recording_ids.append(recording_id)
+            if created:
+                summary.added += 1
             else:
-                session.commit()
-                summary.recording_ids.append(recording_id)
-                if created:
-                    summary.added += 1
-                else:
-                    summary.duplicate += 1
-            if on_line:
-                on_line(number)
+                summary.duplicate += 1
+        if on_line:
+            on_line(line.number)
     return summary
-
-
-def count_lines(manifest: Path) -> int:
-    with manifest.open(encoding="utf-8", errors="replace") as handle:
-        return sum(1 for line in handle if line.strip())
 
 
 def _import_one(
@@ -211,21 +200,6 @@ class _Lookup:
                 )
             self._users[value] = found
         return self._users[value]
-
-
-def _entries(handle: Any) -> Iterator[tuple[int, dict[str, Any] | Exception]]:
-    for number, line in enumerate(handle, start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield number, LineRejected(f"not valid JSON: {exc.msg} (column {exc.colno})", code="invalid_json")
-            continue
-        if not isinstance(entry, dict):
-            yield number, LineRejected("each line must be a JSON object", code="invalid_json")
-            continue
-        yield number, entry
 
 
 def _audio_path(entry: dict[str, Any], base: Path) -> Path:

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from annotate.errors import InvalidInput
 from annotate.imaging import ImageRejected, configure_pillow, inspect_image, sha256_hex
+from annotate.services.jsonl import read_jsonl
 from db.blobstore import BlobStore, key_for
 from db.models import Image, Project, utcnow
 from db.settings import Settings
@@ -58,7 +59,7 @@ LOCATION_COLUMNS = ("path", "url", "image", "image_url", "image_path", "file", "
 
 ROW_BATCH = 200  # rows per INSERT/commit
 BATCH_SECONDS = 2.0  # ... or sooner, so a slow (URL) ingest shows its rows
-IN_FLIGHT_PER_WORKER = 4  # bounds memory: at most this many items read/decoded per worker at once
+IN_FLIGHT_PER_WORKER = 4  # bounds memory: at most this many items read/decoded per thread at once
 
 
 # ---------------------------------------------------------------------------------------------- items
@@ -213,19 +214,8 @@ def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any] 
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    with _open_text(path) as handle:
-        try:
-            for number, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    row = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    yield number, f"invalid JSON ({exc.msg})"
-                    continue
-                yield number, row if isinstance(row, dict) else "expected a JSON object"
-        except UnicodeDecodeError:
-            yield 0, "not UTF-8 text; the rest of the manifest was skipped"
+    for line in read_jsonl(path):
+        yield line.number, line.row if line.row is not None else str(line.problem)
 
 
 def iter_url_list(path: Path) -> Iterator[IngestItem]:
@@ -239,7 +229,7 @@ def iter_url_list(path: Path) -> Iterator[IngestItem]:
 
 
 def iter_zip(path: Path) -> Iterator[IngestItem]:
-    """Image members of a zip archive (read by the workers straight from the archive, never extracted)."""
+    """Image members of a zip archive (read straight from the archive by the threads, never extracted)."""
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -253,6 +243,19 @@ def iter_zip(path: Path) -> Iterator[IngestItem]:
             continue
         if Path(name).suffix.lower() in IMAGE_SUFFIXES:
             yield IngestItem(source=f"{path.absolute()}!/{name}", zip_path=path, member=name)
+
+
+def upload_items(path: Path, name: str) -> list[IngestItem]:
+    """The items of one uploaded file (an image, or a zip of images) saved at `path`.
+
+    Items are named after `name`, the file's name as uploaded, never the temporary path.
+    """
+    if not name.lower().endswith(".zip"):
+        return [IngestItem(source=name, path=path)]
+    return [
+        IngestItem(source=f"{name}!/{item.member}", zip_path=item.zip_path, member=item.member)
+        for item in iter_zip(path)
+    ]
 
 
 def items_from_source(source: str) -> Iterator[IngestItem]:
@@ -284,11 +287,11 @@ def count_items(source: str) -> int:
     return sum(1 for _ in items_from_source(source))
 
 
-# -------------------------------------------------------------------------------------- worker side
+# ------------------------------------------------------------------- per item, in the pipeline's threads
 
 
 @dataclass(frozen=True)
-class WorkerConfig:
+class StorerConfig:
     max_pixels: int
     max_bytes: int
     fetch_timeout: float
@@ -319,14 +322,14 @@ class Refused:
 Outcome = Stored | Known | Refused
 
 
-class _Worker:
-    """Reads, checks, thumbnails and stores one item at a time; several threads share one _Worker.
+class _ImageStorer:
+    """Reads, checks, thumbnails and stores one item at a time; the pipeline's threads share one.
 
     The known-hash table is read-only; the HTTP client is thread-safe; each thread keeps its own zip
     handle.
     """
 
-    def __init__(self, config: WorkerConfig, blobs: BlobStore) -> None:
+    def __init__(self, config: StorerConfig, blobs: BlobStore) -> None:
         self.config = config
         self.blobs = blobs
         self.known_count = len(config.known) // 32
@@ -454,18 +457,18 @@ class _Pipeline:
     Threads, not processes: Pillow releases the GIL while it decodes, resizes and encodes, hashlib
     while it hashes and the OS calls while they read and fsync, which is nearly all of an item's time.
     Measured on 2 cores, threads reach the throughput of a process pool while the whole run stays one
-    process: no worker start-up, no re-import of the CLI in each worker, a third of the memory.
+    process: no process start-up, no re-import of the CLI in each process, a third of the memory.
     """
 
-    def __init__(self, worker: _Worker, workers: int) -> None:
-        self.worker = worker
+    def __init__(self, storer: _ImageStorer, workers: int) -> None:
+        self.storer = storer
         self.window = max(2, workers * IN_FLIGHT_PER_WORKER)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="ingest") if workers > 1 else None
 
     def run(self, items: Iterable[IngestItem]) -> Iterator[tuple[IngestItem, Outcome]]:
         if self._pool is None:
             for item in items:
-                yield item, Refused(item.error) if item.error else self.worker.process(item)
+                yield item, Refused(item.error) if item.error else self.storer.process(item)
             return
         pending: deque[tuple[IngestItem, Future[Outcome] | Outcome]] = deque()
         iterator = iter(items)
@@ -478,7 +481,7 @@ class _Pipeline:
                 elif item.error:
                     pending.append((item, Refused(item.error)))
                 else:
-                    pending.append((item, self._pool.submit(self.worker.process, item)))
+                    pending.append((item, self._pool.submit(self.storer.process, item)))
             if pending:
                 item, outcome = pending.popleft()
                 yield item, outcome.result() if isinstance(outcome, Future) else outcome
@@ -487,7 +490,7 @@ class _Pipeline:
         if self._pool is not None:
             # On Ctrl-C: drop what has not started, let the few running items finish.
             self._pool.shutdown(wait=True, cancel_futures=True)
-        self.worker.close()
+        self.storer.close()
 
 
 # -------------------------------------------------------------------------------------- main side
@@ -604,7 +607,7 @@ def ingest(
     sessions = db if isinstance(db, sessionmaker) else sessionmaker(bind=db, expire_on_commit=False)
     project_id = project if isinstance(project, int) else project.id
     started = time.monotonic()
-    config = WorkerConfig(
+    config = StorerConfig(
         max_pixels=settings.max_image_pixels,
         max_bytes=int(settings.max_image_mb * 1_000_000),
         fetch_timeout=settings.fetch_timeout_seconds,
@@ -613,8 +616,8 @@ def ingest(
     summary = IngestSummary()
     writer = _RowWriter(sessions, project_id, summary)
     report = _Report(report_path)
-    worker = _Worker(config, blobs)
-    pipeline = _Pipeline(worker, workers if workers is not None else resolve_workers(settings))
+    storer = _ImageStorer(config, blobs)
+    pipeline = _Pipeline(storer, workers if workers is not None else resolve_workers(settings))
     done = 0
     try:
         for item, outcome in pipeline.run(items):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,8 @@ from annotate.errors import InvalidInput, NotFound, VoicecapError
 from annotate.services import review as review_service
 from annotate.services.export import ExportFilter, ImageRecord, iter_records
 from db.blobstore import BlobStore
-from db.models import Caption, Image, Project, Review, User
+from db.files import atomic_write
+from db.models import Caption, CaptionStatus, Image, Project, Review, User
 
 MediaMode = Literal["url", "data"]
 LABEL_CONFIG = """<View>
@@ -140,23 +140,14 @@ def write_tasks_file(
     engine: Engine, project: Project, flt: ExportFilter, links: MediaLinks, path: Path
 ) -> int:
     """Label Studio's JSON import format (a list of tasks with predictions), streamed to a temp name."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     count = 0
-    try:
-        with tmp.open("w", encoding="utf-8") as out:
-            out.write("[")
-            for task in iter_tasks(engine, project, flt, links):
-                out.write(",\n" if count else "\n")
-                out.write(json.dumps(task, ensure_ascii=False))
-                count += 1
-            out.write("\n]\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(Path(path)) as out:
+        out.write("[")
+        for task in iter_tasks(engine, project, flt, links):
+            out.write(",\n" if count else "\n")
+            out.write(json.dumps(task, ensure_ascii=False))
+            count += 1
+        out.write("\n]\n")
     return count
 
 
@@ -284,7 +275,7 @@ def _caption_id(task: dict[str, Any], annotation: dict[str, Any]) -> int | None:
 def _current(session: Session, caption: Caption) -> Caption:
     """Follow a caption superseded by an edit to the edit (a second pull of a changed annotation)."""
     seen = {caption.id}
-    while caption.status == "superseded":
+    while caption.status == CaptionStatus.superseded:
         child = session.scalar(
             select(Caption).where(Caption.parent_id == caption.id).order_by(Caption.id.desc()).limit(1)
         )

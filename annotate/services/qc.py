@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Caption, Project, Recording, Transcript, User
+from db.models import Caption, CaptionStatus, Project, Recording, Transcript, User
 from db.settings import Settings
 
 # |robust z| at or above this is an outlier (Iglewicz and Hoaglin's usual cut-off).
@@ -79,7 +79,7 @@ def recording_figures(session: Session, project_id: int | None = None) -> pd.Dat
         recordings = recordings.where(Recording.project_id == project_id)
         transcripts = transcripts.where(Recording.project_id == project_id)
         captions = captions.where(Recording.project_id == project_id)
-    captions = captions.where(Caption.status != "superseded")
+    captions = captions.where(Caption.status != CaptionStatus.superseded)
 
     frame = query_frame(session, recordings)
     if frame.empty:

@@ -18,6 +18,7 @@ from annotate.errors import Conflict, InvalidInput, NotFound
 from db.models import (
     Caption,
     CaptionKind,
+    CaptionStatus,
     Image,
     Project,
     Recording,
@@ -31,7 +32,7 @@ from db.models import (
 from db.settings import get_settings
 from transcribe.clean.faithfulness import check
 
-CAPTION_STATES = ("pending", "approved", "rejected", "superseded")
+CAPTION_STATES = tuple(CaptionStatus)
 # A caption still being worked on by a worker cannot be sent back again until it lands.
 BUSY = {
     RecordingStatus.uploaded,
@@ -50,7 +51,7 @@ class QueueFilter:
     annotator_id: int | None = None
     # "flagged" = any faithfulness flag; any other value = captions carrying that flag name.
     flag: str | None = None
-    status: str | None = "pending"  # None = every state
+    status: str | None = CaptionStatus.pending  # None = every state
     after_id: int | None = None  # keyset paging: captions with a larger id
     limit: int = 50
     recording_ids: list[int] | None = None  # only captions of these takes (a QC flag's takes)
@@ -331,10 +332,10 @@ def _send_back(session: Session, caption: Caption, to: RecordingStatus) -> None:
     recording.next_attempt_at = utcnow()
     # Captions written from the old revision are history now.
     for other in session.scalars(
-        select(Caption).where(Caption.recording_id == recording.id, Caption.status == "pending")
+        select(Caption).where(Caption.recording_id == recording.id, Caption.status == CaptionStatus.pending)
     ):
-        other.status = "superseded"
-    caption.status = "superseded"
+        other.status = CaptionStatus.superseded
+    caption.status = CaptionStatus.superseded
 
 
 def _transcript_copy(transcript: Transcript, revision: int) -> Transcript:
@@ -384,7 +385,7 @@ def _edited_caption(
         unsupported_words=report.unsupported_words if report else [],
         flags=list(report.flags) if report else [],
         flagged=report.flagged if report else False,
-        status="approved",
+        status=CaptionStatus.approved,
         created_by=reviewer.id,
     )
     session.add(child)
@@ -441,7 +442,7 @@ def decide(
         return Decision(review=already, caption=get_caption(session, already.caption_id))
 
     caption = get_caption(session, caption_id, lock=True)
-    if caption.status == "superseded":
+    if caption.status == CaptionStatus.superseded:
         newer = session.scalar(select(Caption.id).where(Caption.parent_id == caption.id).order_by(Caption.id))
         where = f" by caption {newer}" if newer else " (sent back for rework)"
         raise Conflict(f"Caption {caption.id} was superseded{where}; review the current one.")
@@ -449,30 +450,14 @@ def decide(
     new_caption: Caption | None = None
     if decision is ReviewDecision.approve:
         _set_recording_rejected(session, caption, rejected=False)
-        caption.status = "approved"
+        caption.status = CaptionStatus.approved
     elif decision is ReviewDecision.edit:
-        text = (text or "").strip()
-        if not text:
-            raise InvalidInput("An edit needs the new caption text.")
-        if len(text) > MAX_CAPTION_CHARS:
-            raise InvalidInput(f"A caption is at most {MAX_CAPTION_CHARS} characters.")
-        if reviewer is None:
-            raise InvalidInput("An edit needs a reviewer.")
-        if text == caption.text.strip():
-            raise InvalidInput("The text is unchanged; approve the caption instead.")
-        _set_recording_rejected(session, caption, rejected=False)
-        threshold = (
-            faithfulness_threshold
-            if faithfulness_threshold is not None
-            else get_settings().faithfulness_threshold
-        )
-        new_caption = _edited_caption(session, caption, text, reviewer, threshold)
-        caption.status = "superseded"
+        new_caption = _edit(session, caption, text, reviewer, faithfulness_threshold)
     elif decision is ReviewDecision.reject:
         if not reason:
             raise InvalidInput("A rejection needs a reason (the annotator and the export see it).")
         _set_recording_rejected(session, caption, rejected=True)
-        caption.status = "rejected"
+        caption.status = CaptionStatus.rejected
     elif decision is ReviewDecision.retranscribe:
         _send_back(session, caption, RecordingStatus.uploaded)
     else:
@@ -489,6 +474,27 @@ def decide(
     session.add(review)
     session.flush()
     return Decision(review=review, caption=caption, new_caption=new_caption)
+
+
+def _edit(
+    session: Session, caption: Caption, text: str | None, reviewer: User | None, threshold: float | None
+) -> Caption:
+    """An edit: a new approved caption with `text` (checked for faithfulness); the original superseded."""
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput("An edit needs the new caption text.")
+    if len(text) > MAX_CAPTION_CHARS:
+        raise InvalidInput(f"A caption is at most {MAX_CAPTION_CHARS} characters.")
+    if reviewer is None:
+        raise InvalidInput("An edit needs a reviewer.")
+    if text == caption.text.strip():
+        raise InvalidInput("The text is unchanged; approve the caption instead.")
+    _set_recording_rejected(session, caption, rejected=False)
+    if threshold is None:
+        threshold = get_settings().faithfulness_threshold
+    new_caption = _edited_caption(session, caption, text, reviewer, threshold)
+    caption.status = CaptionStatus.superseded
+    return new_caption
 
 
 def decision_dict(result: Decision, reviewer: str | None) -> dict[str, Any]:
@@ -521,5 +527,5 @@ def queue_choices(session: Session) -> dict[str, Any]:
         "projects": projects,
         "annotators": annotators,
         "flags": sorted(flags),
-        "states": list(CAPTION_STATES),
+        "states": [str(s) for s in CAPTION_STATES],
     }

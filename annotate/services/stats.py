@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 
 from annotate.errors import InvalidInput
 from annotate.services.qc import query_frame, records
-from db.models import Caption, Image, Project, Recording, RecordingStatus, Review, User
+from db.models import DEAD_RECORDING_STATES, Caption, CaptionStatus, Image, Project, Recording, Review, User
 from db.queue import counts_by_status
 
 GROUPINGS = ("project", "annotator", "day")
 APPROVING = {"approve", "edit"}
 SENDING_BACK = {"retranscribe", "reclean"}
-NOT_DONE = {RecordingStatus.rejected.value, RecordingStatus.failed.value}
+# The takes frame holds plain status strings (mapped when it is read), so dead states match by value.
+DEAD_VALUES = [s.value for s in DEAD_RECORDING_STATES]
 COLUMNS = [
     "images_done",
     "takes",
@@ -70,7 +71,7 @@ def load_frames(session: Session, project_id: int | None = None) -> Frames:
         )
         .join(Image, Image.id == Caption.image_id)
         .join(Project, Project.id == Image.project_id)
-        .where(Caption.status != "superseded")
+        .where(Caption.status != CaptionStatus.superseded)
     )
     last_review = select(func.max(Review.id)).group_by(Review.caption_id)
     reviews = (
@@ -133,7 +134,7 @@ def compute(frames: Frames, by: str) -> pd.DataFrame:
     parts: list[pd.DataFrame] = []
     takes = keyed.takes
     if not takes.empty:
-        takes = takes.assign(day=_day(takes["created_at"]), done=~takes["status"].isin(NOT_DONE))
+        takes = takes.assign(day=_day(takes["created_at"]), done=~takes["status"].isin(DEAD_VALUES))
         grouped = takes.groupby("key")
         parts.append(
             pd.DataFrame(
@@ -267,12 +268,12 @@ def live_counts(session: Session, project_id: int | None = None) -> dict[str, An
     flagged_pending = 0
     for status, flagged, count in session.execute(captions.group_by(Caption.status, Caption.flagged)):
         by_state[status] = by_state.get(status, 0) + int(count)
-        if status == "pending" and flagged:
+        if status == CaptionStatus.pending and flagged:
             flagged_pending += int(count)
     return {
         "recordings": counts_by_status(session, project_id),
         "captions": by_state,
-        "review_queue": by_state.get("pending", 0),
+        "review_queue": by_state.get(CaptionStatus.pending, 0),
         "flagged_pending": flagged_pending,
         "reviews_last_24h": int(session.scalar(reviews_today) or 0),
         "images": int(session.scalar(images) or 0),

@@ -13,16 +13,17 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from annotate.api.deps import get_session, require_lead
-from annotate.errors import Forbidden, InvalidInput, VoicecapError
+from annotate.api.deps import BlobsDep, LeadUser, SessionDep, SessionFactoryDep, SettingsDep
+from annotate.errors import InvalidInput, VoicecapError
 from annotate.services import ingest
 from annotate.services import projects as project_service
 from annotate.services import users as user_service
+from annotate.services.permissions import check_may_manage
 from db.models import Role, User
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -68,16 +69,14 @@ class PasswordReset(BaseModel):
 
 
 @router.get("/projects")
-def projects(session: Session = Depends(get_session), _: User = Depends(require_lead)) -> dict[str, Any]:
+def projects(session: SessionDep, _: LeadUser) -> dict[str, Any]:
     return {
         "projects": [project_service.project_dict(p, n) for p, n in project_service.list_projects(session)]
     }
 
 
 @router.post("/projects", status_code=201)
-def create_project(
-    body: ProjectCreate, session: Session = Depends(get_session), _: User = Depends(require_lead)
-) -> dict[str, Any]:
+def create_project(body: ProjectCreate, session: SessionDep, _: LeadUser) -> dict[str, Any]:
     spec = project_service.ProjectSpec(
         name=body.name,
         questions=[q.strip() for q in body.questions if q.strip()] if body.questions else None,
@@ -94,9 +93,7 @@ def create_project(
 
 
 @router.get("/projects/{project_id}")
-def project(
-    project_id: int, session: Session = Depends(get_session), _: User = Depends(require_lead)
-) -> dict[str, Any]:
+def project(project_id: int, session: SessionDep, _: LeadUser) -> dict[str, Any]:
     return project_service.project_dict(project_service.get_project(session, project_id))
 
 
@@ -104,8 +101,8 @@ def project(
 def update_project(
     project_id: int,
     body: ProjectUpdate,
-    session: Session = Depends(get_session),
-    _: User = Depends(require_lead),
+    session: SessionDep,
+    _: LeadUser,
 ) -> dict[str, Any]:
     project = project_service.get_project(session, project_id)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
@@ -124,16 +121,18 @@ def update_project(
 async def add_images(
     project_id: int,
     request: Request,
+    session: SessionDep,
+    sessions: SessionFactoryDep,
+    blobs: BlobsDep,
+    settings: SettingsDep,
+    _: LeadUser,
     filename: str = Query(
         ..., min_length=1, max_length=255, description="The file's name: an image or a .zip."
     ),
-    session: Session = Depends(get_session),
-    _: User = Depends(require_lead),
 ) -> dict[str, Any]:
     """Add images: the request body is one image file or a zip of them. Answers {added, duplicate, rejected:
     [{path, reason}]}, as `voicecap ingest --json` does."""
     project_id = await run_in_threadpool(_project_id, session, project_id)
-    settings = request.app.state.settings
     name = _safe_name(filename)
     is_zip = name.lower().endswith(".zip")
     limit = MAX_UPLOAD_BYTES if is_zip else int(settings.max_image_mb * 1_000_000)
@@ -143,16 +142,13 @@ async def add_images(
     workdir = Path(tempfile.mkdtemp(prefix="voicecap-upload-"))
     try:
         target = workdir / name
-        size = 0
-        with target.open("wb") as out:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise _too_large(limit)
-                out.write(chunk)
-        if size == 0:
-            raise InvalidInput("The upload is empty.")
-        summary = await run_in_threadpool(_ingest_upload, request, project_id, target, is_zip)
+        await _save_body(request, target, limit)
+        items = await run_in_threadpool(ingest.upload_items, target, name)
+        # A zip's members go through the ingest's thread pool; a single image needs none.
+        workers = None if is_zip else 1
+        summary = await run_in_threadpool(
+            ingest.ingest, sessions, blobs, settings, project_id, items, total=len(items), workers=workers
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result: dict[str, Any] = summary.to_json()
@@ -160,29 +156,23 @@ async def add_images(
     return result
 
 
+async def _save_body(request: Request, target: Path, limit: int) -> None:
+    size = 0
+    with target.open("wb") as out:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            out.write(chunk)
+    if size == 0:
+        raise InvalidInput("The upload is empty.")
+
+
 def _project_id(session: Session, name_or_id: int) -> int:
     project_id = project_service.get_project(session, name_or_id).id
     # End this transaction: on SQLite it holds the write lock, which the ingest's own sessions need.
     session.rollback()
     return project_id
-
-
-def _ingest_upload(request: Request, project_id: int, target: Path, is_zip: bool) -> ingest.IngestSummary:
-    name = target.name
-    if is_zip:
-        # Images keep the name they were uploaded as, not the temporary path.
-        items = [
-            ingest.IngestItem(source=f"{name}!/{item.member}", zip_path=item.zip_path, member=item.member)
-            for item in ingest.iter_zip(target)
-        ]
-        workers = None
-    else:
-        items = [ingest.IngestItem(source=name, path=target)]
-        workers = 1
-    state = request.app.state
-    return ingest.ingest(
-        state.sessions, state.blobs, state.settings, project_id, items, total=len(items), workers=workers
-    )
 
 
 def _too_large(limit: int) -> VoicecapError:
@@ -205,11 +195,6 @@ def _safe_name(filename: str) -> str:
 # --- users --------------------------------------------------------------------------------------------
 
 
-def _may_manage(actor: User, role: Role) -> None:
-    if actor.role is not Role.admin and role is not Role.annotator:
-        raise Forbidden("Leads manage annotators; only an admin manages leads and admins.", code="wrong_role")
-
-
 def _user_dict(user: User) -> dict[str, Any]:
     return {
         "id": user.id,
@@ -221,16 +206,14 @@ def _user_dict(user: User) -> dict[str, Any]:
 
 
 @router.get("/users")
-def users(session: Session = Depends(get_session), _: User = Depends(require_lead)) -> dict[str, Any]:
+def users(session: SessionDep, _: LeadUser) -> dict[str, Any]:
     return {"users": [_user_dict(u) for u in user_service.list_users(session)]}
 
 
 @router.post("/users", status_code=201)
-def add_user(
-    body: UserCreate, session: Session = Depends(get_session), actor: User = Depends(require_lead)
-) -> dict[str, Any]:
+def add_user(body: UserCreate, session: SessionDep, actor: LeadUser) -> dict[str, Any]:
     """Add a user; without a password one is generated and returned once, in this answer."""
-    _may_manage(actor, body.role)
+    check_may_manage(actor, body.role)
     created = user_service.add_user(session, body.name, body.role, body.password or None)
     session.commit()
     result = _user_dict(created.user)
@@ -241,14 +224,12 @@ def add_user(
 
 def _target(session: Session, actor: User, name: str) -> User:
     user = user_service.get_user(session, name)
-    _may_manage(actor, user.role)
+    check_may_manage(actor, user.role)
     return user
 
 
 @router.post("/users/{name}/disable")
-def disable_user(
-    name: str, session: Session = Depends(get_session), actor: User = Depends(require_lead)
-) -> dict[str, Any]:
+def disable_user(name: str, session: SessionDep, actor: LeadUser) -> dict[str, Any]:
     user = _target(session, actor, name)
     if user.id == actor.id:
         raise InvalidInput("You cannot disable your own account.")
@@ -258,9 +239,7 @@ def disable_user(
 
 
 @router.post("/users/{name}/enable")
-def enable_user(
-    name: str, session: Session = Depends(get_session), actor: User = Depends(require_lead)
-) -> dict[str, Any]:
+def enable_user(name: str, session: SessionDep, actor: LeadUser) -> dict[str, Any]:
     user = _target(session, actor, name)
     user_service.set_disabled(session, name, False)
     session.commit()
@@ -270,9 +249,9 @@ def enable_user(
 @router.post("/users/{name}/reset-password")
 def reset_password(
     name: str,
+    session: SessionDep,
+    actor: LeadUser,
     body: PasswordReset | None = None,
-    session: Session = Depends(get_session),
-    actor: User = Depends(require_lead),
 ) -> dict[str, Any]:
     """A new password: the one given, or a generated one returned once, in this answer."""
     _target(session, actor, name)

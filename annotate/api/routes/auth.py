@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import secrets
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
-from annotate.api.deps import CSRF_COOKIE, SESSION_COOKIE, current_user, get_session
+from annotate.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep, SignerDep
 from annotate.errors import Unauthorized, VoicecapError
 from annotate.services.users import authenticate
 from db.models import User
@@ -34,7 +33,12 @@ def _me(user: User) -> Me:
 
 @router.post("/auth/login", response_model=Me)
 def login(
-    body: LoginRequest, request: Request, response: Response, session: Session = Depends(get_session)
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    signer: SignerDep,
 ) -> Me:
     client = request.client.host if request.client else "unknown"
     limiter = request.app.state.login_limiter
@@ -48,20 +52,17 @@ def login(
     if user is None:
         raise Unauthorized("Wrong name or password, or the account is disabled.", code="bad_credentials")
     limiter.reset(f"user:{body.name}")
-    settings = request.app.state.settings
     csrf = secrets.token_urlsafe(24)
     max_age = settings.session_days * 86400
     common = {"max_age": max_age, "samesite": "strict", "secure": settings.cookie_secure, "path": "/"}
-    response.set_cookie(
-        SESSION_COOKIE, request.app.state.signer.dumps(user.id, csrf), httponly=True, **common
-    )
+    response.set_cookie(SESSION_COOKIE, signer.dumps(user.id, csrf), httponly=True, **common)
     # Readable by the page's script, which echoes it in X-CSRF-Token (double-submit, bound to the session).
     response.set_cookie(CSRF_COOKIE, csrf, httponly=False, **common)
     return _me(user)
 
 
 @router.post("/auth/logout", status_code=204)
-def logout(response: Response, _: User = Depends(current_user)) -> Response:
+def logout(response: Response, _: CurrentUser) -> Response:
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
     response.status_code = 204
@@ -69,5 +70,5 @@ def logout(response: Response, _: User = Depends(current_user)) -> Response:
 
 
 @router.get("/me", response_model=Me)
-def me(user: User = Depends(current_user)) -> Me:
+def me(user: CurrentUser) -> Me:
     return _me(user)

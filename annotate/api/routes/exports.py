@@ -8,12 +8,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, Response, StreamingResponse
-from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
-from annotate.api.deps import get_session, require_lead
+from annotate.api.deps import BlobsDep, EngineDep, LeadUser, SessionDep, SettingsDep
 from annotate.errors import InvalidInput
 from annotate.services.export import (
     ExportFilter,
@@ -27,7 +26,6 @@ from annotate.services.export import (
     zip_directory,
 )
 from annotate.services.projects import get_project
-from db.models import User
 
 router = APIRouter(prefix="/api", tags=["exports"])
 
@@ -50,7 +48,11 @@ DOWNLOAD_FORMATS = ("jsonl", "parquet", "zip")
 )
 def download_export(
     project_id: int,
-    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    blobs: BlobsDep,
+    engine: EngineDep,
+    _: LeadUser,
     format: str = Query(
         "jsonl", description="jsonl (streamed), parquet, or zip (JSONL + Parquet + manifest)."
     ),
@@ -59,8 +61,6 @@ def download_export(
     until: datetime | None = Query(None, description="Captions created before (ISO; UTC if no zone)."),
     caption_version: str | None = Query(None, description="Only captions of this prompt_version."),
     split: str = Query("90,5,5", description="train,validation,test percentages, by image hash."),
-    session: Session = Depends(get_session),
-    _: User = Depends(require_lead),
 ) -> Response:
     if format not in DOWNLOAD_FORMATS:
         raise InvalidInput(f"Unknown format {format!r}; use {', '.join(DOWNLOAD_FORMATS)}.")
@@ -74,13 +74,11 @@ def download_export(
     )
     spec = SplitSpec.parse(split)
     session.close()  # the rows are read in short transactions of their own
-    app = request.app
-    settings = app.state.settings
-    builder = RowBuilder(project.name, app.state.blobs, spec, settings.public_base_url)
+    builder = RowBuilder(project.name, blobs, spec, settings.public_base_url)
     stem = f"{_safe(project.name)}-{state}"
     if format == "jsonl":
         return StreamingResponse(
-            stream_jsonl(app.state.engine, builder, flt),
+            stream_jsonl(engine, builder, flt),
             media_type="application/x-ndjson",
             headers={"Content-Disposition": f'attachment; filename="{stem}.jsonl"'},
         )
@@ -90,13 +88,13 @@ def download_export(
     try:
         if format == "parquet":
             target = scratch / f"{stem}.parquet"
-            write_parquet(app.state.engine, builder, flt, target)
+            write_parquet(engine, builder, flt, target)
             media_type = "application/vnd.apache.parquet"
         else:
             options = ExportOptions(
                 filter=flt, split=spec, formats=("jsonl", "parquet"), public_base_url=settings.public_base_url
             )
-            export_dataset(app.state.engine, app.state.blobs, project, options, scratch / stem)
+            export_dataset(engine, blobs, project, options, scratch / stem)
             target = scratch / f"{stem}.zip"
             zip_directory(scratch / stem, target)
             media_type = "application/zip"

@@ -3,11 +3,11 @@ assignments, leads and admins see every image."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
-from annotate.api.deps import current_user, get_session
+from annotate.api.deps import BlobsDep, CurrentUser, SessionDep
 from annotate.errors import Forbidden, NotFound
 from annotate.services.assignments import can_view_image
 from db.blobstore import BlobStore
@@ -36,8 +36,7 @@ def _image_for(session: Session, user: User, image_id: int) -> Image:
     return image
 
 
-def _send(request: Request, key: str, media_type: str) -> FileResponse:
-    blobs: BlobStore = request.app.state.blobs
+def _send(blobs: BlobStore, key: str, media_type: str) -> FileResponse:
     path = blobs.path(key)
     if not path.is_file():
         raise NotFound("The image file is missing from the blob store.", code="blob_missing")
@@ -47,22 +46,22 @@ def _send(request: Request, key: str, media_type: str) -> FileResponse:
 @router.get("/{image_id}/original", response_class=FileResponse)
 def image_original(
     image_id: int,
-    request: Request,
-    user: User = Depends(current_user),
-    session: Session = Depends(get_session),
+    user: CurrentUser,
+    session: SessionDep,
+    blobs: BlobsDep,
 ) -> FileResponse:
     """The image as ingested (EXIF orientation is applied by the browser)."""
     image = _image_for(session, user, image_id)
-    return _send(request, image.blob_key, MEDIA_TYPES.get(image.format.upper(), "application/octet-stream"))
+    return _send(blobs, image.blob_key, MEDIA_TYPES.get(image.format.upper(), "application/octet-stream"))
 
 
 @router.get("/{image_id}/thumbnail", response_class=FileResponse)
 def image_thumbnail(
     image_id: int,
-    request: Request,
-    user: User = Depends(current_user),
-    session: Session = Depends(get_session),
+    user: CurrentUser,
+    session: SessionDep,
+    blobs: BlobsDep,
 ) -> FileResponse:
     """A JPEG thumbnail (long side 512 px)."""
     image = _image_for(session, user, image_id)
-    return _send(request, image.thumb_key, "image/jpeg")
+    return _send(blobs, image.thumb_key, "image/jpeg")

@@ -11,19 +11,19 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from annotate.api.deps import current_user, get_session, require_annotator
+from annotate.api.deps import AnnotatorUser, BlobsDep, SessionDep, SettingsDep, SignerDep, current_user
 from annotate.errors import Conflict, NotFound, VoicecapError
+from annotate.security import SessionSigner
 from annotate.services import intake
 from annotate.services.assignments import get_own_assignment, task_images
-from db.blobstore import BlobStore
+from annotate.services.permissions import may_review
 from db.models import Recording, User
-from db.settings import Settings
 
 router = APIRouter(prefix="/api/recordings", tags=["recordings"])
 
@@ -74,10 +74,6 @@ def recording_out(recording: Recording, created: bool) -> RecordingOut:
     )
 
 
-def _blobs(request: Request) -> BlobStore:
-    return request.app.state.blobs
-
-
 def _error_responses() -> dict[int | str, dict[str, Any]]:
     return {
         200: {"model": RecordingOut, "description": "This UUID was stored before; nothing new stored."},
@@ -108,21 +104,25 @@ async def upload_recording(
     client_uuid: uuid.UUID,
     request: Request,
     response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    blobs: BlobsDep,
+    signer: SignerDep,
     assignment_id: int = Query(description="The assignment (task) this take describes."),
     client_seconds: float | None = Query(None, ge=0, description="Length the browser measured."),
-    session: Session = Depends(get_session),
 ) -> RecordingOut:
     """Upload one take. The client generates the UUID, so retrying an upload (after a network failure
     or a page reload) stores exactly one recording: a repeat answers 200 with the stored one.
 
     The body is streamed to disk; the size limit is checked as it arrives. A refused take answers a
     JSON error with a stable `code` and a message for the annotator."""
-    settings: Settings = request.app.state.settings
     key = str(client_uuid)
     content_type = request.headers.get("content-type", "")
     body = request.stream()
     try:
-        user, existing, target = await run_in_threadpool(_prepare, request, session, key, assignment_id)
+        user, existing, target = await run_in_threadpool(
+            _prepare, request, session, signer, key, assignment_id
+        )
         if existing is not None:
             await _drain(body)
             response.status_code = 200
@@ -143,7 +143,7 @@ async def upload_recording(
         def accept() -> tuple[Recording, bool]:
             recording, created = intake.accept_recording(
                 session,
-                _blobs(request),
+                blobs,
                 settings,
                 project=project,
                 image=image,
@@ -166,17 +166,15 @@ async def upload_recording(
 
 
 def _prepare(
-    request: Request, session: Session, client_uuid: str, assignment_id: int
+    request: Request, session: Session, signer: SessionSigner, client_uuid: str, assignment_id: int
 ) -> tuple[User, Recording | None, Any]:
     """The user (session cookie and CSRF checked), then the stored recording for a repeated UUID, else
     the checked (assignment, image, project).
 
-    Authentication happens here rather than in a dependency so that the read transaction it opens (on
-    SQLite, BEGIN IMMEDIATE: the write lock) ends in the same worker thread, before the body streams
-    in. A dependency would hold it across FastAPI's next thread hop, and under a burst of uploads every
-    worker thread can be waiting for that lock while its holder waits for a thread."""
+    The user is checked here, not by the CurrentUser dependency, so that a refusal for a missing login
+    or a wrong CSRF token is answered like every other refusal of an upload: after the body is drained."""
     try:
-        user = current_user(request, session)
+        user = current_user(request, session, signer)
         existing = intake.find_recording(session, client_uuid)
         if existing is not None:
             if existing.user_id != user.id:
@@ -213,9 +211,7 @@ async def _drain(body: AsyncIterator[bytes]) -> None:
 
 
 @router.get("/{client_uuid}", response_model=RecordingOut)
-def get_recording(
-    client_uuid: uuid.UUID, user: User = Depends(require_annotator), session: Session = Depends(get_session)
-) -> RecordingOut:
+def get_recording(client_uuid: uuid.UUID, user: AnnotatorUser, session: SessionDep) -> RecordingOut:
     """A recording by its client UUID (annotators: their own only)."""
     recording = intake.find_recording(session, str(client_uuid))
     if recording is None or not _may_see(user, recording):
@@ -226,17 +222,17 @@ def get_recording(
 @router.get("/by-id/{recording_id}/audio", response_class=FileResponse)
 def recording_audio(
     recording_id: int,
-    request: Request,
+    user: AnnotatorUser,
+    session: SessionDep,
+    blobs: BlobsDep,
     kind: str = Query("original", pattern="^(original|wav)$", description="original or wav (16 kHz mono)."),
-    user: User = Depends(require_annotator),
-    session: Session = Depends(get_session),
 ) -> FileResponse:
     """The audio of a recording (annotators: their own only; leads: all)."""
     recording = session.get(Recording, recording_id)
     if recording is None or not _may_see(user, recording):
         raise NotFound("No such recording.", code="recording_not_found")
     key = recording.original_key if kind == "original" else recording.wav_key
-    path = _blobs(request).path(key)
+    path = blobs.path(key)
     if not path.is_file():
         raise NotFound(
             "The audio file of this recording is missing from the blob store.", code="blob_missing"
@@ -246,4 +242,4 @@ def recording_audio(
 
 
 def _may_see(user: User, recording: Recording) -> bool:
-    return user.role.value in ("lead", "admin") or recording.user_id == user.id
+    return may_review(user) or recording.user_id == user.id

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
-from annotate.api.deps import get_session, require_lead
+from annotate.api.deps import BlobsDep, LeadUser, SessionDep, SettingsDep
 from annotate.errors import InvalidInput, NotFound
 from annotate.services import qc
 from annotate.services import review as service
-from db.models import Recording, User
+from db.models import CaptionStatus, Recording
 
 router = APIRouter(prefix="/api", tags=["review"])
 
@@ -28,25 +27,25 @@ class DecisionRequest(BaseModel):
 
 @router.get("/review/queue")
 def queue(
-    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: LeadUser,
     project: int | None = Query(None, description="Project id."),
     annotator: int | None = Query(None, description="Annotator (user) id."),
     flag: str | None = Query(None, max_length=100, description="flagged, unflagged, or a flag name."),
     qc_flag: str | None = Query(
         None, alias="qc", max_length=100, description="Only takes with this QC flag (or `any`)."
     ),
-    state: str = Query("pending", description="pending, approved, rejected, superseded or all."),
+    state: str = Query(CaptionStatus.pending.value, description=f"{', '.join(CaptionStatus)} or all."),
     after: int | None = Query(None, description="Return captions with a larger id (paging)."),
     limit: int = Query(50, ge=1, le=500),
-    session: Session = Depends(get_session),
-    _: User = Depends(require_lead),
 ) -> dict[str, Any]:
     """Captions to review, oldest first, filtered; `next_after` pages on."""
     takes = None
     if qc_flag:
         if qc_flag != "any" and qc_flag not in qc.QC_FLAGS:
             raise InvalidInput(f"Unknown QC flag {qc_flag!r}; use any or one of {', '.join(qc.QC_FLAGS)}.")
-        takes = qc.recordings_with_flag(session, request.app.state.settings, qc_flag, project)
+        takes = qc.recordings_with_flag(session, settings, qc_flag, project)
     f = service.QueueFilter(
         project_id=project,
         annotator_id=annotator,
@@ -60,15 +59,13 @@ def queue(
 
 
 @router.get("/review/choices")
-def choices(session: Session = Depends(get_session), _: User = Depends(require_lead)) -> dict[str, Any]:
+def choices(session: SessionDep, _: LeadUser) -> dict[str, Any]:
     """What the queue filters offer: projects, annotators, flag names, QC flags, states."""
     return {**service.queue_choices(session), "qc_flags": qc.QC_FLAGS}
 
 
 @router.get("/review/captions/{caption_id}")
-def caption(
-    caption_id: int, session: Session = Depends(get_session), _: User = Depends(require_lead)
-) -> dict[str, Any]:
+def caption(caption_id: int, session: SessionDep, _: LeadUser) -> dict[str, Any]:
     """One caption with its image, transcript (word timings), recording figures and history."""
     return service.caption_detail(session, caption_id)
 
@@ -77,9 +74,9 @@ def caption(
 def decide(
     caption_id: int,
     body: DecisionRequest,
-    request: Request,
-    session: Session = Depends(get_session),
-    user: User = Depends(require_lead),
+    session: SessionDep,
+    settings: SettingsDep,
+    user: LeadUser,
 ) -> dict[str, Any]:
     """Approve, edit (and approve), reject with a reason, or send back for re-transcription / re-cleaning."""
     result = service.decide(
@@ -90,7 +87,7 @@ def decide(
         text=body.text,
         reason=body.reason,
         source="web",
-        faithfulness_threshold=request.app.state.settings.faithfulness_threshold,
+        faithfulness_threshold=settings.faithfulness_threshold,
     )
     session.commit()
     return service.decision_dict(result, user.name)
@@ -99,15 +96,14 @@ def decide(
 @router.get("/recordings/{recording_id}/audio", response_class=FileResponse)
 def audio(
     recording_id: int,
-    request: Request,
-    session: Session = Depends(get_session),
-    _: User = Depends(require_lead),
+    session: SessionDep,
+    blobs: BlobsDep,
+    _: LeadUser,
 ) -> FileResponse:
     """The take as uploaded, with its content type; Range requests are answered so the player can seek."""
     recording = session.get(Recording, recording_id)
     if recording is None:
         raise NotFound(f"No recording {recording_id}.")
-    blobs = request.app.state.blobs
     if not blobs.exists(recording.original_key):
         raise NotFound(f"The audio of recording {recording_id} is missing from the blob store.")
     # Content-addressed: the bytes behind a key never change, so the browser may cache them.

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query
 
-from annotate.api.deps import get_session, require_lead
+from annotate.api.deps import LeadUser, SessionDep, SettingsDep
 from annotate.services import qc, stats
-from db.models import User
 
 router = APIRouter(prefix="/api", tags=["stats"])
 
 
 @router.get("/stats")
 def grouped(
+    session: SessionDep,
+    _: LeadUser,
     project: int | None = Query(None, description="Project id; all projects when left out."),
     by: Literal["project", "annotator", "day"] = Query("annotator"),
-    session: Session = Depends(get_session),
-    _: User = Depends(require_lead),
 ) -> dict[str, Any]:
     """Images done, audio hours, median seconds per take, words per caption, approval and rejection
     rates and takes per day, grouped by project, annotator or day, with totals."""
@@ -28,9 +26,9 @@ def grouped(
 
 @router.get("/stats/live")
 def live(
+    session: SessionDep,
+    _: LeadUser,
     project: int | None = Query(None),
-    session: Session = Depends(get_session),
-    _: User = Depends(require_lead),
 ) -> dict[str, Any]:
     """Cheap counts for polling: recordings by state, the review queue, decisions in the last 24 h."""
     return stats.live_counts(session, project)
@@ -38,14 +36,14 @@ def live(
 
 @router.get("/qc")
 def quality(
-    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: LeadUser,
     project: int | None = Query(None),
     annotator: int | None = Query(None, description="Annotator (user) id."),
     flag: str | None = Query(None, max_length=100, description="A QC flag name, or `any`."),
     limit: int = Query(500, ge=1, le=5000),
-    session: Session = Depends(get_session),
-    _: User = Depends(require_lead),
 ) -> dict[str, Any]:
     """Each take's QC figures and flags (rule breaches, project outliers) and each annotator's outliers."""
     f = qc.QcFilter(project_id=project, annotator_id=annotator, flag=flag or None, limit=limit)
-    return qc.qc_report(session, request.app.state.settings, f)
+    return qc.qc_report(session, settings, f)

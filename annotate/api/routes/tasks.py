@@ -1,14 +1,17 @@
-"""The annotator's work: the next image (a lease), renewing it, skipping it, and today's tally."""
+"""The annotator's work: the next image (a lease), renewing it, skipping it, and today's tally.
+
+Every role may record.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from annotate.api.deps import current_user, get_session
+from annotate.api.deps import CurrentUser, SessionDep, SettingsDep
 from annotate.services import assignments
 from annotate.services.intake import max_upload_bytes
 from annotate.services.projects import get_project
@@ -16,15 +19,6 @@ from db.models import Assignment, Image, Project, User
 from db.settings import Settings
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
-
-# Every route here authenticates inside its handler (`_user`) rather than through a dependency: the
-# user lookup opens a transaction, which on SQLite is the write lock (BEGIN IMMEDIATE), and a
-# dependency would hold it across FastAPI's hop to the handler's worker thread. In the handler the
-# whole request is one thread and one short transaction. Every role may record.
-
-
-def _user(request: Request, session: Session) -> User:
-    return current_user(request, session)
 
 
 class ProjectBrief(BaseModel):
@@ -159,25 +153,16 @@ def _next_task(session: Session, settings: Settings, user: User, body: NextReque
 
 @router.post("/next", response_model=NextTask)
 def next_task(
-    request: Request,
-    body: NextRequest | None = None,
-    session: Session = Depends(get_session),
+    session: SessionDep, settings: SettingsDep, user: CurrentUser, body: NextRequest | None = None
 ) -> NextTask:
     """Your current image, or a new one you have not described, held for you on a lease
     (`assignment_lease_minutes`). Asking again returns the same image and renews the lease."""
-    user = _user(request, session)
-    return _next_task(session, request.app.state.settings, user, body or NextRequest())
+    return _next_task(session, settings, user, body or NextRequest())
 
 
 @router.post("/{assignment_id}/renew", response_model=Lease)
-def renew(
-    assignment_id: int,
-    request: Request,
-    session: Session = Depends(get_session),
-) -> Lease:
+def renew(assignment_id: int, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> Lease:
     """Keep the lease of an open task page alive."""
-    user = _user(request, session)
-    settings = request.app.state.settings
     assignment = assignments.renew_lease(session, settings, user=user, assignment_id=assignment_id)
     session.commit()
     return Lease(assignment_id=assignment.id, lease_until=assignment.lease_until)
@@ -187,11 +172,10 @@ def renew(
 def skip(
     assignment_id: int,
     body: SkipRequest,
-    request: Request,
-    session: Session = Depends(get_session),
+    session: SessionDep,
+    user: CurrentUser,
 ) -> Today:
     """Give an image back with a reason; you will not be offered it again."""
-    user = _user(request, session)
     assignments.skip_assignment(
         session, user=user, assignment_id=assignment_id, reason=body.reason, note=body.note
     )
@@ -202,16 +186,15 @@ def skip(
 
 @router.get("/today", response_model=Today)
 def today(
-    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
     since: datetime | None = Query(None, description="Start of your day (ISO 8601); default UTC midnight."),
-    session: Session = Depends(get_session),
 ) -> Today:
     """What you recorded and skipped today."""
-    return _today(session, _user(request, session), since)
+    return _today(session, user, since)
 
 
 @router.get("/projects", response_model=list[ProjectChoice])
-def projects(request: Request, session: Session = Depends(get_session)) -> list[ProjectChoice]:
+def projects(session: SessionDep, _: CurrentUser) -> list[ProjectChoice]:
     """Projects you can work on."""
-    _user(request, session)
     return [ProjectChoice(id=p.id, name=p.name) for p in assignments.open_projects(session)]
