@@ -124,6 +124,7 @@ class Settings(BaseSettings):
     )
     max_crashes: int = Field(
         10,
+        ge=1,
         description="A worker that dies (killed, preempted, crashed) costs its rows no attempt: they are "
         "retried one at a time, and a recording is marked failed once its worker died this many times "
         "while processing it alone.",
