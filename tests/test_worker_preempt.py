@@ -138,6 +138,7 @@ def test_killing_a_worker_every_one_to_two_seconds_fails_no_take(
         return [worker_id for worker_id in busy_workers(session) if worker_id in fleet.alive]
 
     try:
+        started = time.monotonic()
         for _ in range(3):
             fleet.start()
         while kills < 10 and not all_final(session, ids):
@@ -148,7 +149,9 @@ def test_killing_a_worker_every_one_to_two_seconds_fails_no_take(
                 fleet.kill(chance.choice(busy))
                 fleet.start()
                 kills += 1
+        kill_phase = time.monotonic() - started
         wait_until(lambda: all_final(session, ids), 150, fleet.replace_the_dead)
+        print(f"{kills} kills in {kill_phase:.0f} s; all final after {time.monotonic() - started:.0f} s")
     finally:
         fleet.stop()
         fleet.print_logs()
