@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -222,7 +223,14 @@ class Recording(TimestampMixin, Base):
         _enum(RecordingStatus, "recording_status"), default=RecordingStatus.uploaded
     )
     revision: Mapped[int] = mapped_column(Integer, default=1)  # bumped when sent back for re-work
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # claims, whatever their outcome
+    # Why claims ended badly, counted apart (db/queue.py): a processor raised (`errors`, limited by
+    # max_attempts), or the worker died holding the row (`crashes`); `crashes_alone` are the crashes
+    # while it was claimed on its own (`isolated`), the only ones that count against it (max_crashes).
+    errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    crashes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    crashes_alone: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    isolated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     claimed_by: Mapped[str | None] = mapped_column(String(200), default=None)
     lease_until: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,17 +1,19 @@
-"""State is the queue: workers claim Recording rows with one statement and hold them on a lease.
+"""State is the queue: workers claim Recording rows in one short transaction and hold them on a lease.
 
-A claim is a single ``UPDATE … WHERE id IN (SELECT … [FOR UPDATE SKIP LOCKED]) RETURNING id``: on
-PostgreSQL concurrent claimers skip each other's locked rows; on SQLite the statement runs inside a
-``BEGIN IMMEDIATE`` transaction (see db.session), so claimers are serialised. Every later write is fenced
+A claim is ``SELECT … [FOR UPDATE SKIP LOCKED]`` of the oldest ready rows, then ``UPDATE … WHERE id IN
+(…) RETURNING id`` of the ones that may share a batch (an isolated row goes alone): on PostgreSQL
+concurrent claimers skip each other's locked rows; on SQLite the transaction is ``BEGIN IMMEDIATE``
+(see db.session), so claimers are serialised. Every later write is fenced
 by ``claimed_by``: a worker whose lease expired and was re-claimed by another cannot overwrite its result.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, Row, and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Recording, RecordingStatus, utcnow
@@ -40,16 +42,26 @@ def get_stage(name: str) -> Stage:
         raise ValueError(f"unknown stage {name!r}; known: {', '.join(STAGES)}") from None
 
 
-def expire_leases(session: Session, stage: Stage, max_attempts: int, now: datetime | None = None) -> int:
-    """Return rows whose worker vanished to the pool, or fail them once attempts are used up."""
+def expire_leases(session: Session, stage: Stage, max_crashes: int, now: datetime | None = None) -> int:
+    """Return rows whose worker died (or hung) to the pool; fail a row that keeps killing its worker.
+
+    A crash is never an error of the row: its batch-mates, or the machine being preempted, may be to
+    blame. So a row whose batch died is returned *isolated*: from now on it is claimed on its own, and
+    only a crash while isolated counts against it (`crashes_alone`); at `max_crashes` of those it fails.
+    """
     now = now or utcnow()
     expired = and_(Recording.status == stage.working, Recording.lease_until < now)
     failed = session.execute(
         update(Recording)
-        .where(expired, Recording.attempts >= max_attempts)
+        .where(expired, Recording.isolated, Recording.crashes_alone + 1 >= max_crashes)
         .values(
             status=RecordingStatus.failed,
-            last_error=f"{stage.name}: lease expired after {max_attempts} attempts (worker died or hung)",
+            crashes=Recording.crashes + 1,
+            crashes_alone=Recording.crashes_alone + 1,
+            last_error=(
+                f"{stage.name}: its worker died {max_crashes} times while processing this recording on "
+                "its own (lease expired each time): it likely crashes the worker; see the worker's log"
+            ),
             claimed_by=None,
             lease_until=None,
         )
@@ -58,7 +70,15 @@ def expire_leases(session: Session, stage: Stage, max_attempts: int, now: dateti
     returned = session.execute(
         update(Recording)
         .where(expired)
-        .values(status=stage.ready, claimed_by=None, lease_until=None, next_attempt_at=now)
+        .values(
+            status=stage.ready,
+            crashes=Recording.crashes + 1,
+            crashes_alone=Recording.crashes_alone + case((Recording.isolated, 1), else_=0),
+            isolated=True,
+            claimed_by=None,
+            lease_until=None,
+            next_attempt_at=now,
+        )
         .execution_options(synchronize_session=False)
     ).rowcount
     return (failed or 0) + (returned or 0)
@@ -70,14 +90,18 @@ def claim(
     worker_id: str,
     limit: int,
     lease_seconds: float,
-    max_attempts: int,
+    max_crashes: int,
     project_id: int | None = None,
 ) -> list[int]:
-    """Claim up to ``limit`` ready rows for ``worker_id``; the caller commits. Returns their ids."""
+    """Claim up to ``limit`` ready rows for ``worker_id``; the caller commits. Returns their ids.
+
+    The oldest ready rows, in order; an isolated row (its batch died with its worker) is claimed on its
+    own, so the batch stops before one, and a claim that would start with one takes only that row.
+    """
     now = utcnow()
-    expire_leases(session, stage, max_attempts, now)
+    expire_leases(session, stage, max_crashes, now)
     candidates = (
-        select(Recording.id)
+        select(Recording.id, Recording.isolated)
         .where(Recording.status == stage.ready, Recording.next_attempt_at <= now)
         .order_by(Recording.next_attempt_at, Recording.id)
         .limit(limit)
@@ -85,14 +109,14 @@ def claim(
     if project_id is not None:
         candidates = candidates.where(Recording.project_id == project_id)
     if session.get_bind().dialect.name == "postgresql":
-        # MATERIALIZED: the planner must pick the rows once; an inlined LIMIT … SKIP LOCKED subquery
-        # can be re-evaluated per outer row and claim more than `limit`.
-        picked = candidates.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
-    else:
-        picked = candidates.cte("picked")
+        # Locked until the caller commits; rows another claimer holds locked are skipped, not waited on.
+        candidates = candidates.with_for_update(skip_locked=True)
+    picked = _batch_of(session.execute(candidates).all())
+    if not picked:
+        return []
     result = session.execute(
         update(Recording)
-        .where(Recording.id.in_(select(picked.c.id)), Recording.status == stage.ready)
+        .where(Recording.id.in_(picked), Recording.status == stage.ready)
         .values(
             status=stage.working,
             claimed_by=worker_id,
@@ -103,6 +127,18 @@ def claim(
         .execution_options(synchronize_session=False)
     )
     return sorted(result.scalars().all())
+
+
+def _batch_of(candidates: Sequence[Row[tuple[int, bool]]]) -> list[int]:
+    """The leading rows that may share a batch: an isolated first row alone, else up to an isolated one."""
+    if candidates and candidates[0].isolated:
+        return [candidates[0].id]
+    batch: list[int] = []
+    for candidate in candidates:
+        if candidate.isolated:
+            break
+        batch.append(candidate.id)
+    return batch
 
 
 def heartbeat(session: Session, stage: Stage, worker_id: str, ids: list[int], lease_seconds: float) -> int:
@@ -127,7 +163,8 @@ def complete(session: Session, stage: Stage, worker_id: str, recording_id: int) 
             Recording.status == stage.working,
             Recording.claimed_by == worker_id,
         )
-        .values(status=stage.done, claimed_by=None, lease_until=None, last_error=None)
+        # Isolation is about this stage's batches; the next stage batches the row again.
+        .values(status=stage.done, claimed_by=None, lease_until=None, last_error=None, isolated=False)
         .execution_options(synchronize_session=False)
     )
     return (result.rowcount or 0) == 1
@@ -143,12 +180,14 @@ def fail(
     backoff_seconds: float,
     permanent: bool = False,
 ) -> RecordingStatus | None:
-    """Record a failed attempt: back to the pool after an exponential backoff, or ``failed`` for good.
+    """Record an error (the processor raised): back to the pool after an exponential backoff, or
+    ``failed`` for good once ``max_attempts`` errors are used up. Crashes are not errors (see
+    expire_leases) and do not use up attempts.
 
     Returns the new status, or None when this worker no longer holds the row.
     """
     row = session.execute(
-        select(Recording.attempts).where(
+        select(Recording.attempts, Recording.errors).where(
             Recording.id == recording_id,
             Recording.status == stage.working,
             Recording.claimed_by == worker_id,
@@ -156,15 +195,16 @@ def fail(
     ).first()
     if row is None:
         return None
-    attempts = row[0]
-    give_up = permanent or attempts >= max_attempts
+    attempts, errors = row[0], row[1] + 1
+    give_up = permanent or errors >= max_attempts
     status = RecordingStatus.failed if give_up else stage.ready
-    delay = timedelta(seconds=backoff_seconds * (2 ** max(attempts - 1, 0)))
+    delay = timedelta(seconds=backoff_seconds * (2 ** (errors - 1)))
     session.execute(
         update(Recording)
         .where(Recording.id == recording_id, Recording.claimed_by == worker_id)
         .values(
             status=status,
+            errors=errors,
             last_error=f"{stage.name} attempt {attempts}: {error}"[:4000],
             claimed_by=None,
             lease_until=None,
@@ -189,10 +229,20 @@ def requeue_failed(session: Session, stage: Stage | None = None, project_id: int
         if stage is not None and failed_in is not stage:
             continue
         recording.status = failed_in.ready
-        recording.attempts = 0
+        fresh_budget(recording)
         recording.next_attempt_at = utcnow()
         count += 1
     return count
+
+
+def fresh_budget(recording: Recording) -> None:
+    """A fresh start for a row sent back to a stage by hand: no errors or crashes held against it.
+
+    `crashes` stays (it is history), and so does `isolated`: a row that crashed workers is tried alone.
+    """
+    recording.attempts = 0
+    recording.errors = 0
+    recording.crashes_alone = 0
 
 
 def _failed_stage(error: str | None) -> Stage:

@@ -119,9 +119,23 @@ class Settings(BaseSettings):
     lease_seconds: int = Field(
         300, description="How long a worker holds claimed recordings without a heartbeat."
     )
-    max_attempts: int = Field(3, description="Attempts per stage before a recording is marked failed.")
+    max_attempts: int = Field(
+        3, description="Errors (the engine or cleaner raised) before a recording is marked failed."
+    )
+    max_crashes: int = Field(
+        10,
+        ge=1,
+        description="A worker that dies (killed, preempted, crashed) costs its rows no attempt: they are "
+        "retried one at a time, and a recording is marked failed once its worker died this many times "
+        "while processing it alone.",
+    )
     retry_backoff_seconds: float = Field(30.0, description="First retry delay; doubles with each attempt.")
     worker_poll_seconds: float = Field(2.0, description="How often an idle worker looks for work.")
+    test_crash_on_recording: int | None = Field(
+        None,
+        description="For tests only: a worker that is about to process this recording id exits at "
+        "once, as if its machine died. Empty: off.",
+    )
 
     # Export and Label Studio
     public_base_url: str = Field(

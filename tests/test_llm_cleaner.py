@@ -344,7 +344,7 @@ def test_rows_of_a_dead_worker_are_cleaned_once_its_lease_runs_out(
     seed(session, [f"a boat number {i}" for i in range(5)])
     with factory() as claim_session, claim_session.begin():  # a worker claims, then dies
         claimed = queue.claim(
-            claim_session, queue.STAGES["clean"], "dead", 3, lease_seconds=0.5, max_attempts=3
+            claim_session, queue.STAGES["clean"], "dead", 3, lease_seconds=0.5, max_crashes=3
         )
     assert len(claimed) == 3
     time.sleep(0.6)

@@ -11,11 +11,13 @@ State is the queue (db/queue.py). One iteration, per stage:
    is fenced by ``claimed_by``: False means the lease expired and someone else took the row, so the
    transaction rolls back and nothing of ours is kept. A unique-key violation means the result is
    already stored (someone else finished it): the row is completed if we still hold it, else left alone.
-   A failure calls ``fail()``: back to the pool after a backoff, or ``failed`` after max_attempts.
+   A failure calls ``fail()``: back to the pool after a backoff, or ``failed`` after max_attempts errors.
 
-A worker that dies (kill -9, power loss) simply stops heartbeating; its leases run out and the next
-claim returns the rows to the pool. ``stop()`` (SIGTERM/SIGINT in the CLI) lets the current batch
-finish and store its results, then the loop exits.
+A worker that dies (kill -9, power loss, a preempted machine) simply stops heartbeating; its leases run
+out and the next claim returns the rows to the pool, each to be claimed on its own from then on, so a
+row that kills its worker is found without blaming its batch-mates (db/queue.py, expire_leases).
+``stop()`` (SIGTERM/SIGINT in the CLI) lets the current batch finish and store its results, then the
+loop exits.
 
 Drain mode (``voicecap transcribe``) exits only when the stage has nothing left: no ready rows, none
 waiting out a retry backoff and none leased by other workers. Rows leased by a worker that died come
@@ -62,9 +64,11 @@ class WorkerConfig:
     batch_size: int = 8
     lease_seconds: float = 300.0
     max_attempts: int = 3
+    max_crashes: int = 10
     backoff_seconds: float = 30.0
     poll_seconds: float = 2.0
     project_id: int | None = None
+    crash_on_recording: int | None = None  # tests only: die like a preempted machine on this row
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> WorkerConfig:
@@ -72,6 +76,8 @@ class WorkerConfig:
             "batch_size": settings.batch_size,
             "lease_seconds": float(settings.lease_seconds),
             "max_attempts": settings.max_attempts,
+            "max_crashes": settings.max_crashes,
+            "crash_on_recording": settings.test_crash_on_recording,
             "backoff_seconds": settings.retry_backoff_seconds,
             "poll_seconds": settings.worker_poll_seconds,
         }
@@ -289,7 +295,7 @@ class Worker:
                 self.config.worker_id,
                 max(self.config.batch_size, processor.min_batch_size),
                 self.config.lease_seconds,
-                self.config.max_attempts,
+                self.config.max_crashes,
                 project_id=self.config.project_id,
             )
 
@@ -334,6 +340,8 @@ class Worker:
             log.exception("%s: loading the batch failed", processor.stage.name)
             return {}, {recording_id: exc for recording_id in ids}
         ready = {rid: item for rid, item in inputs.items() if not isinstance(item, BaseException)}
+        if self.config.crash_on_recording in ready:
+            _die(f"{processor.stage.name}: recording {self.config.crash_on_recording}: test crash")
         try:
             outputs = processor.process(ready) if ready else {}
         except Exception as exc:
@@ -422,6 +430,14 @@ class Worker:
 def is_permanent(error: BaseException) -> bool:
     """PermanentError, or any error that says so (the cleaners' `permanent = True`)."""
     return isinstance(error, PermanentError) or getattr(error, "permanent", False) is True
+
+
+def _die(reason: str) -> None:
+    """Exit at once, flushing nothing and releasing nothing, as a killed machine would."""
+    log.critical("%s: exiting without cleanup", reason)
+    for handler in logging.getLogger().handlers + log.handlers:
+        handler.flush()
+    os._exit(1)
 
 
 def _id_list(ids: list[int]) -> str:

@@ -29,6 +29,7 @@ from db.models import (
     User,
     utcnow,
 )
+from db.queue import fresh_budget
 from db.settings import get_settings
 from transcribe.clean.faithfulness import check
 
@@ -325,7 +326,7 @@ def _send_back(session: Session, caption: Caption, to: RecordingStatus) -> None:
         # (same transcript text) while the old transcript and caption stay as they were.
         session.add(_transcript_copy(latest, recording.revision))
     recording.status = to
-    recording.attempts = 0
+    fresh_budget(recording)
     recording.last_error = None
     recording.claimed_by = None
     recording.lease_until = None
