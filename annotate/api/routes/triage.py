@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from annotate.api.deps import get_session, require_lead
-from annotate.services import activity, attention, batch_review
+from annotate.errors import InvalidInput
+from annotate.services import activity, attention, batch_review, qc
 from annotate.services.review import QueueFilter
 from db.models import User
 
@@ -29,6 +30,9 @@ def attention_queue(
     project: int | None = Query(None, description="Project id."),
     annotator: int | None = Query(None, description="Annotator (user) id."),
     flag: str | None = Query(None, max_length=100, description="flagged, unflagged, or a flag name."),
+    qc_flag: str | None = Query(
+        None, alias="qc", max_length=100, description="Only takes with this QC flag (or `any`)."
+    ),
     state: str = Query("pending", description="pending, approved, rejected, superseded or all."),
     offset: int = Query(0, ge=0, description="Skip this many (paging)."),
     limit: int = Query(50, ge=1, le=500),
@@ -36,14 +40,21 @@ def attention_queue(
     _: User = Depends(require_lead),
 ) -> dict[str, Any]:
     """The review queue worst first (unsure recognition, quiet, mostly silent, flagged, unfaithful)."""
+    settings = request.app.state.settings
+    takes = None
+    if qc_flag:
+        if qc_flag != "any" and qc_flag not in qc.QC_FLAGS:
+            raise InvalidInput(f"Unknown QC flag {qc_flag!r}; use any or one of {', '.join(qc.QC_FLAGS)}.")
+        takes = qc.recordings_with_flag(session, settings, qc_flag, project)
     f = QueueFilter(
         project_id=project,
         annotator_id=annotator,
         flag=flag or None,
         status=None if state == "all" else state,
         limit=limit,
+        recording_ids=takes,
     )
-    return attention.attention_queue(session, request.app.state.settings, f, offset)
+    return attention.attention_queue(session, settings, f, offset)
 
 
 @router.get("/review/captions/{caption_id}/attention")
