@@ -79,7 +79,6 @@ def title_is(page, caption_id: int) -> None:
 def test_shortcuts_never_type_into_a_caption(browser, server, data, session) -> None:
     first, second, third = (c.id for c in data.captions)
     page = open_review(browser, server, DESKTOP)
-    assert page.is_hidden("#caption-text")  # reading, not editing
     page.keyboard.press("e")
     assert page.evaluate("document.activeElement.id") == "caption-text"
     box = page.locator("#caption-text")
@@ -87,6 +86,7 @@ def test_shortcuts_never_type_into_a_caption(browser, server, data, session) -> 
     box.press("Control+Enter")
     title_is(page, second)
     assert page.evaluate("document.activeElement.tagName") != "TEXTAREA"
+    assert page.is_hidden("#caption-text")  # reading, not editing
     page.keyboard.press("a")
     title_is(page, third)
     assert reviews(session) == [(first, "edit", ""), (second, "approve", "")]
@@ -108,6 +108,8 @@ def test_shortcuts_never_type_into_a_caption(browser, server, data, session) -> 
 # 2. The decision bar stays on screen; the diff on demand; the image zooms; preset reasons; batch approve.
 def test_decision_bar_diff_zoom_presets_and_batch(browser, server, data, session) -> None:
     first, second, third = (c.id for c in data.captions)
+    data.captions[0].text = " ".join([data.captions[0].text] * 6)  # a long description, as real ones are
+    session.commit()
     page = open_review(browser, server, DESKTOP)
     assert on_screen(page, "#approve") and on_screen(page, "#reject")
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
