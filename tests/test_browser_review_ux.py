@@ -26,6 +26,7 @@ from tests.support.browser import (
     logged_in_page,
     on_screen,
     playwright_driver,
+    scrolls_sideways,
     shot,
 )
 from tests.support.databases import sqlite_url
@@ -178,7 +179,7 @@ def test_one_look_dark_mode_and_a_nav_that_fits_a_phone(browser, server, data) -
         page.goto(f"{server}{path}")
         page.wait_for_selector("#topbar nav a")
         page.wait_for_timeout(500)
-        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), f"{path} scrolls sideways"
+        assert not scrolls_sideways(page), f"{path} is wider than the phone"
         nav = page.evaluate(
             "(() => { const n = document.querySelector('#topbar nav');"
             " return [n.scrollWidth, n.clientWidth]; })()"
@@ -252,7 +253,7 @@ def test_needs_attention_first_with_unsure_words_underlined(browser, server, dat
 def test_review_page_fits_each_screen(browser, server, data, size: str) -> None:
     """No sideways scrolling, and the decision buttons on screen, on each screen."""
     page = open_review(browser, server, SCREENS[size])
-    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    assert not scrolls_sideways(page)
     assert on_screen(page, "#approve") and on_screen(page, "#reject")
     shot(page, f"review-{size}")
     assert page.errors == []

@@ -29,6 +29,7 @@ from tests.support.browser import (
     logged_in_page,
     on_screen,
     playwright_driver,
+    scrolls_sideways,
     shot,
 )
 from tests.support.databases import sqlite_url
@@ -104,7 +105,7 @@ def image_id(page) -> str:
 
 
 def no_sideways_scroll(page) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+    return not scrolls_sideways(page)
 
 
 # 4. The "Saved" confirmation outlives the next task; takes waiting in the outbox are shown.

@@ -96,3 +96,10 @@ ON_SCREEN = """(selector) => {
 
 def on_screen(page: Any, selector: str) -> bool:
     return bool(page.evaluate(ON_SCREEN, selector))
+
+
+def scrolls_sideways(page: Any) -> bool:
+    """Wider than the screen? (On a phone the browser widens its layout to the content instead of
+    scrolling, so innerWidth is no yardstick: the screen's width is.)"""
+    width = page.viewport_size["width"]
+    return bool(page.evaluate("(width) => document.documentElement.scrollWidth > width", width))
