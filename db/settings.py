@@ -47,6 +47,23 @@ class Settings(BaseSettings):
     silence_threshold_dbfs: float = Field(
         -50.0, description="A 10 ms stretch quieter than this (RMS, dBFS) counts as silence at intake."
     )
+    quiet_loudness_dbfs: float = Field(
+        -40.0, description="A take quieter than this (RMS over the take, dBFS) is kept but flagged `quiet`."
+    )
+    mostly_silent_fraction: float = Field(
+        0.5, description="A take more silent than this share is kept but flagged `mostly_silent`."
+    )
+
+    # Review triage
+    unsure_word_probability: float = Field(
+        0.5, description="A word Whisper heard with a lower probability is unsure (underlined in review)."
+    )
+    unsure_word_share: float = Field(
+        0.15, description="A take with more than this share of unsure words is flagged `unsure_recognition`."
+    )
+    min_mean_word_probability: float = Field(
+        0.7, description="A take whose mean word probability is lower is flagged `unsure_recognition`."
+    )
 
     # Transcription
     engine: Literal["faster-whisper", "openai-whisper"] = Field(

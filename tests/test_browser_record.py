@@ -20,15 +20,13 @@ import pytest
 from sqlalchemy import func, select
 
 from db.models import Assignment, AssignmentStatus, Recording
+from tests.support.browser import CHROMIUM, launch, playwright_driver
+from tests.support.browser import shot as save_shot
 from tests.support.databases import require
 from tests.support.server import free_port
 from tests.test_assignments import add_images, make_project
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-MIC = Path(__file__).parent / "fixtures" / "mic" / "describe.wav"
-SCREENSHOTS = os.environ.get("VOICECAP_TEST_SCREENSHOTS", "")  # a directory, to look at the page
 
 
 class ServeProcess:
@@ -77,22 +75,9 @@ def serve(engine, tmp_path: Path) -> Iterator[ServeProcess]:
 
 @pytest.fixture
 def browser():
-    require(CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require(False, "the playwright Python package is not installed")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={MIC}",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
+    """Chromium whose microphone is tests/fixtures/mic/describe.wav (tests/support/browser.py)."""
+    with playwright_driver() as playwright:
+        browser = launch(playwright)
         try:
             yield browser
         finally:
@@ -107,9 +92,7 @@ def count(session, *where) -> int:
 
 
 def shot(page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
+    save_shot(page, f"record-{name}")
 
 
 def record(page, seconds: float = 2.8) -> None:

@@ -8,7 +8,6 @@ Runs on SQLite only: the API underneath is tested on both databases.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,12 +15,11 @@ import pytest
 from sqlalchemy import select
 
 from db.models import Caption, Image, Review
-from tests.support.databases import require, sqlite_url
+from tests.support.browser import launch, playwright_driver
+from tests.support.databases import sqlite_url
 from tests.support.review_seed import IMAGES, PASSWORD, seed
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
@@ -31,15 +29,8 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    require(
-        Path(CHROMIUM).exists() or shutil.which("chromium") is not None, f"Chromium is missing at {CHROMIUM}"
-    )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"]
-        )
+    with playwright_driver() as playwright:
+        browser = launch(playwright, mic=None)
         yield browser
         browser.close()
 

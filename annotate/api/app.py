@@ -20,6 +20,7 @@ from annotate.api.routes import (
     review,
     stats,
     tasks,
+    triage,
 )
 from annotate.security import SessionSigner, secret_key
 from db.blobstore import BlobStore
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None, *, verify_schema: bool = True) 
     app.state.login_limiter = SlidingWindowLimiter(settings.login_attempts_per_minute, 60.0)
 
     install_error_handlers(app)
-    for module in (auth, tasks, recordings, images, review, admin, stats, exports):
+    for module in (auth, tasks, recordings, images, review, triage, admin, stats, exports):
         app.include_router(module.router)
 
     @app.get("/api/health", tags=["meta"])

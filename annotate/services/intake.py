@@ -178,6 +178,16 @@ def check_measures(measures: AudioMeasures, project: Project, settings: Settings
         )
 
 
+def intake_flags(measures: AudioMeasures, settings: Settings) -> list[str]:
+    """What a lead should know about a take that passed the checks (kept in the recording's meta)."""
+    flags: list[str] = []
+    if measures.loudness_dbfs < settings.quiet_loudness_dbfs:
+        flags.append("quiet")  # Common Voice warns at ~-45 dBFS; Whisper mishears such takes
+    if measures.silence_fraction > settings.mostly_silent_fraction:
+        flags.append("mostly_silent")
+    return flags
+
+
 def find_recording(session: Session, client_uuid: str) -> Recording | None:
     return session.scalar(select(Recording).where(Recording.client_uuid == client_uuid))
 
@@ -237,7 +247,11 @@ def accept_recording(
                 duration_seconds=round(measures.duration_seconds, 3),
                 loudness_dbfs=measures.loudness_dbfs,
                 silence_fraction=round(measures.silence_fraction, 4),
-                meta={**(meta or {}), "peak_dbfs": measures.peak_dbfs},
+                meta={
+                    **(meta or {}),
+                    "peak_dbfs": measures.peak_dbfs,
+                    "qc_flags": intake_flags(measures, settings),
+                },
             ),
             user,
         )

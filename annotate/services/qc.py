@@ -35,7 +35,7 @@ FIGURES = (
     "faithfulness",
 )
 # Every flag a take can carry, for filter menus.
-QC_FLAGS = ["too_short", "too_long", "mostly_silent", "unfaithful"] + [
+QC_FLAGS = ["too_short", "too_long", "mostly_silent", "quiet", "unfaithful"] + [
     f"outlier_{metric}_{side}" for metric in Z_METRICS for side in ("high", "low")
 ]
 
@@ -151,7 +151,8 @@ def add_flags(frame: pd.DataFrame, projects: dict[int, Project], settings: Setti
     )
     mark(frame["duration_seconds"] < limits.map(lambda pair: pair[0]), "too_short")
     mark(frame["duration_seconds"] > limits.map(lambda pair: pair[1]), "too_long")
-    mark(frame["silence_fraction"] > settings.max_silence_fraction, "mostly_silent")
+    mark(frame["silence_fraction"] > settings.mostly_silent_fraction, "mostly_silent")
+    mark(frame["loudness_dbfs"] < settings.quiet_loudness_dbfs, "quiet")
     mark(frame["faithfulness"] < 1.0 - settings.faithfulness_threshold, "unfaithful")
     for metric in Z_METRICS:
         mark(frame[f"z_{metric}"] >= OUTLIER_Z, f"outlier_{metric}_high")

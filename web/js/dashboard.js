@@ -82,7 +82,21 @@ function drawCharts(days) {
   }
   $("chart-throughput").replaceChildren();
   $("chart-audio").replaceChildren();
-  const common = { width, height: 240, scales: { x: { time: true } }, legend: { live: false } };
+  // Half a day either side of the data: uPlot's own range for one day of data ran over years.
+  const range = [x[0] - 43200, x[x.length - 1] + 43200];
+  // The range shown, on the chart's box, for people who script the page (and for the tests).
+  const shown = (u, key) => {
+    if (key !== "x" || u.scales.x.min === null) return;
+    u.root.parentElement.dataset.xMin = u.scales.x.min;
+    u.root.parentElement.dataset.xMax = u.scales.x.max;
+  };
+  const common = {
+    width,
+    height: 240,
+    scales: { x: { time: true, range } },
+    legend: { live: false },
+    hooks: { setScale: [shown] },
+  };
   charts.push(
     new uPlot(
       {
@@ -107,6 +121,49 @@ function drawCharts(days) {
       [x, days.map((d) => Math.round(d.audio_hours * 600) / 10)],
       $("chart-audio"),
     ),
+  );
+}
+
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+function renderActivity(figures) {
+  const { skips, reviewers, upload_to_caption: wait } = figures;
+  $("skip-total").textContent = `${skips.total} in all`;
+  $("skips").replaceChildren(
+    el("thead", {}, el("tr", {}, el("th", {}, "reason"), el("th", {}, "skips"))),
+    el(
+      "tbody",
+      {},
+      skips.reasons.length
+        ? skips.reasons.map((r) => el("tr", {}, el("td", {}, r.label), el("td", {}, r.count)))
+        : el("tr", {}, el("td", { colspan: 2 }, "No skips.")),
+    ),
+  );
+  const columns = ["day", "reviewer", "decisions", "approved", "rejected"];
+  $("reviewers").replaceChildren(
+    el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
+    el(
+      "tbody",
+      {},
+      reviewers.length
+        ? reviewers.slice(0, 60).map((r) => el("tr", {}, columns.map((c) => el("td", {}, r[c]))))
+        : el("tr", {}, el("td", { colspan: columns.length }, "No decisions yet.")),
+    ),
+  );
+  $("upload-wait").replaceChildren(
+    wait.count
+      ? el(
+          "span",
+          {},
+          el("b", {}, duration(wait.median_seconds)),
+          ` median · ${duration(wait.p90_seconds)} for 9 in 10 · slowest ${duration(wait.max_seconds)} · ${wait.count} takes`,
+        )
+      : "No captions yet.",
   );
 }
 
@@ -202,12 +259,14 @@ async function refresh() {
   const project = projectParam();
   const by = $("by").value;
   const flag = $("qc-flag").value || "any";
-  const [grouped, days, qc] = await Promise.all([
+  const [grouped, days, qc, activity] = await Promise.all([
     api(`/api/stats?by=${by}&${project}`),
     by === "day" ? null : api(`/api/stats?by=day&${project}`),
     api(`/api/qc?flag=${encodeURIComponent(flag)}&limit=200&${project}`),
+    api(`/api/stats/activity?${project}`),
   ]);
   renderStats(grouped);
+  renderActivity(activity);
   drawCharts((days || grouped).rows);
   renderQc(qc);
 }

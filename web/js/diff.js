@@ -24,15 +24,7 @@ export function wordDiff(before, after) {
   if ((n + 1) * (m + 1) > LIMIT) {
     return merge([...a.map((t) => ({ op: "del", text: t })), ...b.map((t) => ({ op: "add", text: t }))]);
   }
-  // lcs[i][j] = LCS length of a[i:] and b[j:], in one flat typed array.
-  const width = m + 1;
-  const lcs = new Uint32Array((n + 1) * width);
-  for (let i = n - 1; i >= 0; i--) {
-    for (let j = m - 1; j >= 0; j--) {
-      lcs[i * width + j] =
-        na[i] === nb[j] ? lcs[(i + 1) * width + j + 1] + 1 : Math.max(lcs[(i + 1) * width + j], lcs[i * width + j + 1]);
-    }
-  }
+  const { lcs, width } = lcsTable(na, nb);
   const ops = [];
   let i = 0;
   let j = 0;
@@ -50,6 +42,39 @@ export function wordDiff(before, after) {
   while (i < n) ops.push({ op: "del", text: a[i++] });
   while (j < m) ops.push({ op: "add", text: b[j++] });
   return merge(ops);
+}
+
+// lcs[i][j] = LCS length of a[i:] and b[j:], in one flat typed array.
+function lcsTable(na, nb) {
+  const n = na.length;
+  const m = nb.length;
+  const width = m + 1;
+  const lcs = new Uint32Array((n + 1) * width);
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) {
+      lcs[i * width + j] =
+        na[i] === nb[j] ? lcs[(i + 1) * width + j + 1] + 1 : Math.max(lcs[(i + 1) * width + j], lcs[i * width + j + 1]);
+    }
+  }
+  return { lcs, width };
+}
+
+// For each word of `after`, the index of the word of `before` it is (compared loosely), or -1: which
+// transcript word a caption word came from, so the caption can show how sure the recogniser was.
+export function alignWords(before, after) {
+  const na = before.map(normal);
+  const nb = after.map(normal);
+  const matched = new Array(after.length).fill(-1);
+  if ((na.length + 1) * (nb.length + 1) > LIMIT) return matched;
+  const { lcs, width } = lcsTable(na, nb);
+  let i = 0;
+  let j = 0;
+  while (i < na.length && j < nb.length) {
+    if (na[i] === nb[j] && na[i]) matched[j++] = i++;
+    else if (lcs[(i + 1) * width + j] >= lcs[i * width + j + 1]) i++;
+    else j++;
+  }
+  return matched;
 }
 
 function merge(ops) {

@@ -6,6 +6,9 @@
 export const TAIL_MS = 500;
 // Common Voice refuses a take whose loudest spectrum bin never passed 8/255.
 export const QUIET_PEAK = 8;
+// Speech whose loudest 40 ms stays under this (RMS, dBFS) is too quiet to transcribe well: about
+// -45 dBFS speech peaks near -40. Normal speech close to a microphone peaks above -25.
+export const QUIET_SPEECH_DBFS = -35;
 
 const MIME_TYPES = [
   "audio/webm;codecs=opus",
@@ -61,6 +64,7 @@ export class Recorder extends EventTarget {
     this.recording = false;
     this.startedAt = 0;
     this.takePeak = 0; // loudest spectrum bin (0-255) seen during the current take
+    this.takeLoudestDbfs = -Infinity; // loudest frame (RMS, dBFS) of the current take
     this._timeData = null;
     this._freqData = null;
     this._meterLoop = 0;
@@ -82,7 +86,9 @@ export class Recorder extends EventTarget {
     }
     try {
       this.stream = await navigator.mediaDevices.getUserMedia({
-        audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+        // No automatic gain: it lifts speech far from the microphone (and the room with it) to full
+        // level, so a quiet take could not be told apart and the annotator never learns to move closer.
+        audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: false },
       });
     } catch (error) {
       throw micError(error);
@@ -101,7 +107,8 @@ export class Recorder extends EventTarget {
     source.connect(this.analyser);
     source.connect(destination);
     this.destination = destination;
-    this._timeData = new Uint8Array(this.analyser.fftSize);
+    this._source = source;
+    this._timeData = new Float32Array(this.analyser.fftSize);
     this._freqData = new Uint8Array(this.analyser.frequencyBinCount);
     for (const track of this.stream.getAudioTracks()) {
       track.addEventListener("ended", () =>
@@ -111,26 +118,25 @@ export class Recorder extends EventTarget {
     this._startMeter();
   }
 
-  /** Level now: {level 0-1 (RMS, scaled for display), peak 0-255 (loudest spectrum bin)}. */
+  /** Level now: {level 0-1 (RMS, scaled for display), dbfs (RMS), peak 0-255 (loudest spectrum bin)}. */
   sample() {
-    if (!this.analyser) return { level: 0, peak: 0 };
-    this.analyser.getByteTimeDomainData(this._timeData);
+    if (!this.analyser) return { level: 0, dbfs: -Infinity, peak: 0 };
+    // Float samples: 8-bit ones are too coarse to tell -45 dBFS speech from silence.
+    this.analyser.getFloatTimeDomainData(this._timeData);
     let sum = 0;
-    for (const value of this._timeData) {
-      const centred = (value - 128) / 128;
-      sum += centred * centred;
-    }
+    for (const value of this._timeData) sum += value * value;
     const rms = Math.sqrt(sum / this._timeData.length);
     this.analyser.getByteFrequencyData(this._freqData);
     let peak = 0;
     for (const value of this._freqData) if (value > peak) peak = value;
-    return { level: Math.min(1, rms * 4), peak };
+    return { level: Math.min(1, rms * 4), dbfs: 20 * Math.log10(rms || 1e-9), peak };
   }
 
   _startMeter() {
     const tick = () => {
-      const { level, peak } = this.sample();
+      const { level, dbfs, peak } = this.sample();
       if (this.recording && peak > this.takePeak) this.takePeak = peak;
+      if (this.recording && dbfs > this.takeLoudestDbfs) this.takeLoudestDbfs = dbfs;
       this.dispatchEvent(new CustomEvent("level", { detail: { level, peak } }));
       this._meterLoop = requestAnimationFrame(tick);
     };
@@ -150,6 +156,7 @@ export class Recorder extends EventTarget {
       if (event.data && event.data.size) this._chunks.push(event.data);
     });
     this.takePeak = 0;
+    this.takeLoudestDbfs = -Infinity;
     this.mediaRecorder.start(1000);
     this.startedAt = performance.now();
     this.recording = true;
@@ -183,11 +190,16 @@ export class Recorder extends EventTarget {
     this._chunks = [];
   }
 
+  /** Release the microphone (the browser's recording indicator goes out); open() takes it again. */
   close() {
     this.cancel();
     cancelAnimationFrame(this._meterLoop);
+    if (this._source) this._source.disconnect();
     if (this.stream) for (const track of this.stream.getTracks()) track.stop();
     this.stream = null;
+    this._source = null;
+    this.analyser = null;
+    this.dispatchEvent(new CustomEvent("level", { detail: { level: 0, dbfs: -Infinity, peak: 0 } }));
   }
 
   audioContext() {

@@ -1,11 +1,19 @@
 // The review page: a filtered queue of captions; for each the image, the take with its words lit as they
 // are spoken, the transcript, the caption with its diff, and the decision keys.
-import { diffSummary, renderDiff, wordDiff } from "./diff.js";
+import { alignWords, diffSummary, renderDiff, tokens, wordDiff } from "./diff.js";
 import { api, el, errorText, fillSelect, fmt, renderTopbar, requireLead, toast } from "./lead.js";
 
 const $ = (id) => document.getElementById(id);
-const FILTERS = ["project", "annotator", "flag", "qc", "state"];
+const FILTERS = ["project", "annotator", "flag", "qc", "sort", "state"];
 const PAGE = 100;
+// Reject reasons a number key chooses; a typed note is added to (or, alone, replaces) the reason.
+const REJECT_PRESETS = [
+  "The caption does not describe this image",
+  "The caption says things the speaker did not say",
+  "The transcript is wrong: the speech was misheard",
+  "Too short or too vague to be useful",
+  "The audio is unusable (noise, silence or another voice)",
+];
 
 const state = {
   items: [], // queue rows
@@ -17,6 +25,10 @@ const state = {
   lit: -1, // the word lit now
   drafts: new Map(), // caption id -> unsaved text, so j/k does not lose an edit
   busy: false,
+  editing: false, // the caption is a textarea only while editing (e); keys are shortcuts otherwise
+  showDiff: false,
+  attention: null, // the selected caption's attention flags
+  unsureBelow: 0.5, // a word heard with a lower probability is underlined
 };
 
 // --- queue ---------------------------------------------------------------------------------------
@@ -44,13 +56,27 @@ async function loadChoices() {
   fillSelect($("f-qc"), [{ value: "any", label: "Any QC flag" }, ...qcFlags], { any: "Any" });
 }
 
-async function loadQueue({ keep = null } = {}) {
+// One page of the queue, oldest first (keyset paging) or worst first (offset paging).
+async function fetchPage(more) {
   const params = filterParams();
+  const sort = params.get("sort");
+  params.delete("sort");
   params.set("limit", PAGE);
+  if (sort === "attention") {
+    if (more) params.set("offset", state.items.length);
+    const page = await api(`/api/review/attention-queue?${params}`);
+    return { items: page.items, total: page.total, next: page.next_offset };
+  }
+  if (more) params.set("after", state.nextAfter);
   const page = await api(`/api/review/queue?${params}`);
+  return { items: page.items, total: page.total, next: page.next_after };
+}
+
+async function loadQueue({ keep = null } = {}) {
+  const page = await fetchPage(false);
   state.items = page.items;
   state.total = page.total;
-  state.nextAfter = page.next_after;
+  state.nextAfter = page.next;
   renderQueue();
   const wanted = keep ?? Number(new URLSearchParams(location.search).get("caption")) ?? null;
   const found = state.items.findIndex((item) => item.id === wanted);
@@ -59,12 +85,9 @@ async function loadQueue({ keep = null } = {}) {
 
 async function loadMore() {
   if (state.nextAfter === null) return;
-  const params = filterParams();
-  params.set("limit", PAGE);
-  params.set("after", state.nextAfter);
-  const page = await api(`/api/review/queue?${params}`);
+  const page = await fetchPage(true);
   state.items.push(...page.items);
-  state.nextAfter = page.next_after;
+  state.nextAfter = page.next;
   renderQueue();
 }
 
@@ -87,7 +110,9 @@ function renderQueue() {
           item.faithfulness !== null ? el("span", { class: "score" }, item.faithfulness.toFixed(2)) : null,
           item.status !== "pending" ? el("span", { class: `badge ${item.status}` }, item.status) : null,
         ),
-        item.flags.length ? el("div", { class: "queue-flags" }, item.flags.map(flagBadge)) : null,
+        item.flags.length || item.attention?.flags.length
+          ? el("div", { class: "queue-flags" }, (item.attention?.flags || []).map(attentionBadge), item.flags.map(flagBadge))
+          : null,
         el("div", { class: "preview" }, item.preview),
       ),
     ),
@@ -97,6 +122,17 @@ function renderQueue() {
     state.total === 0 ? "No captions match." : `${state.total} caption${state.total === 1 ? "" : "s"}` +
       (shown < state.total ? ` (${shown} loaded)` : "");
   $("queue-more").hidden = state.nextAfter === null;
+  const pending = pendingShown().length;
+  $("batch-approve").hidden = pending === 0;
+  $("batch-approve").textContent = `Approve all ${pending} shown…`;
+}
+
+function pendingShown() {
+  return state.items.filter((item) => item.status === "pending");
+}
+
+function attentionBadge(flag) {
+  return el("span", { class: "badge attention" }, flag.replaceAll("_", " "));
 }
 
 function flagBadge(flag) {
@@ -107,6 +143,7 @@ function flagBadge(flag) {
 // --- one caption -------------------------------------------------------------------------------------
 
 async function select(index) {
+  leaveEdit();
   saveDraft();
   if (index < 0 || index >= state.items.length) {
     state.index = -1;
@@ -124,9 +161,14 @@ async function select(index) {
   url.searchParams.set("caption", id);
   history.replaceState(null, "", url);
   try {
-    const detail = await api(`/api/review/captions/${id}`);
+    const [detail, attention] = await Promise.all([
+      api(`/api/review/captions/${id}`),
+      api(`/api/review/captions/${id}/attention`).catch(() => null),
+    ]);
     if (state.items[state.index]?.id !== id) return; // the reviewer moved on meanwhile
     state.detail = detail;
+    state.attention = attention;
+    if (attention) state.unsureBelow = attention.unsure_below;
     renderDetail(detail);
   } catch (error) {
     toast(`Could not load caption ${id}: ${errorText(error)}`, "error");
@@ -179,6 +221,7 @@ function renderDetail(detail) {
   text.readOnly = caption.status === "superseded";
   renderFlags(caption, transcript);
   updateDiff();
+  renderCaptionView();
   renderHistory(detail.history);
   hideReason();
   const final = caption.status === "superseded";
@@ -207,7 +250,7 @@ function renderTranscript(transcript) {
       { class: "word", dataset: { index }, title: `${word.start.toFixed(2)} s` },
       word.word.trim(),
     );
-    if (word.probability !== null && word.probability !== undefined && word.probability < 0.5) {
+    if (word.probability !== null && word.probability !== undefined && word.probability < state.unsureBelow) {
       node.classList.add("unsure");
     }
     state.words.push({ start: word.start, end: word.end, node });
@@ -217,7 +260,7 @@ function renderTranscript(transcript) {
 }
 
 function renderFlags(caption, transcript) {
-  const items = [];
+  const items = (state.attention?.flags || []).map(attentionBadge);
   for (const flag of caption.flags || []) items.push(flagBadge(flag));
   for (const flag of transcript?.flags || []) items.push(flagBadge(flag));
   if (caption.unsupported_words?.length) {
@@ -245,6 +288,54 @@ function updateDiff() {
   const edited = text.trim() !== detail.caption.text.trim();
   $("approve").replaceChildren(el("kbd", {}, "a"), edited ? " Approve with edit" : " Approve");
   $("approve").classList.toggle("edited", edited);
+}
+
+// The caption as read (not edited): each word the recogniser was unsure of is underlined, found by
+// aligning the caption's words with the transcript's.
+function renderCaptionView() {
+  const detail = state.detail;
+  if (!detail) return;
+  const words = tokens($("caption-text").value);
+  const heard = detail.transcript ? detail.transcript.words : [];
+  const matched = alignWords(heard.map((w) => w.word.trim()), words);
+  const nodes = [];
+  words.forEach((word, index) => {
+    const source = matched[index] >= 0 ? heard[matched[index]] : null;
+    const unsure = source && typeof source.probability === "number" && source.probability < state.unsureBelow;
+    nodes.push(unsure ? el("span", { class: "unsure", title: `heard with probability ${source.probability.toFixed(2)}` }, word) : word, " ");
+  });
+  $("caption-view").replaceChildren(...nodes);
+}
+
+function enterEdit() {
+  const text = $("caption-text");
+  if (!state.detail || text.readOnly) return;
+  state.editing = true;
+  $("caption-view").hidden = true;
+  text.hidden = false;
+  text.focus();
+  text.setSelectionRange(text.value.length, text.value.length);
+}
+
+// Back to reading: the draft stays, and the focus returns to the page so keys are shortcuts again.
+function leaveEdit() {
+  const text = $("caption-text");
+  const wasEditing = state.editing || document.activeElement === text;
+  state.editing = false;
+  text.hidden = true;
+  $("caption-view").hidden = false;
+  renderCaptionView();
+  if (wasEditing) $("item").focus({ preventScroll: true });
+}
+
+function toggleDiff(show = !state.showDiff) {
+  state.showDiff = show;
+  $("diff").hidden = !show;
+  $("diff-toggle").setAttribute("aria-expanded", String(show));
+}
+
+function toggleZoom(zoomed = !$("picture").classList.contains("zoomed")) {
+  $("picture").classList.toggle("zoomed", zoomed);
 }
 
 function renderHistory(history) {
@@ -383,6 +474,7 @@ function advanceAfter(id, newStatus) {
 function approve() {
   const detail = state.detail;
   if (!detail) return;
+  leaveEdit();
   const text = $("caption-text").value.trim();
   if (text && text !== detail.caption.text.trim()) decide("edit", { text });
   else decide("approve");
@@ -390,14 +482,64 @@ function approve() {
 
 function showReason() {
   if (!state.detail || $("reject").disabled) return;
+  leaveEdit();
   const form = $("reason-form");
   form.hidden = false;
+  choosePreset(null);
   $("reason").value = "";
   $("reason").focus();
 }
 
 function hideReason() {
   $("reason-form").hidden = true;
+}
+
+function reasonOpen() {
+  return !$("reason-form").hidden;
+}
+
+function renderPresets() {
+  const legend = $("reason-presets").querySelector("legend");
+  $("reason-presets").replaceChildren(
+    legend,
+    ...REJECT_PRESETS.map((label, index) => {
+      const input = el("input", { type: "radio", name: "preset", value: String(index + 1) });
+      input.addEventListener("change", () => choosePreset(index + 1));
+      return el("label", { class: "preset" }, input, el("kbd", {}, String(index + 1)), ` ${label}`);
+    }),
+  );
+}
+
+// A preset makes the note optional; none chosen, the note is the reason and required.
+function choosePreset(number) {
+  for (const input of document.querySelectorAll("#reason-presets input")) input.checked = input.value === String(number);
+  $("reason").required = number === null;
+}
+
+function rejectReason() {
+  const chosen = document.querySelector("#reason-presets input:checked");
+  const note = $("reason").value.trim();
+  const preset = chosen ? REJECT_PRESETS[Number(chosen.value) - 1] : "";
+  return preset && note ? `${preset}: ${note}` : preset || note;
+}
+
+async function batchApprove() {
+  const ids = pendingShown().map((item) => item.id);
+  if (!ids.length || state.busy) return;
+  const what = `${ids.length} caption${ids.length === 1 ? "" : "s"}`;
+  if (!window.confirm(`Approve ${what} shown with these filters? Each gets an approve decision in your name.`)) return;
+  state.busy = true;
+  try {
+    const result = await api("/api/review/batch-approve", { method: "POST", body: { caption_ids: ids } });
+    const skipped = result.skipped.length ? `; ${result.skipped.length} skipped (decided meanwhile)` : "";
+    toast(`Approved ${result.approved.length} caption${result.approved.length === 1 ? "" : "s"}${skipped}.`);
+    state.detail = null;
+    await loadQueue();
+  } catch (error) {
+    toast(`Not saved: ${errorText(error)}`, "error");
+  } finally {
+    state.busy = false;
+  }
 }
 
 function sendBack(decision) {
@@ -424,19 +566,37 @@ function onKey(event) {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
       approve();
-    } else if (event.key === "Escape") target.blur();
+    } else if (event.key === "Escape") leaveEdit();
     return;
   }
-  if (target.id === "reason" && event.key === "Escape") {
-    hideReason();
-    target.blur();
+  // With the reject form open a number key chooses a reason (in the note only while it is empty).
+  const plain = !event.ctrlKey && !event.metaKey && !event.altKey;
+  const preset = Number(event.key);
+  if (reasonOpen() && plain && preset >= 1 && preset <= REJECT_PRESETS.length && (target.id !== "reason" || !target.value)) {
+    event.preventDefault();
+    choosePreset(preset);
     return;
   }
-  if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.key === "Escape") {
+    if ($("picture").classList.contains("zoomed")) toggleZoom(false);
+    else if (reasonOpen()) {
+      hideReason();
+      $("item").focus({ preventScroll: true });
+    }
+    return;
+  }
+  if (reasonOpen() && event.key === "Enter" && target.id !== "reason" && !target.closest?.("button")) {
+    event.preventDefault();
+    $("reason-form").requestSubmit();
+    return;
+  }
+  if (typing || !plain) return;
   const actions = {
     a: approve,
     r: showReason,
-    e: () => $("caption-text").focus(),
+    e: enterEdit,
+    d: () => toggleDiff(),
+    z: () => toggleZoom(),
     j: () => move(1),
     k: () => move(-1),
     t: () => sendBack("retranscribe"),
@@ -489,11 +649,17 @@ async function main() {
   $("reason-cancel").addEventListener("click", hideReason);
   $("reason-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    const reason = $("reason").value.trim();
+    const reason = rejectReason();
     if (!reason) return;
     hideReason();
+    $("item").focus({ preventScroll: true });
     decide("reject", { reason });
   });
+  renderPresets();
+  $("caption-view").addEventListener("click", enterEdit);
+  $("diff-toggle").addEventListener("click", () => toggleDiff());
+  $("image").addEventListener("click", () => toggleZoom());
+  $("batch-approve").addEventListener("click", batchApprove);
   document.addEventListener("keydown", onKey);
   await loadQueue();
 }

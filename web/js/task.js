@@ -3,11 +3,13 @@
 
 import { ApiError, get, logout, me, navLinks, post } from "./api.js";
 import { Outbox } from "./outbox.js";
-import { MicError, QUIET_PEAK, Recorder, TAIL_MS, playTake } from "./recorder.js";
+import { MicError, QUIET_PEAK, QUIET_SPEECH_DBFS, Recorder, TAIL_MS, playTake } from "./recorder.js";
 
 const $ = (id) => document.getElementById(id);
 const RENEW_EVERY_MS = 5 * 60 * 1000;
 const SILENT_WARNING_AFTER_S = 3;
+const QUIET_WARNING_AFTER_S = 2.5;
+const QUIET_MESSAGE = "You sound quiet: speak up or move closer to the microphone.";
 
 const recorder = new Recorder();
 const outbox = new Outbox();
@@ -19,6 +21,7 @@ const page = {
   player: null,
   skipReasons: [],
   limits: null,
+  waiting: { count: 0, retryAt: 0 }, // takes in the outbox not yet on the server
 };
 
 // ---------- small helpers ----------
@@ -63,8 +66,7 @@ function banner(text, kind = "info") {
 
 function renderToday(today) {
   if (!today) return;
-  const minutes = Math.round(today.seconds / 60);
-  $("today").textContent = `Today: ${today.recordings} described · ${today.skipped} skipped · ${minutes} min`;
+  $("today").textContent = `Today: ${today.recordings} described · ${today.skipped} skipped · ${clock(today.seconds)}`;
   $("today").dataset.recordings = today.recordings;
 }
 
@@ -171,6 +173,7 @@ async function stopRecording({ auto = false } = {}) {
   if (page.state !== "recording") return;
   setState("stopping");
   const take = await recorder.stop({ tail: !auto });
+  recorder.close(); // the microphone is released between takes; Record opens it again
   page.take = { ...take, uuid: null, rejected: null };
   const { min_seconds: min } = page.task.project;
   if (take.peak < QUIET_PEAK) {
@@ -196,17 +199,26 @@ function tick() {
   const elapsed = recorder.elapsedSeconds();
   const { max_seconds: max } = page.task.project;
   renderTimer(elapsed);
-  if (elapsed >= SILENT_WARNING_AFTER_S && recorder.takePeak < QUIET_PEAK) {
-    showMessage($("mic-message"), "We can't hear you. Is your microphone muted or turned down?", "warn");
-  } else if (!$("mic-message").hidden && recorder.takePeak >= QUIET_PEAK) {
-    showMessage($("mic-message"), "");
-  }
+  renderMicWarning(elapsed);
   // Stop so that the take, tail included, ends at the maximum.
   if (elapsed >= max - TAIL_MS / 1000) {
     stopRecording({ auto: true });
     return;
   }
   requestAnimationFrame(tick);
+}
+
+// Live warnings while recording: nothing heard at all (muted), or speech too quiet to transcribe well.
+function renderMicWarning(elapsed) {
+  const message = $("mic-message");
+  const heard = recorder.takePeak >= QUIET_PEAK;
+  if (elapsed >= SILENT_WARNING_AFTER_S && !heard) {
+    showMessage(message, "We can't hear you. Is your microphone muted or turned down?", "warn");
+  } else if (elapsed >= QUIET_WARNING_AFTER_S && heard && recorder.takeLoudestDbfs < QUIET_SPEECH_DBFS) {
+    if (message.textContent !== QUIET_MESSAGE) showMessage(message, QUIET_MESSAGE, "warn");
+  } else if (!message.hidden && heard && recorder.takeLoudestDbfs >= QUIET_SPEECH_DBFS) {
+    showMessage(message, "");
+  }
 }
 
 function renderTimer(seconds) {
@@ -223,11 +235,12 @@ recorder.addEventListener("level", (event) => {
   const { level } = event.detail;
   $("meter-fill").style.width = `${Math.round(level * 100)}%`;
   $("meter-fill").dataset.level = level.toFixed(3);
-  $("mic-state").textContent = page.state === "recording" ? "recording" : "on";
+  $("mic-state").textContent = !recorder.isOpen ? "off" : page.state === "recording" ? "recording" : "on";
 });
 recorder.addEventListener("error", (event) => {
   showMessage($("mic-message"), event.detail.message);
   if (page.state === "recording") stopRecording();
+  else recorder.close();
 });
 
 async function discardTake() {
@@ -299,17 +312,39 @@ async function submit() {
 
 outbox.addEventListener("uploaded", (event) => {
   const { item, recording } = event.detail;
+  renderSaved(recording);
   if (page.take && page.take.uuid === item.uuid) {
-    banner(`Saved: ${recording.duration_seconds.toFixed(0)} s description. Next image…`, "ok");
-    setTimeout(() => banner(""), 2500);
+    banner("");
     loadNext();
   } else {
     refreshToday();
   }
 });
 
+// A line that stays until the next save: what was saved last, and when.
+function renderSaved(recording) {
+  const time = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const quiet = (recording.qc_flags || []).includes("quiet") ? " It was quiet: next time, move closer to the microphone." : "";
+  $("saved").textContent = `✓ Saved: ${recording.duration_seconds.toFixed(0)} s description at ${time}.${quiet}`;
+  $("saved").hidden = false;
+}
+
+// How many takes wait on this device for the server, and when the next try is.
+function renderOutboxState() {
+  const { count, retryAt } = page.waiting;
+  const element = $("outbox-state");
+  element.hidden = count === 0;
+  if (!count) return;
+  const seconds = Math.ceil((retryAt - Date.now()) / 1000);
+  const when = seconds > 0 ? ` in ${seconds} s` : "";
+  element.textContent = `${count} take${count > 1 ? "s" : ""} waiting, will retry${when}. They are safe on this device.`;
+}
+setInterval(() => page.waiting.count && renderOutboxState(), 1000);
+
 outbox.addEventListener("retry", (event) => {
   const { item, delayMs } = event.detail;
+  page.waiting.retryAt = Date.now() + delayMs;
+  renderOutboxState();
   const mine = page.take && page.take.uuid === item.uuid;
   const what = mine ? "Your take is saved on this device" : "An earlier take is saved on this device";
   banner(`${what}. The server cannot be reached; trying again in ${Math.ceil(delayMs / 1000)} s (attempt ${item.attempts + 1}).`, "warn");
@@ -329,6 +364,9 @@ outbox.addEventListener("rejected", (event) => {
 outbox.addEventListener("changed", (event) => {
   const others = event.detail.pending.filter((item) => !page.take || item.uuid !== page.take.uuid);
   document.body.dataset.pendingUploads = event.detail.pending.length;
+  // A take counts as waiting once an upload of it failed (not while its first upload runs).
+  page.waiting.count = event.detail.pending.filter((item) => item.attempts > 0).length;
+  renderOutboxState();
   if (others.length && page.state !== "uploading") {
     banner(`${others.length} earlier take${others.length > 1 ? "s are" : " is"} waiting to upload; this page keeps trying.`, "warn");
   }
@@ -352,7 +390,8 @@ function renderSkipReasons() {
       input.type = "radio";
       input.name = "skip-reason";
       input.value = reason.code;
-      input.checked = index === 0;
+      input.checked = false; // no preselected reason: a default would bias the data
+      input.addEventListener("change", () => showMessage($("skip-error"), ""));
       label.append(input, ` ${reason.label}`);
       return label;
     }),
@@ -363,9 +402,20 @@ $("skip-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   if (!page.task || ["recording", "stopping", "uploading"].includes(page.state)) return;
   const reason = document.querySelector("input[name=skip-reason]:checked");
+  if (!reason) {
+    showMessage($("skip-error"), "Choose a reason for skipping this image.");
+    return;
+  }
+  if (reason.value === "other" && !$("skip-note").value.trim()) {
+    showMessage($("skip-error"), "Please say briefly why you are skipping this image.");
+    $("skip-note").focus();
+    return;
+  }
+  if (page.take && !page.take.uuid && !window.confirm("Skip this image and throw away the take you recorded?")) return;
+  showMessage($("skip-error"), "");
   try {
     const today = await post(`/api/tasks/${page.task.assignment_id}/skip`, {
-      reason: reason ? reason.value : "other",
+      reason: reason.value,
       note: $("skip-note").value,
       since: startOfToday(),
     });
@@ -375,7 +425,7 @@ $("skip-form").addEventListener("submit", async (event) => {
     await discardTake();
     loadNext();
   } catch (error) {
-    showMessage($("take-message"), error.message);
+    showMessage($("skip-error"), error.message);
   }
 });
 

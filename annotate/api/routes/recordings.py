@@ -49,6 +49,7 @@ class RecordingOut(BaseModel):
     duration_seconds: float
     loudness_dbfs: float
     silence_fraction: float
+    qc_flags: list[str] = []  # intake QC: quiet, mostly_silent
     created_at: datetime
 
 
@@ -70,6 +71,7 @@ def recording_out(recording: Recording, created: bool) -> RecordingOut:
         duration_seconds=recording.duration_seconds,
         loudness_dbfs=recording.loudness_dbfs,
         silence_fraction=recording.silence_fraction,
+        qc_flags=list((recording.meta or {}).get("qc_flags", [])),
         created_at=recording.created_at,
     )
 
