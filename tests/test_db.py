@@ -27,7 +27,11 @@ def _insert_recordings_as_in_database(
     )
     now = utcnow()
     base = {
-        **{k: v for k, v in vars(_recording("", image, user_id)).items() if k in present},
+        **{
+            k: v
+            for k, v in factories.recording_values(image.project_id, image.id, user_id).items()
+            if k in present
+        },
         "metadata": {},
         "source": "browser",
         "status": RecordingStatus.uploaded.value,
