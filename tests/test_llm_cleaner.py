@@ -204,6 +204,12 @@ def test_structured_output_mode_is_configurable(fake: FakeOpenAI, mode: str) -> 
         assert schema["required"] == ["caption"] and body["response_format"]["type"] == "json_schema"
 
 
+def test_answers_are_capped_at_llm_max_tokens(fake: FakeOpenAI) -> None:
+    LLMCleaner(llm_settings(fake.base_url)).clean("a dog")
+    LLMCleaner(llm_settings(fake.base_url, llm_max_tokens=0)).clean("a cat")
+    assert fake.stats.bodies[0]["max_tokens"] == 1024 and "max_tokens" not in fake.stats.bodies[1]
+
+
 # -- a server that refuses the json mode, and answers that are not captions ----------------------
 
 

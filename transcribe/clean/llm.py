@@ -181,6 +181,8 @@ class LLMCleaner:
             "messages": messages,
             "temperature": self.settings.llm_temperature,
         }
+        if self.settings.llm_max_tokens > 0:  # a small model can loop until its context is full
+            request["max_tokens"] = self.settings.llm_max_tokens
         form = response_format(mode)
         if form is not None:
             request["response_format"] = form
