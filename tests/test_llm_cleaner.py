@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db import queue
 from db.models import Caption, CaptionKind, Image, Project, Recording, RecordingStatus, Role, Transcript, User
 from db.settings import Settings
-from tests.support.fake_openai import LLAMA_CPP_REFUSAL, FakeOpenAI, Reply, by_transcript, echo, refusing
+from tests.support.fake_openai import FakeOpenAI, Reply, by_transcript, echo, refusing
 from transcribe.clean import load_cleaner
 from transcribe.clean.base import CleanError, CleanResult, PermanentCleanError
 from transcribe.clean.llm import FormatRefused, LLMCleaner
@@ -121,6 +121,8 @@ def test_malformed_answers_are_retried_then_fail_clearly_with_their_tokens_count
     [
         ('```json\n{"caption": "A fenced dog."}\n```', "stop", "A fenced dog."),
         ('Here you go: {"caption": "  A dog  on grass. ", "notes": "x"}', "stop", "A dog on grass."),
+        ('{"caption": {"text": "A nested dog."}}', "stop", "A nested dog."),  # SmolLM2's habit
+        ('{"caption": {"a": "A dog.", "b": "A cat."}}', "stop", None),  # which one?
         ('{"text": "A dog."}', "stop", None),  # wrong key
         ('{"caption": "   "}', "stop", None),  # blank
         ('{"caption": "A dog on', "length", None),  # cut off
@@ -233,12 +235,25 @@ def test_a_refused_json_schema_is_detected_once_and_falls_back_without_a_retry_s
     assert [_format(body) for body in fake.stats.bodies] == ["json_schema"] + ["json_object"] * 6
     assert time.monotonic() - started < 5  # no backoff: a refusal is not a temporary failure
     assert cleaner.json_mode == "json_object" and cleaner.mode_settled
-    assert cleaner.refusals == [f"json_schema: HTTP 500 {LLAMA_CPP_REFUSAL}"]
+    [refusal] = cleaner.refusals
+    assert refusal.startswith("json_schema: HTTP 500 1 validation error:")
+    assert "Input should be 'text' or 'json_object'" in refusal
     # Detected once: later batches and merges ask in json_object straight away.
     cleaner.clean_many(["a red car", "a blue car"])
     cleaner.merge_many([["a dog", "a cat"]])
     assert fake.stats.requests == len(texts) + 4
     assert {_format(body) for body in fake.stats.bodies[7:]} == {"json_object"}
+
+
+def test_the_refusal_is_remembered_even_when_the_next_answer_is_malformed(fake: FakeOpenAI) -> None:
+    # The first transcript's 1st request is refused, its 2nd (json_object) malformed, its 3rd answered.
+    first = by_transcript({"a boat number 0": [Reply(), Reply(content="not json"), Reply(caption="A boat.")]})
+    fake.behaviour = refusing({"json_schema"}, then=first)
+    cleaner = LLMCleaner(llm_settings(fake.base_url, llm_json_mode="json_schema", llm_max_retries=1))
+    results = cleaner.clean_many([f"a boat number {i}" for i in range(5)])
+    assert all(isinstance(result, CleanResult) for result in results)
+    assert [_format(body) for body in fake.stats.bodies] == ["json_schema"] + ["json_object"] * 6
+    assert len(cleaner.refusals) == 1 and cleaner.json_mode == "json_object"
 
 
 def test_a_server_refusing_every_response_format_gets_prose_and_keeps_it(fake: FakeOpenAI) -> None:
@@ -286,7 +301,10 @@ def test_without_fallback_a_refusal_is_reported_as_such(fake: FakeOpenAI) -> Non
     assert fake.stats.requests == 1
 
 
-@pytest.mark.parametrize("copied", ["<the caption>", "your caption", "[caption]", "Caption"])
+@pytest.mark.parametrize(
+    "copied",
+    ["<the caption>", "your caption", "[caption]", "Caption", "Three, no, four boats.", "four boats"],
+)
 def test_a_copied_placeholder_is_malformed(fake: FakeOpenAI, copied: str) -> None:
     fake.behaviour = lambda request: Reply(caption=copied)
     result = LLMCleaner(llm_settings(fake.base_url, llm_max_retries=1)).clean_many(["a dog"])[0]
@@ -299,7 +317,8 @@ def test_the_prompts_give_a_small_model_nothing_to_copy() -> None:
 
     for kind in ("caption", "merge"):
         prompt = resolve(kind)
-        assert prompt.examples == frozenset() and "<the caption>" not in prompt.system + prompt.user
+        assert "<the caption>" not in prompt.system + prompt.user
+        assert not any(example.startswith("<") for example in prompt.examples)
         assert '"caption"' in prompt.user  # the answer's form is restated last, by the transcript
 
 
@@ -313,6 +332,7 @@ def test_the_prompts_give_a_small_model_nothing_to_copy() -> None:
         ("I'm sorry, but I cannot describe an image I cannot see.", None),
         ("You turn an annotator's spoken description of an image into a written caption.", None),
         ("<transcript>\na red boat\n</transcript>", None),
+        ("This transcript contains a written caption of the spoken description.", None),  # SmolLM2, verbatim
         ('{"text": "A red boat."}', None),  # JSON with the wrong key is still wrong
         ("<the caption>", None),
     ],

@@ -74,10 +74,11 @@ def by_transcript(plan: Mapping[str, Sequence[Reply]], default: Reply | None = N
     return behaviour
 
 
-# What llama.cpp's Python server answers to a response_format it does not take.
+# What llama.cpp's Python server (llama-cpp-python 0.3.36) answers, with HTTP 500, to a json_schema request.
 LLAMA_CPP_REFUSAL = (
-    "[{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
-    "'msg': \"Input should be 'text' or 'json_object'\"}]"
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+    "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', "
+    "'ctx': {'expected': \"'text' or 'json_object'\"}}\n"
 )
 
 

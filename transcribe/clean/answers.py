@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 _FENCED = re.compile(r"```(?:json|text)?\s*(.*?)```", re.DOTALL)
-_EXAMPLE = re.compile(r'"caption"\s*:\s*"([^"]*)"')
+_QUOTED = re.compile(r'"([^"]{1,80})"')  # an example may wrap onto the next line
 _BRACKETED = re.compile(r"^\s*(<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\})\s*$")
 # Words a template uses where the real text belongs.
 PLACEHOLDERS = frozenset(
@@ -30,6 +30,9 @@ _PREFACE = re.compile(
     r"^\s*(?:sure[!.,]?\s*)?(?:here(?:'s| is) (?:the |your |a )?(?:written )?caption\s*:|caption\s*:)\s*",
     re.IGNORECASE,
 )
+# A caption describes the image; an answer that talks about the transcript or the speaker describes the task.
+_ABOUT_THE_TASK = re.compile(r"<transcript|\btranscript\b|\bthe speaker\b|\bthe annotator\b", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”]?\s+")
 ECHO_RUN = 8  # this many words in a row copied from the instructions make an answer an echo
 
 
@@ -42,6 +45,18 @@ class CaptionAnswer(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     caption: str
+
+    @field_validator("caption", mode="before")
+    @classmethod
+    def _unwrap(cls, value: object) -> object:
+        """Small models nest it: {"caption": {"text": "…"}}; one string inside is the caption."""
+        if isinstance(value, dict):
+            strings = [item for item in value.values() if isinstance(item, str)]
+            if isinstance(value.get("text"), str):
+                return value["text"]
+            if len(strings) == 1:
+                return strings[0]
+        return value
 
     @field_validator("caption")
     @classmethod
@@ -62,8 +77,9 @@ def json_payload(content: str) -> str:
 
 
 def prompt_examples(*texts: str) -> frozenset[str]:
-    """The example captions a prompt shows (`"caption": "…"`), normalised: answers must not copy them."""
-    return frozenset(_normalise(example) for text in texts for example in _EXAMPLE.findall(text))
+    """Every quoted example a prompt shows (`"<the caption>"`, `"four boats"`), normalised: a small model
+    answers with one of them, and no caption of a real image is exactly a prompt's example."""
+    return frozenset(_normalise(example) for text in texts for example in _QUOTED.findall(text))
 
 
 def _normalise(text: str) -> str:
@@ -100,18 +116,26 @@ def echoes(answer: str, instructions: str, run: int = ECHO_RUN) -> bool:
 
 
 def prose_caption(content: str, instructions: str) -> str:
-    """A prose answer as the caption when it is plausible; MalformedAnswer otherwise."""
+    """A prose answer as the caption when it is plausible; MalformedAnswer otherwise.
+
+    Small models describe, then start talking about the task ("… This is the transcript of …"): the
+    sentences before that are the caption; an answer that opens with such talk has none.
+    """
     fenced = _FENCED.search(content)
-    text = fenced.group(1) if fenced else content
-    text = " ".join(_PREFACE.sub("", text).split()).strip("\"'“”")
-    text = " ".join(text.split())
+    text = " ".join(_PREFACE.sub("", fenced.group(1) if fenced else content).split())
     if not text:
         raise MalformedAnswer("empty answer")
     if _REFUSAL.match(text.lower()):
         raise MalformedAnswer(f"a refusal, not a caption: {text[:80]!r}")
-    if "<transcript" in text or echoes(text, instructions):
+    kept: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        if _ABOUT_THE_TASK.search(sentence) or echoes(sentence, instructions):
+            break
+        kept.append(sentence)
+    caption = " ".join(kept).strip(" \"'“”")
+    if not caption:
         raise MalformedAnswer(f"the answer echoes the prompt: {text[:80]!r}")
-    return text
+    return caption
 
 
 def read_caption(content: str, *, prose_ok: bool, instructions: str, examples: Iterable[str] = ()) -> str:

@@ -199,25 +199,24 @@ class LLMCleaner:
     # -- json mode: refused once, then stepped down ------------------------------------------
 
     def _step_down(self, mode: JsonMode, error: openai.APIStatusError) -> JsonMode | None:
-        """The mode to try next when the server refused `mode`'s response_format; None: not that."""
+        """The mode to ask in next when the server refused `mode`'s response_format; None: not that.
+
+        The refusal names the format, so it holds for every call: the cleaner steps down for good.
+        """
         if not self.fallback or self.mode_settled or mode not in FALLBACK or not refuses_format(error):
             return None
-        self.refusals.append(f"{mode}: HTTP {error.status_code} {_short(error_message(error))}")
-        return FALLBACK[mode]
-
-    def _settle(self, mode: JsonMode) -> None:
-        """An answer came back in `mode`: keep it for every later call."""
-        if mode != self.json_mode:
+        if self.json_mode == mode:  # the first call to see the refusal records it; the others follow
+            self.refusals.append(f"{mode}: HTTP {error.status_code} {_short(error_message(error))}")
+            self.json_mode = FALLBACK[mode]
             log.warning(
-                "llm %s at %s refused response_format %s (%s); using json mode %s from now on",
+                "llm %s at %s refused response_format %s (%s); asking with json mode %s from now on",
                 self.model,
                 self.settings.llm_base_url,
-                self.json_mode,
-                "; ".join(self.refusals),
                 mode,
+                self.refusals[-1],
+                self.json_mode,
             )
-            self.json_mode = mode
-        self.mode_settled = True
+        return self.json_mode
 
     # -- one call, with its retries ----------------------------------------------------------
 
@@ -247,7 +246,7 @@ class LLMCleaner:
                     )
                 spent.add(response)
                 text = parse_answer(response, prose_ok=mode == "none", prompt=prompt)
-                self._settle(mode)
+                self.mode_settled = True  # this mode answers: no later refusal is taken for a format one
                 return CleanResult(
                     text, self.name, self.model, prompt.id, spent.prompt_tokens, spent.completion_tokens
                 )
