@@ -12,11 +12,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from db.models import Caption, Recording, RecordingStatus
 from db.settings import Settings
 from tests.support import llama_server
 from tests.support.cli import run_json
 from tests.support.databases import require
+from tests.test_llm_cleaner import drain, seed
 from transcribe.clean.answers import PLACEHOLDERS
 from transcribe.clean.base import CleanResult
 from transcribe.clean.json_modes import FALLBACK, JSON_MODES
@@ -32,7 +36,7 @@ TRANSCRIPTS = [
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     reason = llama_server.missing()
     require(reason is None, reason or "")
     with llama_server.llama_server(tmp_path_factory.mktemp("llama") / "server.log") as base_url:
@@ -56,9 +60,9 @@ def real_settings(base_url: str, **overrides: Any) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def report(server: str) -> dict[str, Any]:
+def report(llama: str) -> dict[str, Any]:
     env = {
-        "VOICECAP_LLM_BASE_URL": server,
+        "VOICECAP_LLM_BASE_URL": llama,
         "VOICECAP_LLM_MODEL": llama_server.MODEL_ALIAS,
         "VOICECAP_LLM_TEMPERATURE": "0",
         "VOICECAP_LLM_MAX_TOKENS": "200",
@@ -90,11 +94,11 @@ def _assert_captions(results: list[CleanResult | Exception]) -> None:
 
 @pytest.mark.parametrize("mode", JSON_MODES)
 def test_the_cleaner_captions_real_transcripts_in_each_mode(
-    server: str, report: dict[str, Any], mode: str
+    llama: str, report: dict[str, Any], mode: str
 ) -> None:
     """A mode the server takes is kept; a refused one falls back once to the mode that works."""
     refused = {probe["mode"] for probe in report["modes"] if probe["outcome"] == "refused"}
-    cleaner = LLMCleaner(real_settings(server, llm_json_mode=mode))
+    cleaner = LLMCleaner(real_settings(llama, llm_json_mode=mode))
 
     results = cleaner.clean_many(TRANSCRIPTS)
 
@@ -107,9 +111,28 @@ def test_the_cleaner_captions_real_transcripts_in_each_mode(
     assert cleaner.mode_settled
 
 
-def test_the_merge_prompt_works_on_the_real_server(server: str) -> None:
-    cleaner = LLMCleaner(real_settings(server, llm_json_mode="json_schema"))
+def test_the_merge_prompt_works_on_the_real_server(llama: str) -> None:
+    cleaner = LLMCleaner(real_settings(llama, llm_json_mode="json_schema"))
     [merged] = cleaner.merge_many([TRANSCRIPTS[:2]])
     assert isinstance(merged, CleanResult) and merged.prompt_version == "merge-v2"
     assert merged.text.strip() and "<the caption>" not in merged.text
     assert cleaner.json_mode == "json_object"
+
+
+def test_the_clean_worker_captions_every_recording_although_json_schema_is_refused(
+    llama: str, session: Session, engine: Engine
+) -> None:
+    """The issue's failure, end to end: configured for json_schema, every recording used to fail."""
+    ids = seed(session, TRANSCRIPTS)
+    settings = real_settings(llama, llm_json_mode="json_schema", merge_captions=False)
+
+    totals = drain(sessionmaker(bind=engine, expire_on_commit=False), settings)
+
+    assert (totals["done"], totals["failed"]) == (len(TRANSCRIPTS), 0)
+    session.rollback()
+    assert {session.get(Recording, rid).status for rid in ids} == {RecordingStatus.captioned}
+    captions = session.scalars(select(Caption)).all()
+    assert sorted(caption.recording_id for caption in captions) == sorted(ids)
+    for caption in captions:
+        assert (caption.cleaner, caption.model, caption.prompt_version) == ("llm", "smollm2", "caption-v2")
+        assert caption.text.strip() and caption.completion_tokens > 0
