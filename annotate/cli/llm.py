@@ -52,7 +52,7 @@ def _show(result: EndpointCheck) -> None:
     if result.list_seconds is not None:
         console.print(f"  models listed in {result.list_seconds:.2f} s: {', '.join(result.models) or 'none'}")
     if result.modes:
-        rows = [[p.mode, p.outcome, f"{p.seconds:.2f} s", p.detail[:100]] for p in result.modes]
+        rows = [[p.mode, p.outcome, f"{p.seconds:.2f} s", p.detail[:160]] for p in result.modes]
         console.print(table("json modes", ["mode", "outcome", "latency", "caption or error"], rows))
     for problem in result.problems:
         console.print(f"[bold red]Problem:[/] {problem}")

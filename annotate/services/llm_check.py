@@ -116,7 +116,9 @@ def _probe(settings: Settings, mode: str, transcript: str) -> ModeProbe:
     outcome = "refused" if isinstance(result, FormatRefused) else "error"
     if "malformed answer" in str(result):
         outcome = "malformed"
-    return ModeProbe(mode, outcome, str(result), seconds)
+    # The check names the endpoint once; each mode's detail is only what went wrong.
+    detail = str(result).removeprefix(f"llm {settings.llm_model} at {settings.llm_base_url}: ")
+    return ModeProbe(mode, outcome, detail, seconds)
 
 
 def recommend(check: EndpointCheck, settings: Settings) -> dict[str, str]:
