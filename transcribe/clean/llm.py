@@ -167,7 +167,7 @@ class LLMCleaner:
             )
             semaphore = asyncio.Semaphore(max(1, settings.llm_concurrency))
             results: list[CleanResult | Exception] = []
-            if not self.mode_settled:
+            if self.fallback and not self.mode_settled and self.json_mode in FALLBACK:
                 # The first call alone finds out whether the server takes the json mode, so a refusal
                 # costs one request, not one per transcript in flight.
                 results.append(await self._call(client, semaphore, jobs[0], prompt))
