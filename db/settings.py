@@ -117,6 +117,9 @@ class Settings(BaseSettings):
         "json_object", description="How to ask for JSON: response_format json_object, json_schema, or not."
     )
     llm_temperature: float = Field(0.2, description="Sampling temperature for the llm cleaner.")
+    llm_max_tokens: int = Field(
+        1024, description="Most tokens one LLM answer may take (a rambling model is cut off; 0: no cap)."
+    )
     merge_captions: bool = Field(
         True, description="Also write one merged caption per image from all its transcripts (llm only)."
     )

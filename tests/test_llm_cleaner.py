@@ -23,10 +23,10 @@ from db import queue
 from db.models import Caption, CaptionKind, Recording, RecordingStatus, Transcript
 from db.settings import Settings
 from tests.support import factories
-from tests.support.fake_openai import FakeOpenAI, Reply, by_transcript, echo
+from tests.support.fake_openai import FakeOpenAI, Reply, by_transcript, echo, refusing
 from transcribe.clean import load_cleaner
 from transcribe.clean.base import CleanError, CleanResult, PermanentCleanError
-from transcribe.clean.llm import LLMCleaner
+from transcribe.clean.llm import FormatRefused, LLMCleaner
 from transcribe.stages.captions import single_key
 from transcribe.stages.clean import CleanProcessor
 from transcribe.stages.merge import MergeReport, merge_images
@@ -65,7 +65,7 @@ def test_answer_becomes_a_caption_with_provenance_and_tokens(fake: FakeOpenAI) -
     result = cleaner.clean("um there's a red boat on, uh, calm water")
 
     assert result == CleanResult(
-        "A red boat on calm water.", "llm", "fake-model", "caption-v1", result.prompt_tokens, 7
+        "A red boat on calm water.", "llm", "fake-model", "caption-v2", result.prompt_tokens, 7
     )
     assert result.prompt_tokens > 100  # the system prompt and the transcript
     body = fake.stats.bodies[0]
@@ -123,6 +123,8 @@ def test_malformed_answers_are_retried_then_fail_clearly_with_their_tokens_count
     [
         ('```json\n{"caption": "A fenced dog."}\n```', "stop", "A fenced dog."),
         ('Here you go: {"caption": "  A dog  on grass. ", "notes": "x"}', "stop", "A dog on grass."),
+        ('{"caption": {"text": "A nested dog."}}', "stop", "A nested dog."),  # SmolLM2's habit
+        ('{"caption": {"a": "A dog.", "b": "A cat."}}', "stop", None),  # which one?
         ('{"text": "A dog."}', "stop", None),  # wrong key
         ('{"caption": "   "}', "stop", None),  # blank
         ('{"caption": "A dog on', "length", None),  # cut off
@@ -145,10 +147,10 @@ def test_a_surprise_fails_one_item_not_the_batch(fake: FakeOpenAI, monkeypatch: 
 
     real = llm.parse_answer
 
-    def parse(response):
+    def parse(response, **options):
         if "boom" in response.choices[0].message.content:
             raise RuntimeError("boom")
-        return real(response)
+        return real(response, **options)
 
     monkeypatch.setattr(llm, "parse_answer", parse)
     ok, surprise = LLMCleaner(llm_settings(fake.base_url)).clean_many(["a dog", "boom"])
@@ -206,11 +208,154 @@ def test_structured_output_mode_is_configurable(fake: FakeOpenAI, mode: str) -> 
         assert schema["required"] == ["caption"] and body["response_format"]["type"] == "json_schema"
 
 
+def test_answers_are_capped_at_llm_max_tokens(fake: FakeOpenAI) -> None:
+    LLMCleaner(llm_settings(fake.base_url)).clean("a dog")
+    LLMCleaner(llm_settings(fake.base_url, llm_max_tokens=0)).clean("a cat")
+    assert fake.stats.bodies[0]["max_tokens"] == 1024 and "max_tokens" not in fake.stats.bodies[1]
+
+
+# -- a server that refuses the json mode, and answers that are not captions ----------------------
+
+
+def _format(body: dict) -> str:
+    return (body.get("response_format") or {}).get("type", "none")
+
+
+def test_a_refused_json_schema_is_detected_once_and_falls_back_without_a_retry_storm(
+    fake: FakeOpenAI,
+) -> None:
+    """llama.cpp's server answers json_schema with HTTP 500: one refusal, then json_object for all."""
+    fake.behaviour = refusing({"json_schema"})
+    cleaner = LLMCleaner(llm_settings(fake.base_url, llm_json_mode="json_schema", llm_retry_base_seconds=5))
+    texts = [f"a boat number {i}" for i in range(6)]
+    started = time.monotonic()
+
+    results = cleaner.clean_many(texts)
+
+    assert [r.text for r in results if isinstance(r, CleanResult)] == texts
+    assert fake.stats.requests == len(texts) + 1  # one refusal, then one request per transcript
+    assert [_format(body) for body in fake.stats.bodies] == ["json_schema"] + ["json_object"] * 6
+    assert time.monotonic() - started < 5  # no backoff: a refusal is not a temporary failure
+    assert cleaner.json_mode == "json_object" and cleaner.mode_settled
+    [refusal] = cleaner.refusals
+    assert refusal.startswith("json_schema: HTTP 500 1 validation error:")
+    assert "Input should be 'text' or 'json_object'" in refusal
+    # Detected once: later batches and merges ask in json_object straight away.
+    cleaner.clean_many(["a red car", "a blue car"])
+    cleaner.merge_many([["a dog", "a cat"]])
+    assert fake.stats.requests == len(texts) + 4
+    assert {_format(body) for body in fake.stats.bodies[7:]} == {"json_object"}
+
+
+def test_the_refusal_is_remembered_even_when_the_next_answer_is_malformed(fake: FakeOpenAI) -> None:
+    # The first transcript's 1st request is refused, its 2nd (json_object) malformed, its 3rd answered.
+    first = by_transcript({"a boat number 0": [Reply(), Reply(content="not json"), Reply(caption="A boat.")]})
+    fake.behaviour = refusing({"json_schema"}, then=first)
+    cleaner = LLMCleaner(llm_settings(fake.base_url, llm_json_mode="json_schema", llm_max_retries=1))
+    results = cleaner.clean_many([f"a boat number {i}" for i in range(5)])
+    assert all(isinstance(result, CleanResult) for result in results)
+    assert [_format(body) for body in fake.stats.bodies] == ["json_schema"] + ["json_object"] * 6
+    assert len(cleaner.refusals) == 1 and cleaner.json_mode == "json_object"
+
+
+def test_a_server_refusing_every_response_format_gets_prose_and_keeps_it(fake: FakeOpenAI) -> None:
+    prose = lambda request: Reply(content=f"Here is the caption: {request.transcripts[0].capitalize()}.")  # noqa: E731
+    fake.behaviour = refusing(
+        {"json_schema", "json_object"}, status=400, message="response_format is not supported", then=prose
+    )
+    cleaner = LLMCleaner(llm_settings(fake.base_url, llm_json_mode="json_schema"))
+    results = cleaner.clean_many(["a red boat", "two dogs", "a lamp"])
+    assert [r.text for r in results if isinstance(r, CleanResult)] == ["A red boat.", "Two dogs.", "A lamp."]
+    assert [_format(body) for body in fake.stats.bodies] == [
+        "json_schema",
+        "json_object",
+        "none",
+        "none",
+        "none",
+    ]
+    assert cleaner.json_mode == "none"
+
+
+def test_a_400_for_another_reason_is_not_taken_for_a_refused_format(fake: FakeOpenAI) -> None:
+    fake.behaviour = lambda request: Reply(status=400, message="the prompt is longer than the context")
+    cleaner = LLMCleaner(llm_settings(fake.base_url, llm_json_mode="json_schema"))
+    result = cleaner.clean_many(["a dog"])[0]
+    assert isinstance(result, PermanentCleanError) and "the prompt is longer than the context" in str(result)
+    assert fake.stats.requests == 1 and cleaner.json_mode == "json_schema" and cleaner.refusals == []
+
+
+def test_once_a_mode_worked_a_refusal_is_an_ordinary_error(fake: FakeOpenAI) -> None:
+    """A settled mode is not stepped down: a later 500 naming the format is retried like any 500."""
+    cleaner = LLMCleaner(llm_settings(fake.base_url, llm_json_mode="json_object", llm_max_retries=1))
+    assert cleaner.clean("a dog").text == "a dog"
+    fake.behaviour = refusing({"json_object"})
+    result = cleaner.clean_many(["a cat"])[0]
+    assert isinstance(result, CleanError) and "gave up after 2 tries: HTTP 500 ×2" in str(result)
+    assert cleaner.json_mode == "json_object"
+
+
+def test_without_fallback_a_refusal_is_reported_as_such(fake: FakeOpenAI) -> None:
+    fake.behaviour = refusing({"json_schema"})
+    cleaner = LLMCleaner(llm_settings(fake.base_url, llm_json_mode="json_schema"), fallback=False)
+    result = cleaner.clean_many(["a dog"])[0]
+    assert isinstance(result, FormatRefused) and result.permanent
+    assert "response_format json_schema refused: HTTP 500" in str(result)
+    assert fake.stats.requests == 1
+
+
+@pytest.mark.parametrize(
+    "copied",
+    ["<the caption>", "your caption", "[caption]", "Caption", "Three, no, four boats.", "four boats"],
+)
+def test_a_copied_placeholder_is_malformed(fake: FakeOpenAI, copied: str) -> None:
+    fake.behaviour = lambda request: Reply(caption=copied)
+    result = LLMCleaner(llm_settings(fake.base_url, llm_max_retries=1)).clean_many(["a dog"])[0]
+    assert isinstance(result, CleanError) and "copies the prompt's placeholder" in str(result)
+    assert fake.stats.requests == 2  # malformed answers are retried like any other
+
+
+def test_the_prompts_give_a_small_model_nothing_to_copy() -> None:
+    from transcribe.clean.prompts import resolve
+
+    for kind in ("caption", "merge"):
+        prompt = resolve(kind)
+        assert "<the caption>" not in prompt.system + prompt.user
+        assert not any(example.startswith("<") for example in prompt.examples)
+        assert '"caption"' in prompt.user  # the answer's form is restated last, by the transcript
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("A red boat on calm water.", "A red boat on calm water."),
+        ("Sure! Here is the caption: A red boat on calm water.", "A red boat on calm water."),
+        ('"A red boat on calm water."', "A red boat on calm water."),
+        ('{"caption": "A red boat."}', "A red boat."),
+        ("I'm sorry, but I cannot describe an image I cannot see.", None),
+        ("You turn an annotator's spoken description of an image into a written caption.", None),
+        ("<transcript>\na red boat\n</transcript>", None),
+        ("This transcript contains a written caption of the spoken description.", None),  # SmolLM2, verbatim
+        ('{"text": "A red boat."}', None),  # JSON with the wrong key is still wrong
+        ("<the caption>", None),
+    ],
+)
+def test_none_mode_takes_a_plausible_prose_answer(
+    fake: FakeOpenAI, content: str, expected: str | None
+) -> None:
+    fake.behaviour = lambda request: Reply(content=content)
+    settings = llm_settings(fake.base_url, llm_json_mode="none", llm_max_retries=0)
+    result = LLMCleaner(settings).clean_many(["a red boat on calm water"])[0]
+    if expected is None:
+        assert isinstance(result, CleanError) and "malformed answer" in str(result)
+    else:
+        assert isinstance(result, CleanResult) and result.text == expected
+
+
 def test_merge_sends_every_transcript_with_the_merge_prompt(fake: FakeOpenAI) -> None:
     fake.behaviour = lambda request: Reply(caption="A dog and a green lamp.")
     cleaner = LLMCleaner(llm_settings(fake.base_url))
     result = cleaner.merge_many([["a dog on a sofa", "a green lamp behind the sofa"]])[0]
-    assert isinstance(result, CleanResult) and result.prompt_version == "merge-v1"
+    assert isinstance(result, CleanResult) and result.prompt_version == "merge-v2"
     user = fake.stats.bodies[0]["messages"][1]["content"]
     assert '<transcript n="1">\na dog on a sofa\n</transcript>\n<transcript n="2">' in user
 
@@ -323,7 +468,7 @@ def test_every_recording_ends_captioned_or_failed_never_stuck_or_duplicated(
         transcript = session.get(Transcript, caption.transcript_id)
         assert transcript.recording_id == caption.recording_id
         assert (caption.kind, caption.cleaner, caption.model) == (CaptionKind.single, "llm", "fake-model")
-        assert caption.prompt_version == "caption-v1" and caption.status == "pending"
+        assert caption.prompt_version == "caption-v2" and caption.status == "pending"
         assert caption.created_at is not None and caption.prompt_tokens > 0 and caption.completion_tokens > 0
     invented = by_text["a cat, um, a black cat"]
     assert invented.flagged and set(invented.unsupported_words) >= {"wearing", "golden", "crown"}
@@ -381,7 +526,7 @@ def test_a_new_cleaner_or_prompt_adds_captions_and_never_overwrites(
 
     session.rollback()
     captions = session.scalars(select(Caption).order_by(Caption.id)).all()
-    assert [(c.cleaner, c.prompt_version) for c in captions] == [("rules", "rules-v1"), ("llm", "caption-v1")]
+    assert [(c.cleaner, c.prompt_version) for c in captions] == [("rules", "rules-v1"), ("llm", "caption-v2")]
     assert captions[0].text == "Four boats in a harbour." and captions[0].status == "pending"
     assert totals["done"] + totals["duplicate"] == 1  # the job done twice stored one caption
     assert session.get(Recording, rid).status == RecordingStatus.captioned
@@ -424,7 +569,7 @@ def test_merged_caption_once_every_recording_of_an_image_is_captioned(
     merged = session.scalars(select(Caption).where(Caption.kind == CaptionKind.merged)).one()
     first_image = session.get(Recording, ids[0]).image_id
     assert (merged.image_id, merged.recording_id, merged.transcript_id) == (first_image, None, None)
-    assert (merged.cleaner, merged.prompt_version) == ("llm", "merge-v1")
+    assert (merged.cleaner, merged.prompt_version) == ("llm", "merge-v2")
     assert merged.faithfulness == 1.0 and not merged.flagged  # supported by the two transcripts together
     assert merged.prompt_tokens > 0
     assert merge_images(factory, cleaner, settings) == MergeReport()  # idempotent

@@ -34,6 +34,8 @@ def test_wheel_contains_web_assets_prompts_and_migrations(tmp_path: Path) -> Non
     assert web_files - names == set()
     assert {
         "transcribe/clean/prompts/caption-v1.txt",
+        "transcribe/clean/prompts/caption-v2.txt",
+        "transcribe/clean/prompts/merge-v2.txt",
         "db/migrations/script.py.mako",
         "db/migrations/versions/0001_initial_schema.py",
     } <= names

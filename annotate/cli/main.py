@@ -10,6 +10,7 @@ from annotate.cli import (
     exporting,
     ingesting,
     labelstudio,
+    llm,
     projects,
     recordings,
     reviewing,
@@ -42,6 +43,7 @@ for module in (
     reviewing,
     exporting,
     labelstudio,
+    llm,
 ):
     module.register(app)
 

@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,7 @@ class Reply:
     delay: float = 0.0  # seconds before answering (a slow model, or past the client's timeout)
     drop: bool = False  # start the answer, then close the connection half-way
     retry_after: float | None = None  # a Retry-After header on an error status
+    message: str | None = None  # an error status's message (default "scripted <status>")
     finish_reason: str = "stop"
 
 
@@ -73,6 +74,30 @@ def by_transcript(plan: Mapping[str, Sequence[Reply]], default: Reply | None = N
     return behaviour
 
 
+# What llama.cpp's Python server (llama-cpp-python 0.3.36) answers, with HTTP 500, to a json_schema request.
+LLAMA_CPP_REFUSAL = (
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+    "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', "
+    "'ctx': {'expected': \"'text' or 'json_object'\"}}\n"
+)
+
+
+def refusing(
+    formats: Collection[str],
+    status: int = 500,
+    message: str = LLAMA_CPP_REFUSAL,
+    then: Behaviour | None = None,
+) -> Behaviour:
+    """Refuses requests whose response_format type is in `formats` ("none": no response_format)."""
+    otherwise = then or echo()
+
+    def behaviour(request: SeenRequest) -> Reply:
+        kind = (request.body.get("response_format") or {}).get("type", "none")
+        return Reply(status=status, message=message) if kind in formats else otherwise(request)
+
+    return behaviour
+
+
 class _DroppedResponse(Response):
     """Sends headers promising a body, half of it, then gives up: the client sees the connection die."""
 
@@ -93,6 +118,7 @@ class Stats:
     statuses: Counter[int] = field(default_factory=Counter)
     attempts: Counter[str] = field(default_factory=Counter)  # per prompt key
     bodies: list[dict[str, Any]] = field(default_factory=list)
+    model_lists: int = 0  # GET /v1/models
 
 
 def _words(text: str) -> int:
@@ -116,6 +142,12 @@ class FakeOpenAI:
 
     def _build_app(self) -> FastAPI:
         app = FastAPI()
+
+        @app.get("/v1/models")
+        async def models() -> Response:
+            with self._lock:
+                self.stats.model_lists += 1
+            return JSONResponse({"object": "list", "data": [{"id": self.model, "object": "model"}]})
 
         @app.post("/v1/chat/completions")
         async def chat_completions(request: Request) -> Response:
@@ -149,7 +181,8 @@ class FakeOpenAI:
             return _DroppedResponse()
         if reply.status != 200:
             headers = {"retry-after": f"{reply.retry_after:g}"} if reply.retry_after is not None else {}
-            error = {"error": {"message": f"scripted {reply.status}", "type": "fake", "code": reply.status}}
+            message = reply.message if reply.message is not None else f"scripted {reply.status}"
+            error = {"error": {"message": message, "type": "fake", "code": reply.status}}
             return JSONResponse(error, status_code=reply.status, headers=headers)
         if reply.content is not None:
             content = reply.content

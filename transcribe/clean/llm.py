@@ -2,71 +2,65 @@
 LM Studio…) through the official `openai` client.
 
 One retry policy for everything that can go wrong with a call: HTTP 429/408/409/5xx, timeouts,
-dropped connections and answers that are not the JSON asked for are retried with exponential backoff
-and jitter (a Retry-After header is honoured), up to settings.llm_max_retries times; other HTTP errors
+dropped connections and answers that are not a caption are retried with exponential backoff and
+jitter (a Retry-After header is honoured), up to settings.llm_max_retries times; other HTTP errors
 (400, 401, 403, 404, 422) are permanent. The client's own retries are off (max_retries=0) so every
 try is counted here. A batch runs concurrently on one shared HTTP connection pool, at most
 settings.llm_concurrency calls in flight; each returns a CleanResult or an exception, never raises.
+
+A server that refuses the configured `response_format` (json_modes.py) is not retried: until one
+answer has come back in the current mode, the first call of a batch goes alone and steps down
+json_schema → json_object → none at once; the mode that answered is kept for every later call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
-import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openai
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from db.settings import Settings
+from transcribe.clean.answers import CaptionAnswer, MalformedAnswer, read_caption
 from transcribe.clean.base import CleanError, CleanResult, PermanentCleanError
+from transcribe.clean.json_modes import (
+    CAPTION_SCHEMA,
+    FALLBACK,
+    JsonMode,
+    error_message,
+    refuses_format,
+    response_format,
+)
 from transcribe.clean.prompts import PromptTemplate, resolve
 
+__all__ = [
+    "CAPTION_SCHEMA",
+    "CaptionAnswer",
+    "FormatRefused",
+    "LLMCleaner",
+    "MalformedAnswer",
+    "parse_answer",
+]
+
+log = logging.getLogger(__name__)
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})  # and every 5xx
 MAX_BACKOFF_SECONDS = 30.0
-CAPTION_SCHEMA = {
-    "type": "object",
-    "properties": {"caption": {"type": "string"}},
-    "required": ["caption"],
-    "additionalProperties": False,
-}
-_FENCED = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
-class CaptionAnswer(BaseModel):
-    """The structured answer every prompt asks for."""
-
-    model_config = ConfigDict(extra="ignore")
-    caption: str
-
-    @field_validator("caption")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        value = " ".join(value.split())
-        if not value:
-            raise ValueError("caption is empty")
-        return value
+class FormatRefused(PermanentCleanError):
+    """The server refuses the response_format asked for (only when falling back is turned off)."""
 
 
-class MalformedAnswer(Exception):
-    """The endpoint answered, but not with the JSON object the prompt asked for."""
+def parse_answer(response: Any, *, prose_ok: bool = False, prompt: PromptTemplate | None = None) -> str:
+    """The caption from a chat completion; MalformedAnswer when the answer holds none.
 
-
-def _json_payload(content: str) -> str:
-    """The JSON object inside an answer; local models often wrap it in a code fence or a sentence."""
-    fenced = _FENCED.search(content)
-    if fenced:
-        content = fenced.group(1)
-    start, end = content.find("{"), content.rfind("}")
-    return content[start : end + 1] if 0 <= start < end else content
-
-
-def parse_answer(response: Any) -> str:
-    """The caption from a chat completion, validated with pydantic; MalformedAnswer otherwise."""
+    JSON is always read; `prose_ok` (json mode `none`) also takes a plausible prose answer.
+    """
     if not getattr(response, "choices", None):
         raise MalformedAnswer("no choices in the answer")
     choice = response.choices[0]
@@ -75,11 +69,9 @@ def parse_answer(response: Any) -> str:
         raise MalformedAnswer("answer cut off at the token limit")
     if not content or not content.strip():
         raise MalformedAnswer("empty answer")
-    try:
-        return CaptionAnswer.model_validate_json(_json_payload(content)).caption
-    except ValidationError as error:
-        problem = error.errors()[0]["msg"]
-        raise MalformedAnswer(f"{problem}; answer began {content[:80]!r}") from None
+    instructions = prompt.system if prompt is not None else ""
+    examples = prompt.examples if prompt is not None else frozenset()
+    return read_caption(content, prose_ok=prose_ok, instructions=instructions, examples=examples)
 
 
 def _retry_after(response: Any) -> float | None:
@@ -100,17 +92,34 @@ def format_transcripts(transcripts: Sequence[str]) -> str:
     )
 
 
+class _Spent:
+    """Every token spent on one caption, retries of malformed answers included (they cost money too)."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens = self.completion_tokens = 0
+
+    def add(self, response: Any) -> None:
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            self.prompt_tokens += usage.prompt_tokens or 0
+            self.completion_tokens += usage.completion_tokens or 0
+
+
 class LLMCleaner:
     name = "llm"
     can_merge = True
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, fallback: bool = True) -> None:
         self.settings = settings
         self.model = settings.llm_model
         self.prompt: PromptTemplate = resolve("caption", settings.prompt_version)
         self.merge_prompt: PromptTemplate = resolve("merge", settings.merge_prompt_version)
         self.prompt_version = self.prompt.id
         self.merge_prompt_version = self.merge_prompt.id
+        self.json_mode: JsonMode = settings.llm_json_mode
+        self.fallback = fallback  # step down a refused response_format (off: `llm check` probes each)
+        self.mode_settled = False  # an answer came back in json_mode: refusals are no longer expected
+        self.refusals: list[str] = []  # "json_schema: HTTP 500 …", for logs and `voicecap llm check`
 
     # -- the Cleaner interface ---------------------------------------------------------------
 
@@ -122,30 +131,30 @@ class LLMCleaner:
 
     def clean_many(self, transcripts: Sequence[str]) -> list[CleanResult | Exception]:
         jobs = [self.prompt.messages(transcript=text.strip()) for text in transcripts]
-        return self._run(jobs, self.prompt.id)
+        return self._run(jobs, self.prompt)
 
     def merge_many(self, groups: Sequence[Sequence[str]]) -> list[CleanResult | Exception]:
         jobs = [self.merge_prompt.messages(transcripts=format_transcripts(group)) for group in groups]
-        return self._run(jobs, self.merge_prompt.id)
+        return self._run(jobs, self.merge_prompt)
 
     def close(self) -> None:
         """Nothing held between batches: each batch opens and closes its own connection pool."""
 
     # -- running a batch ---------------------------------------------------------------------
 
-    def _run(self, jobs: list[list[dict[str, str]]], prompt_id: str) -> list[CleanResult | Exception]:
+    def _run(self, jobs: list[list[dict[str, str]]], prompt: PromptTemplate) -> list[CleanResult | Exception]:
         if not jobs:
             return []
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self._run_all(jobs, prompt_id))
+            return asyncio.run(self._run_all(jobs, prompt))
         # Called from inside an event loop (an async handler): run the batch on a thread of its own.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, self._run_all(jobs, prompt_id)).result()
+            return pool.submit(asyncio.run, self._run_all(jobs, prompt)).result()
 
     async def _run_all(
-        self, jobs: list[list[dict[str, str]]], prompt_id: str
+        self, jobs: list[list[dict[str, str]]], prompt: PromptTemplate
     ) -> list[CleanResult | Exception]:
         settings = self.settings
         async with openai.DefaultAsyncHttpxClient() as http:
@@ -157,23 +166,26 @@ class LLMCleaner:
                 http_client=http,
             )
             semaphore = asyncio.Semaphore(max(1, settings.llm_concurrency))
-            return list(
-                await asyncio.gather(*(self._call(client, semaphore, job, prompt_id) for job in jobs))
-            )
+            results: list[CleanResult | Exception] = []
+            if self.fallback and not self.mode_settled and self.json_mode in FALLBACK:
+                # The first call alone finds out whether the server takes the json mode, so a refusal
+                # costs one request, not one per transcript in flight.
+                results.append(await self._call(client, semaphore, jobs[0], prompt))
+                jobs = jobs[1:]
+            results += await asyncio.gather(*(self._call(client, semaphore, job, prompt) for job in jobs))
+            return results
 
-    def _request(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+    def _request(self, messages: list[dict[str, str]], mode: str) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
             "temperature": self.settings.llm_temperature,
         }
-        if self.settings.llm_json_mode == "json_object":
-            request["response_format"] = {"type": "json_object"}
-        elif self.settings.llm_json_mode == "json_schema":
-            request["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "caption", "strict": True, "schema": CAPTION_SCHEMA},
-            }
+        if self.settings.llm_max_tokens > 0:  # a small model can loop until its context is full
+            request["max_tokens"] = self.settings.llm_max_tokens
+        form = response_format(mode)
+        if form is not None:
+            request["response_format"] = form
         return request
 
     def backoff_seconds(self, attempt: int, retry_after: float | None) -> float:
@@ -184,76 +196,116 @@ class LLMCleaner:
             delay = max(delay, min(retry_after, MAX_BACKOFF_SECONDS))
         return delay
 
+    # -- json mode: refused once, then stepped down ------------------------------------------
+
+    def _step_down(self, mode: JsonMode, error: openai.APIStatusError) -> JsonMode | None:
+        """The mode to ask in next when the server refused `mode`'s response_format; None: not that.
+
+        The refusal names the format, so it holds for every call: the cleaner steps down for good.
+        """
+        if not self.fallback or self.mode_settled or mode not in FALLBACK or not refuses_format(error):
+            return None
+        if self.json_mode == mode:  # the first call to see the refusal records it; the others follow
+            self.refusals.append(f"{mode}: HTTP {error.status_code} {_short(error_message(error))}")
+            self.json_mode = FALLBACK[mode]
+            log.warning(
+                "llm %s at %s refused response_format %s (%s); asking with json mode %s from now on",
+                self.model,
+                self.settings.llm_base_url,
+                mode,
+                self.refusals[-1],
+                self.json_mode,
+            )
+        return self.json_mode
+
+    # -- one call, with its retries ----------------------------------------------------------
+
     async def _call(
         self,
         client: openai.AsyncOpenAI,
         semaphore: asyncio.Semaphore,
         messages: list[dict[str, str]],
-        prompt_id: str,
+        prompt: PromptTemplate,
     ) -> CleanResult | Exception:
         settings = self.settings
         tries = max(0, settings.llm_max_retries) + 1
-        prompt_tokens = completion_tokens = 0
+        spent = _Spent()
         errors: list[str] = []
-        request = self._request(messages)
+        mode = self.json_mode
         where = f"{self.model} at {settings.llm_base_url}"
-        for attempt in range(1, tries + 1):
+        attempt = 0
+        while attempt < tries:
+            attempt += 1
             retry_after: float | None = None
             try:
                 async with semaphore:
                     # wait_for bounds the whole call, including a server that drips bytes slowly.
                     response = await asyncio.wait_for(
-                        client.chat.completions.create(**request), settings.llm_timeout_seconds
+                        client.chat.completions.create(**self._request(messages, mode)),
+                        settings.llm_timeout_seconds,
                     )
-                usage = getattr(response, "usage", None)
-                if usage is not None:
-                    prompt_tokens += usage.prompt_tokens or 0
-                    completion_tokens += usage.completion_tokens or 0
-                text = parse_answer(response)
-                return CleanResult(text, self.name, self.model, prompt_id, prompt_tokens, completion_tokens)
+                spent.add(response)
+                text = parse_answer(response, prose_ok=mode == "none", prompt=prompt)
+                self.mode_settled = True  # this mode answers: no later refusal is taken for a format one
+                return CleanResult(
+                    text, self.name, self.model, prompt.id, spent.prompt_tokens, spent.completion_tokens
+                )
             except openai.APIStatusError as error:
-                status = error.status_code
-                if status not in RETRYABLE_STATUS and status < 500:
-                    return PermanentCleanError(
-                        f"llm {where}: HTTP {status} {_short(_error_message(error))} (not retried)",
-                        prompt_tokens,
-                        completion_tokens,
-                    )
-                errors.append(f"HTTP {status}")
+                next_mode = self._step_down(mode, error)
+                if next_mode is not None:  # not a try: the same call, asked another way, at once
+                    mode, attempt = next_mode, attempt - 1
+                    continue
+                refused = not self.fallback and mode in FALLBACK and refuses_format(error)
+                if refused or (error.status_code not in RETRYABLE_STATUS and error.status_code < 500):
+                    return _permanent(error, where, mode, spent, self.fallback)
+                errors.append(f"HTTP {error.status_code}")
                 retry_after = _retry_after(error.response)
-            except (openai.APITimeoutError, TimeoutError):
-                errors.append(f"timeout after {settings.llm_timeout_seconds:g} s")
-            except openai.APIConnectionError as error:
-                errors.append(f"connection error ({_short(str(error.__cause__ or error))})")
-            except (MalformedAnswer, openai.APIResponseValidationError, json.JSONDecodeError) as error:
-                errors.append(f"malformed answer ({_short(str(error))})")
-            except openai.APIError as error:
-                errors.append(f"API error ({_short(str(error))})")
-            except Exception as error:  # a surprise: fail this one item, never the whole batch
-                message = f"llm {where}: unexpected {type(error).__name__}: {_short(str(error))}"
-                return CleanError(message, prompt_tokens, completion_tokens)
+            except Exception as error:  # sorted by _transient into retryable and not
+                transient = _transient(error, settings.llm_timeout_seconds)
+                if transient is None:  # a surprise: fail this one item, never the whole batch
+                    message = f"llm {where}: unexpected {type(error).__name__}: {_short(str(error))}"
+                    return CleanError(message, spent.prompt_tokens, spent.completion_tokens)
+                errors.append(transient)
             if attempt < tries:
                 await asyncio.sleep(self.backoff_seconds(attempt, retry_after))
         return CleanError(
             f"llm {where}: gave up after {tries} tries: {_summarise(errors)}",
-            prompt_tokens,
-            completion_tokens,
+            spent.prompt_tokens,
+            spent.completion_tokens,
         )
+
+
+def _permanent(
+    error: openai.APIStatusError, where: str, mode: str, spent: _Spent, fallback: bool
+) -> PermanentCleanError:
+    words = f"HTTP {error.status_code} {_short(error_message(error))}"
+    if not fallback and mode in FALLBACK and refuses_format(error):
+        return FormatRefused(
+            f"llm {where}: response_format {mode} refused: {words}",
+            spent.prompt_tokens,
+            spent.completion_tokens,
+        )
+    return PermanentCleanError(
+        f"llm {where}: {words} (not retried)", spent.prompt_tokens, spent.completion_tokens
+    )
+
+
+def _transient(error: Exception, timeout: float) -> str | None:
+    """How a retryable failure reads in the final error ('timeout after 60 s'); None: not retryable."""
+    if isinstance(error, openai.APITimeoutError | TimeoutError):
+        return f"timeout after {timeout:g} s"
+    if isinstance(error, openai.APIConnectionError):
+        return f"connection error ({_short(str(error.__cause__ or error))})"
+    if isinstance(error, MalformedAnswer | openai.APIResponseValidationError | json.JSONDecodeError):
+        return f"malformed answer ({_short(str(error))})"
+    if isinstance(error, openai.APIError):
+        return f"API error ({_short(str(error))})"
+    return None
 
 
 def _short(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _error_message(error: openai.APIStatusError) -> str:
-    """The server's own words: OpenAI-style bodies carry them in error.message."""
-    body = error.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-    return error.message
 
 
 def _summarise(errors: list[str]) -> str:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
+
+from transcribe.clean.answers import prompt_examples
 
 PROMPT_DIR = Path(__file__).parent
 _ID = re.compile(r"^(?P<kind>[a-z]+)-v(?P<version>\d+)$")
@@ -37,6 +39,11 @@ class PromptTemplate:
                 raise ValueError(f"prompt {self.id} has no {{{name}}} slot")
             user = user.replace("{" + name + "}", value)
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+
+    @cached_property
+    def examples(self) -> frozenset[str]:
+        """Example captions the prompt shows: an answer that copies one is malformed."""
+        return prompt_examples(self.system, self.user)
 
 
 def available(kind: str | None = None) -> list[str]:
