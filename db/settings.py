@@ -53,7 +53,10 @@ class Settings(BaseSettings):
         "faster-whisper",
         description="Speech-to-text engine: faster-whisper (default) or openai-whisper (needs the extra).",
     )
-    model: str = Field("tiny.en", description="Model name, local directory or .pt path.")
+    model: str = Field(
+        "tiny.en",
+        description="A name of `voicecap models list` (tiny.en, base), a local directory or a .pt path.",
+    )
     device: str = Field("auto", description="auto, cpu or cuda.")
     compute_type: str = Field(
         "auto", description="faster-whisper compute type; auto = int8 on CPU, float16 on GPU."

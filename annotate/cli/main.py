@@ -10,6 +10,7 @@ from annotate.cli import (
     exporting,
     ingesting,
     labelstudio,
+    models,
     projects,
     recordings,
     reviewing,
@@ -42,6 +43,7 @@ for module in (
     reviewing,
     exporting,
     labelstudio,
+    models,
 ):
     module.register(app)
 
