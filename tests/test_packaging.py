@@ -34,6 +34,7 @@ def test_wheel_contains_web_assets_prompts_and_migrations(tmp_path: Path) -> Non
     assert web_files - names == set()
     assert {
         "transcribe/clean/prompts/caption-v1.txt",
+        "transcribe/clean/languages/es.toml",
         "db/migrations/script.py.mako",
         "db/migrations/versions/0001_initial_schema.py",
     } <= names
