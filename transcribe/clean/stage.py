@@ -27,7 +27,7 @@ from db.models import Caption, CaptionKind, Project, Recording, RecordingStatus,
 from db.queue import STAGES
 from db.settings import Settings, get_settings
 from transcribe.clean import load_cleaner
-from transcribe.clean.base import Cleaner, CleanResult, PermanentCleanError
+from transcribe.clean.base import Cleaner, CleanResult, PermanentCleanError, clean_in_languages
 from transcribe.clean.faithfulness import check
 
 log = logging.getLogger("voicecap.clean")
@@ -64,9 +64,10 @@ def build_caption(
     dedupe_key: str,
     recording_id: int | None = None,
     transcript_id: int | None = None,
+    language: str | None = None,
 ) -> Caption:
     """A Caption row (not added to any session) with its faithfulness report filled in."""
-    report = check(result.text, list(transcripts), threshold)
+    report = check(result.text, list(transcripts), threshold, language=language)
     flags = list(report.flags)
     if report.missing_numbers:
         flags.append("numbers_lost:" + ",".join(report.missing_numbers))
@@ -116,7 +117,7 @@ class CleanProcessor:
                 )
             else:
                 todo.append((recording, transcript))
-        cleaned = self.cleaner.clean_many([transcript.text for _, transcript in todo])
+        cleaned = clean_in_languages(self.cleaner, [t.text for _, t in todo], [t.language for _, t in todo])
         for (recording, transcript), result in zip(todo, cleaned, strict=True):
             if isinstance(result, Exception):
                 results[recording.id] = result
@@ -131,6 +132,7 @@ class CleanProcessor:
                     dedupe_key=single_key(transcript.id, result),
                     recording_id=recording.id,
                     transcript_id=transcript.id,
+                    language=transcript.language,
                 )
             ]
         return results
