@@ -70,6 +70,20 @@ class Settings(BaseSettings):
         True, description="Skip silence with voice activity detection (stops hallucinated text)."
     )
     language: str = Field("", description="Force a language; empty means the project's language.")
+    escalation_model: str = Field(
+        "",
+        description="Confidence cascade: unsure transcripts are transcribed again by this model (e.g. "
+        "base on CPU, large-v3 on GPU) and the surer one kept; empty means no cascade.",
+    )
+    unsure_word_probability: float = Field(
+        0.5, description="A transcribed word below this probability counts as a low-probability word."
+    )
+    unsure_word_share: float = Field(
+        0.2, description="A transcript with more than this share of low-probability words is unsure."
+    )
+    unsure_mean_logprob: float = Field(
+        -0.8, description="A transcript whose mean log-probability is below this is unsure."
+    )
 
     # Cleaning
     cleaner: Literal["rules", "llm"] = Field(
