@@ -8,13 +8,14 @@ by ``claimed_by``: a worker whose lease expired and was re-claimed by another ca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from db.models import Recording, RecordingStatus, utcnow
+from db.models import Project, Recording, RecordingStatus, utcnow
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,11 @@ def claim(
     lease_seconds: float,
     max_attempts: int,
     project_id: int | None = None,
+    languages: Sequence[str] | None = None,
 ) -> list[int]:
-    """Claim up to ``limit`` ready rows for ``worker_id``; the caller commits. Returns their ids."""
+    """Claim up to ``limit`` ready rows for ``worker_id``; the caller commits. Returns their ids.
+
+    ``languages``: only rows of projects in these languages (an English-only model's worker)."""
     now = utcnow()
     expire_leases(session, stage, max_attempts, now)
     candidates = (
@@ -84,6 +88,8 @@ def claim(
     )
     if project_id is not None:
         candidates = candidates.where(Recording.project_id == project_id)
+    if languages is not None:
+        candidates = candidates.where(in_languages(languages))
     if session.get_bind().dialect.name == "postgresql":
         # MATERIALIZED: the planner must pick the rows once; an inlined LIMIT … SKIP LOCKED subquery
         # can be re-evaluated per outer row and claim more than `limit`.
@@ -103,6 +109,30 @@ def claim(
         .execution_options(synchronize_session=False)
     )
     return sorted(result.scalars().all())
+
+
+def in_languages(languages: Sequence[str]) -> ColumnElement[bool]:
+    """Recordings of projects in one of `languages`: "en" also matches "en-GB" (and "" for English)."""
+    codes = [code.lower() for code in languages]
+    language = func.lower(Project.language)
+    matches = [
+        language.in_(codes + ([""] if "en" in codes else [])),
+        *(language.like(f"{c}-%") for c in codes),
+    ]
+    return Recording.project_id.in_(select(Project.id).where(or_(*matches)))
+
+
+def backlog_by_language(session: Session, stage: Stage, project_id: int | None = None) -> dict[str, int]:
+    """Rows the stage still has to do (ready or leased), per project language."""
+    query = (
+        select(Project.language, func.count())
+        .join(Recording, Recording.project_id == Project.id)
+        .where(Recording.status.in_([stage.ready, stage.working]))
+        .group_by(Project.language)
+    )
+    if project_id is not None:
+        query = query.where(Recording.project_id == project_id)
+    return {language: int(count) for language, count in session.execute(query).all()}
 
 
 def heartbeat(session: Session, stage: Stage, worker_id: str, ids: list[int], lease_seconds: float) -> int:

@@ -31,10 +31,24 @@ def build_processors(
     processors: list[StageProcessor] = []
     if "transcribe" in stages:
         from transcribe.engines import load_engine
+        from transcribe.language_policy import Thresholds
         from transcribe.transcribe_stage import TranscribeProcessor
 
         loaded = load_engine(settings, engine=engine, model=model, device=device, compute_type=compute_type)
-        processors.append(TranscribeProcessor(loaded, BlobStore(settings.blob_dir), settings.language))
+        escalation = None
+        if settings.escalation_model:
+            escalation = load_engine(
+                settings,
+                engine=engine,
+                model=settings.escalation_model,
+                device=device,
+                compute_type=compute_type,
+            )
+        thresholds = Thresholds(
+            settings.unsure_word_probability, settings.unsure_word_share, settings.unsure_mean_logprob
+        )
+        blobs = BlobStore(settings.blob_dir)
+        processors.append(TranscribeProcessor(loaded, blobs, settings.language, thresholds, escalation))
     if "clean" in stages:
         from transcribe.clean_stage import build_clean_stage
 
