@@ -1,5 +1,6 @@
 """Right-to-left text on the review page in a real Chromium: an Arabic transcript and caption read and
-edit right to left (dir="auto"), while English ones stay left to right."""
+edit right to left (dir="auto"), while English ones stay left to right; unsure words are underlined and
+the language-mismatch flag reads as a sentence."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def test_an_arabic_caption_reads_and_edits_right_to_left(browser, server, sessio
     arabic, english = data.captions[0], data.captions[1]
     transcript = session.get(Transcript, arabic.transcript_id)
     transcript.text, transcript.language = ARABIC_TRANSCRIPT, "ar"
+    transcript.flags = ["unsure", "language_mismatch:ar!=en"]  # the seeded project is English
     transcript.words = [
         {"start": i * 0.5, "end": i * 0.5 + 0.4, "word": word, "probability": 0.2 if i == 2 else 0.9}
         for i, word in enumerate(ARABIC_TRANSCRIPT.split())
@@ -46,6 +48,8 @@ def test_an_arabic_caption_reads_and_edits_right_to_left(browser, server, sessio
         assert _direction(page, "transcript") == "rtl"
         assert page.locator("#transcript").inner_text().split() == ARABIC_TRANSCRIPT.split()
         assert page.locator("#transcript .word.unsure").all_inner_texts() == ["قارب"]  # underlined
+        badges = page.locator("#flags .badge").all_inner_texts()
+        assert "unsure" in badges and "spoke ar in a project set to en" in badges
         # Typing at the end of an RTL textarea appends to the Arabic text, as a writer of Arabic expects.
         page.locator("#caption-text").focus()
         page.keyboard.press("End")
