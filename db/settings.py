@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         description="Confidence cascade: unsure transcripts are transcribed again by this model (e.g. "
         "base on CPU, large-v3 on GPU) and the surer one kept; empty means no cascade.",
     )
+    check_language: bool = Field(
+        True,
+        description="Detect each take's spoken language with a multilingual model (the worker's or the "
+        "escalation model; one more encoder pass) and flag takes not in the project's language.",
+    )
     unsure_word_probability: float = Field(
         0.5, description="A transcribed word below this probability counts as a low-probability word."
     )

@@ -106,7 +106,9 @@ def test_cascade_retranscribes_unsure_takes_with_the_stronger_model_and_keeps_bo
     fixture = make_fixture(session, "cascade", "en")
     recording = add_recording(session, blobs, fixture, decode_audio(EN_CLIP))
     always_unsure = Thresholds(word_probability=0.5, word_share=0.2, mean_logprob=0.0)
-    processor = TranscribeProcessor(tiny, blobs, thresholds=always_unsure, escalation=base)
+    processor = TranscribeProcessor(
+        tiny, blobs, thresholds=always_unsure, escalation=base, check_language=False
+    )
     totals = Worker(factory, [processor], _config()).run(drain=True)["transcribe"]
     assert totals.units["escalated"] == 1.0
     transcript = _transcript(session, recording.id)
@@ -119,6 +121,7 @@ def test_cascade_retranscribes_unsure_takes_with_the_stronger_model_and_keeps_bo
         "three red boats" in cascade["first"]["text"] and "three red boats" in cascade["escalation"]["text"]
     )
     assert "unsure" in transcript.flags  # mean log-probability below 0 is unsure whoever wins
+    assert "detected_language" not in transcript.confidence  # VOICECAP_CHECK_LANGUAGE=false: no detection
 
 
 def test_drain_cli_exits_non_zero_naming_the_language_and_the_model(

@@ -45,6 +45,7 @@ def review(
     forced_language: str | None,
     thresholds: policy.Thresholds,
     escalation: TranscriptionEngine | None = None,
+    check_language: bool = True,
 ) -> Reviewed:
     confidence = policy.measure(result, thresholds)
     cascade: dict[str, Any] | None = None
@@ -61,7 +62,8 @@ def review(
         flags.append("unsure")
     figures: dict[str, Any] = confidence.as_dict()
     detector = engine if getattr(engine, "multilingual", False) else escalation
-    detected = detect_language(detector, audio) if project_language and detector else None
+    wanted = check_language and project_language and detector is not None
+    detected = detect_language(detector, audio) if wanted else None
     if detected is not None:
         figures["detected_language"], figures["detected_probability"] = detected
         mismatch = policy.language_flag(project_language, *detected)

@@ -48,7 +48,11 @@ def build_processors(
             settings.unsure_word_probability, settings.unsure_word_share, settings.unsure_mean_logprob
         )
         blobs = BlobStore(settings.blob_dir)
-        processors.append(TranscribeProcessor(loaded, blobs, settings.language, thresholds, escalation))
+        processors.append(
+            TranscribeProcessor(
+                loaded, blobs, settings.language, thresholds, escalation, settings.check_language
+            )
+        )
     if "clean" in stages:
         from transcribe.clean_stage import build_clean_stage
 

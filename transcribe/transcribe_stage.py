@@ -62,6 +62,7 @@ class TranscribeProcessor:
         language: str | None = None,
         thresholds: language_policy.Thresholds | None = None,
         escalation: TranscriptionEngine | None = None,
+        check_language: bool = True,
     ) -> None:
         self.engine = engine
         self.blobs = blobs
@@ -69,6 +70,7 @@ class TranscribeProcessor:
         self.timings = StageTimings()
         self.thresholds = thresholds or language_policy.Thresholds()
         self.escalation = escalation  # the confidence cascade's stronger model, if any
+        self.check_language = check_language  # detect the spoken language (one more encoder pass)
         # The worker claims only takes of these project languages (None: any); see language_policy.
         self.claim_languages = language_policy.claimable_languages(engine.model_name)
 
@@ -129,6 +131,7 @@ class TranscribeProcessor:
                 forced_language=item.language,
                 thresholds=self.thresholds,
                 escalation=self.escalation,
+                check_language=self.check_language,
             )
         except Exception as exc:  # the escalation model failing fails this take's attempt, not the batch
             return exc
