@@ -11,7 +11,13 @@ import yaml
 
 from transcribe.clean import RulesCleaner
 from transcribe.clean.base import clean_in_languages
-from transcribe.clean.languages import _compile, base_language, language_table, shipped_languages
+from transcribe.clean.languages import (
+    _compile,
+    base_language,
+    language_name,
+    language_table,
+    shipped_languages,
+)
 from transcribe.clean.rules import clean_text
 
 CASES = yaml.safe_load((Path(__file__).parent / "fixtures" / "cleaning_cases_languages.yaml").read_text())
@@ -66,3 +72,9 @@ def test_a_malformed_table_is_a_clear_error() -> None:
         ValueError, match=r"language table xx.toml: markers must be a list of non-empty strings"
     ):
         _compile("xx", {"name": "X", "hesitations": ["eh"], "markers": "bueno"})
+
+
+def test_language_names_for_prompts() -> None:
+    assert [language_name(code) for code in ("es-MX", "", "ar", "ZH", "sw")] == [
+        "Spanish", "English", "Arabic", "Chinese", "sw",
+    ]  # fmt: skip

@@ -91,5 +91,20 @@ def language_table(language: str | None) -> LanguageTable | None:
     return _compile(code, tomllib.loads(path.read_text(encoding="utf-8")))
 
 
+# English names, for prompts that ask a model to write "in <language>" (the LLM cleaner).
+LANGUAGE_NAMES = {
+    "ar": "Arabic", "de": "German", "en": "English", "es": "Spanish", "fr": "French", "hi": "Hindi",
+    "it": "Italian", "ja": "Japanese", "ko": "Korean", "nl": "Dutch", "pl": "Polish", "pt": "Portuguese",
+    "ru": "Russian", "sv": "Swedish", "tr": "Turkish", "uk": "Ukrainian", "zh": "Chinese",
+}  # fmt: skip
+
+
+def language_name(language: str | None) -> str:
+    """ "es-MX" -> "Spanish"; a table's own name, else the code itself for a language we do not know."""
+    code = base_language(language)
+    table = language_table(code)
+    return LANGUAGE_NAMES.get(code) or (table.name if table else code)
+
+
 def shipped_languages() -> list[str]:
     return sorted(path.stem for path in TABLE_DIR.glob("*.toml"))
