@@ -262,6 +262,9 @@ class Transcript(TimestampMixin, Base):
     word_count: Mapped[int] = mapped_column(Integer, default=0)
     words_per_minute: Mapped[float] = mapped_column(Float, default=0.0)
     flags: Mapped[list[Any]] = mapped_column(default=list)
+    # {low_word_share, mean_logprob, unsure, reasons, ..., cascade: {first, escalation, kept, reason}}
+    # (transcribe/language_policy.py); {} for transcripts made before it was measured.
+    confidence: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
 
 
 class Caption(TimestampMixin, Base):

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Row, and_, case, func, select, update
+from sqlalchemy import ColumnElement, Row, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from db.models import Recording, RecordingStatus, utcnow
+from db.models import Project, Recording, RecordingStatus, utcnow
 
 
 @dataclass(frozen=True)
@@ -92,11 +92,14 @@ def claim(
     lease_seconds: float,
     max_crashes: int,
     project_id: int | None = None,
+    languages: Sequence[str] | None = None,
 ) -> list[int]:
     """Claim up to ``limit`` ready rows for ``worker_id``; the caller commits. Returns their ids.
 
     The oldest ready rows, in order; an isolated row (its batch died with its worker) is claimed on its
     own, so the batch stops before one, and a claim that would start with one takes only that row.
+
+    ``languages``: only rows of projects in these languages (an English-only model's worker).
     """
     now = utcnow()
     expire_leases(session, stage, max_crashes, now)
@@ -108,6 +111,8 @@ def claim(
     )
     if project_id is not None:
         candidates = candidates.where(Recording.project_id == project_id)
+    if languages is not None:
+        candidates = candidates.where(in_languages(languages))
     if session.get_bind().dialect.name == "postgresql":
         # Locked until the caller commits; rows another claimer holds locked are skipped, not waited on.
         candidates = candidates.with_for_update(skip_locked=True)
@@ -139,6 +144,30 @@ def _batch_of(candidates: Sequence[Row[tuple[int, bool]]]) -> list[int]:
             break
         batch.append(candidate.id)
     return batch
+
+
+def in_languages(languages: Sequence[str]) -> ColumnElement[bool]:
+    """Recordings of projects in one of `languages`: "en" also matches "en-GB" (and "" for English)."""
+    codes = [code.lower() for code in languages]
+    language = func.lower(Project.language)
+    matches = [
+        language.in_(codes + ([""] if "en" in codes else [])),
+        *(language.like(f"{c}-%") for c in codes),
+    ]
+    return Recording.project_id.in_(select(Project.id).where(or_(*matches)))
+
+
+def backlog_by_language(session: Session, stage: Stage, project_id: int | None = None) -> dict[str, int]:
+    """Rows the stage still has to do (ready or leased), per project language."""
+    query = (
+        select(Project.language, func.count())
+        .join(Recording, Recording.project_id == Project.id)
+        .where(Recording.status.in_([stage.ready, stage.working]))
+        .group_by(Project.language)
+    )
+    if project_id is not None:
+        query = query.where(Recording.project_id == project_id)
+    return {language: int(count) for language, count in session.execute(query).all()}
 
 
 def heartbeat(session: Session, stage: Stage, worker_id: str, ids: list[int], lease_seconds: float) -> int:
@@ -260,9 +289,17 @@ def _outstanding(stage: Stage, project_id: int | None) -> ColumnElement[bool]:
     return condition
 
 
-def outstanding(session: Session, stage: Stage, project_id: int | None = None) -> int:
-    """How many rows the stage still has to do (a draining worker waits until none)."""
-    return int(session.scalar(select(func.count()).where(_outstanding(stage, project_id))) or 0)
+def outstanding(
+    session: Session, stage: Stage, project_id: int | None = None, languages: Sequence[str] | None = None
+) -> int:
+    """How many rows the stage still has to do (a draining worker waits until none).
+
+    ``languages``: count only rows of projects in these languages (the rows such a worker may claim).
+    """
+    query = select(func.count()).where(_outstanding(stage, project_id))
+    if languages is not None:
+        query = query.where(in_languages(languages))
+    return int(session.scalar(query) or 0)
 
 
 def backlog(session: Session, stage: Stage, project_id: int | None = None) -> tuple[int, float]:

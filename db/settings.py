@@ -70,7 +70,10 @@ class Settings(BaseSettings):
         "faster-whisper",
         description="Speech-to-text engine: faster-whisper (default) or openai-whisper (needs the extra).",
     )
-    model: str = Field("tiny.en", description="Model name, local directory or .pt path.")
+    model: str = Field(
+        "tiny.en",
+        description="A name of `voicecap models list` (tiny.en, base), a local directory or a .pt path.",
+    )
     device: str = Field("auto", description="auto, cpu or cuda.")
     compute_type: str = Field(
         "auto", description="faster-whisper compute type; auto = int8 on CPU, float16 on GPU."
@@ -84,6 +87,20 @@ class Settings(BaseSettings):
         True, description="Skip silence with voice activity detection (stops hallucinated text)."
     )
     language: str = Field("", description="Force a language; empty means the project's language.")
+    escalation_model: str = Field(
+        "",
+        description="Confidence cascade: unsure transcripts are transcribed again by this model (e.g. "
+        "base on CPU, large-v3 on GPU) and the surer one kept; empty means no cascade.",
+    )
+    check_language: bool = Field(
+        True,
+        description="Detect each take's spoken language with a multilingual model (the worker's or the "
+        "escalation model; one more encoder pass) and flag takes not in the project's language.",
+    )
+    # unsure_word_probability and unsure_word_share (under "Review triage") also mark a transcript unsure.
+    unsure_mean_logprob: float = Field(
+        -0.8, description="A transcript whose mean log-probability is below this is unsure."
+    )
 
     # Cleaning
     cleaner: Literal["rules", "llm"] = Field(

@@ -300,6 +300,7 @@ def test_llm_clean_stage_claims_enough_rows_to_fill_its_concurrency(
     class Probe:  # a processor of the transcribe stage that asks for big batches, like the llm cleaner
         stage = STAGES["transcribe"]
         min_batch_size = 20
+        claim_languages = None
 
     worker = Worker(maker, [Probe()], WorkerConfig(worker_id="w", batch_size=8))
     assert len(worker.claim(Probe())) == 20

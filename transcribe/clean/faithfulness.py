@@ -54,7 +54,18 @@ CAPTION_FRAMING = _word_set(
     """
 )
 MIN_COVERAGE = 0.5  # below this share of the speaker's content words kept, a caption is flagged
-WORD = re.compile(r"[a-z]+(?:['’][a-z]+)?")
+# Scripts written without spaces (Chinese, Japanese kana and kanji): each character is a token, so
+# "一只猫" is checked character by character against "我看到一只猫". Every other script: runs of letters
+# (any alphabet: "fenêtre", "Küche", "قارب"), with an apostrophe inside ("it's", "l'eau").
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Combining marks (decomposed accents, Arabic short vowels) are not \w in Python's re, yet belong to the word.
+_LETTERS = rf"(?:[^\W\d_{_CJK}]|[\u0300-\u036f\u064b-\u0652\u0670])+"
+WORD = re.compile(rf"[{_CJK}]|{_LETTERS}(?:['’]{_LETTERS})?")
+# Arabic: short vowels and tatweel are optional in writing, alef has several spellings, and "the",
+# "and", "with" and "like" are written onto the word ("والقارب" = "and the boat").
+_ARABIC_MARKS = re.compile("[\u064b-\u0652\u0670\u0640]")
+_ARABIC_PREFIX = re.compile("^(?:وال|بال|كال|فال|لل|ال|و)(?=...)")
+_ALEF = str.maketrans("أإآ", "ااا")
 IRREGULAR = {
     "men": "man", "women": "woman", "children": "child", "people": "person", "feet": "foot",
     "teeth": "tooth", "mice": "mouse", "geese": "goose", "leaves": "leaf", "knives": "knife",
@@ -65,6 +76,8 @@ IRREGULAR = {
 
 def stem(word: str) -> str:
     """A small suffix stripper, applied to both sides, so inflections of one word compare equal."""
+    if "\u0600" <= word[:1] <= "\u06ff":
+        return _ARABIC_PREFIX.sub("", _ARABIC_MARKS.sub("", word).translate(_ALEF))
     word = IRREGULAR.get(word, word).replace("’", "'")
     if word.endswith("'s"):
         word = word[:-2]
@@ -116,13 +129,17 @@ def _content_words(text: str) -> list[str]:
     ]
 
 
-def check(caption: str, transcripts: str | list[str], threshold: float) -> FaithfulnessReport:
-    """Compare a caption with the transcript(s) it was written from (several for a merged caption)."""
+def check(
+    caption: str, transcripts: str | list[str], threshold: float, language: str | None = None
+) -> FaithfulnessReport:
+    """Compare a caption with the transcript(s) it was written from (several for a merged caption).
+
+    `language` is the transcripts' (default English): it decides how self-corrections are read."""
     sources = [transcripts] if isinstance(transcripts, str) else list(transcripts)
     source_text = "\n".join(sources)
     supported = {stem(word) for word in WORD.findall(source_text.lower())}
     # Numbers compare with what the speaker settled on: "three, no, four" supports 4, not 3.
-    settled_texts = [clean_text(source) for source in sources]
+    settled_texts = [clean_text(source, language=language) for source in sources]
     source_values = {value for text in settled_texts for value in _numbers(text, skip_one=False)} | {
         value for word, value in COUNT_WORDS.items() if word in supported or stem(word) in supported
     }

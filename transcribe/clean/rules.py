@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 
 from transcribe.clean.base import CleanResult
+from transcribe.clean.languages import LanguageTable, base_language, language_table
 from transcribe.clean.numbers import NUMBER_WORDS, normalise_numbers, word_alternation
 
 RULES_VERSION = "rules-v1"
@@ -217,14 +218,18 @@ def _drop_repeats(text: str) -> str:
     return text
 
 
-def clean_text(text: str, numbers: bool = True) -> str:
+def clean_text(text: str, numbers: bool = True, language: str | None = None) -> str:
     """Clean one spoken transcript into written prose (see the module docstring for the passes).
 
     numbers=False leaves spelled numbers as spoken (the tests use it to check that every word of the
-    result is a word of the input)."""
+    result is a word of the input). `language` (default English) picks the passes: English's own, a
+    language table's (transcribe/clean/languages/), or for a language with neither only tidying."""
     text = " ".join(text.split())
     if not text:
         return ""
+    if base_language(language) != "en":
+        table = language_table(language)
+        return _clean_with_table(text, table) if table else _tidy(text)
     if ".." in text or "…" in text:
         text = ELLIPSIS_MID.sub(" ", text)
         text = ELLIPSIS.sub(".", text)
@@ -252,6 +257,38 @@ def clean_text(text: str, numbers: bool = True) -> str:
     return text
 
 
+_SENTENCE_START_ANY = re.compile(r"([.?!؟] )(\w)")
+_FINAL = ".?!؟…"
+
+
+def _question_marker(match: re.Match[str]) -> str:
+    # Mid-clause (commas on both sides) it was an aside; else it ended the sentence it was tagged on.
+    return " " if match.group().rstrip().endswith((",", "،")) else "."
+
+
+def _clean_with_table(text: str, table: LanguageTable) -> str:
+    """Another language's transcript: its hesitations and markers, stutters and repeats, punctuation
+    and case. Numbers stay as spoken: the number pass knows English words only."""
+    if ".." in text or "…" in text:
+        text = ELLIPSIS.sub(".", ELLIPSIS_MID.sub(" ", text))
+    text = table.hesitation_in_commas.sub("", text)
+    text = ". " + table.hesitation.sub("", text).lstrip(" ,،;:.?!")
+    text = _drop_fragments(text)
+    for _ in range(3):  # one removal can expose another (", bueno, pues, hay")
+        before = text
+        text = table.marker_question.sub(_question_marker, text)
+        text = table.marker_in_commas.sub(" ", text)
+        text = _tidy(table.marker_at_start.sub(r"\1", text))
+        text = table.repeat.sub(r"\1", text)
+        if text == before:
+            break
+    text = _tidy(text).lstrip(" ,،;:.?!").rstrip(" ,،;:")
+    if not text:
+        return ""
+    text = text[0].upper() + _SENTENCE_START_ANY.sub(lambda m: m.group(1) + m.group(2).upper(), text[1:])
+    return text if text[-1] in _FINAL else text + "."
+
+
 class RulesCleaner:
     """The offline default: instant, deterministic, no model."""
 
@@ -260,14 +297,21 @@ class RulesCleaner:
     prompt_version = RULES_VERSION
     merge_prompt_version = ""
     can_merge = False
+    takes_languages = True  # clean_many accepts each transcript's language (see clean_in_languages)
 
-    def clean(self, transcript: str) -> CleanResult:
+    def clean(self, transcript: str, language: str | None = None) -> CleanResult:
         return CleanResult(
-            text=clean_text(transcript), cleaner=self.name, model=self.model, prompt_version=RULES_VERSION
+            text=clean_text(transcript, language=language),
+            cleaner=self.name,
+            model=self.model,
+            prompt_version=RULES_VERSION,
         )
 
-    def clean_many(self, transcripts: Sequence[str]) -> list[CleanResult | Exception]:
-        return [self.clean(transcript) for transcript in transcripts]
+    def clean_many(
+        self, transcripts: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> list[CleanResult | Exception]:
+        languages = languages if languages is not None else [None] * len(transcripts)
+        return [self.clean(text, language) for text, language in zip(transcripts, languages, strict=True)]
 
     def merge_many(self, groups: Sequence[Sequence[str]]) -> list[CleanResult | Exception]:
         raise NotImplementedError("the rules cleaner does not write merged captions; use the llm cleaner")

@@ -107,6 +107,15 @@ class FasterWhisperEngine:
             language_probability=round(float(info.language_probability), 4),
         )
 
+    @property
+    def multilingual(self) -> bool:
+        return bool(self.model.model.is_multilingual)
+
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        """The language most likely spoken in the first 30 s, and its probability (multilingual models)."""
+        language, probability, _ = self.model.detect_language(as_audio_array(audio))
+        return language, round(float(probability), 4)
+
     def transcribe_batch(
         self, audios: list[np.ndarray], language: str | None = None
     ) -> list[TranscriptResult]:

@@ -18,7 +18,7 @@ good on the first attempt (a corrupt file will not decode on the third try eithe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -51,6 +51,8 @@ class StageProcessor(Protocol):
     min_batch_size: int
     #: follow-up work for the worker's idle time, or None
     sweep: Sweep | None
+    #: only takes of projects in these languages (an English-only model's), or None for every language
+    claim_languages: Sequence[str] | None
 
     def load(self, session: Session, recording_ids: list[int]) -> dict[int, Any | Exception]:
         """Read what `process` needs for each claimed recording (detached, plain data)."""

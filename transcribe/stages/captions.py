@@ -48,9 +48,10 @@ def build_caption(
     dedupe_key: str,
     recording_id: int | None = None,
     transcript_id: int | None = None,
+    language: str | None = None,
 ) -> Caption:
     """A Caption row (not added to any session) with its faithfulness report filled in."""
-    report = check(result.text, list(transcripts), threshold)
+    report = check(result.text, list(transcripts), threshold, language=language)
     flags = list(report.flags)
     if report.missing_numbers:
         flags.append("numbers_lost:" + ",".join(report.missing_numbers))

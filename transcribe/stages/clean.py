@@ -19,7 +19,7 @@ from db.models import Caption, CaptionKind, Recording, Transcript
 from db.queue import STAGES, Stage
 from db.settings import Settings, get_settings
 from transcribe.clean import load_cleaner
-from transcribe.clean.base import Cleaner, CleanResult, PermanentCleanError
+from transcribe.clean.base import Cleaner, CleanResult, PermanentCleanError, clean_in_languages
 from transcribe.stages.base import PermanentError, Sweep
 from transcribe.stages.captions import build_caption, single_key
 from transcribe.stages.merge import MergeSweep
@@ -43,6 +43,7 @@ class CleanProcessor:
         self.cleaner = cleaner or load_cleaner(self.settings)
         self.min_batch_size = min_batch_size
         self.sweep: Sweep | None = MergeSweep(self.cleaner, self.settings)
+        self.claim_languages: Sequence[str] | None = None  # a cleaner takes every language
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CleanProcessor:
@@ -87,7 +88,9 @@ class CleanProcessor:
                 results[rid] = PermanentCleanError("clean: the transcript is empty; nothing to caption")
             else:
                 todo.append(item)
-        cleaned = self.cleaner.clean_many([item.transcript.text for item in todo])
+        cleaned = clean_in_languages(
+            self.cleaner, [item.transcript.text for item in todo], [item.transcript.language for item in todo]
+        )
         for item, result in zip(todo, cleaned, strict=True):
             if isinstance(result, Exception):
                 results[item.recording.id] = result
@@ -106,6 +109,7 @@ class CleanProcessor:
             dedupe_key=single_key(transcript.id, result),
             recording_id=item.recording.id,
             transcript_id=transcript.id,
+            language=transcript.language,
         )
 
     def store(self, session: Session, recording_id: int, item: CleanInput, output: Sequence[Caption]) -> None:

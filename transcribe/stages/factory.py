@@ -32,10 +32,28 @@ def build_processors(
     processors: list[StageProcessor] = []
     if "transcribe" in stages:
         from transcribe.engines import load_engine
+        from transcribe.language_policy import Thresholds
         from transcribe.stages.transcribe import TranscribeProcessor
 
         loaded = load_engine(settings, engine=engine, model=model, device=device, compute_type=compute_type)
-        processors.append(TranscribeProcessor(loaded, BlobStore(settings.blob_dir), settings.language))
+        escalation = None
+        if settings.escalation_model:
+            escalation = load_engine(
+                settings,
+                engine=engine,
+                model=settings.escalation_model,
+                device=device,
+                compute_type=compute_type,
+            )
+        thresholds = Thresholds(
+            settings.unsure_word_probability, settings.unsure_word_share, settings.unsure_mean_logprob
+        )
+        blobs = BlobStore(settings.blob_dir)
+        processors.append(
+            TranscribeProcessor(
+                loaded, blobs, settings.language, thresholds, escalation, settings.check_language
+            )
+        )
     if "clean" in stages:
         from transcribe.stages.clean import CleanProcessor
 

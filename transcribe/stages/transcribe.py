@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from db.blobstore import BlobStore
 from db.models import Project, Recording, Transcript
 from db.queue import STAGES, Stage
+from transcribe import language_policy
 from transcribe.audio import AudioDecodeError, decode_audio
+from transcribe.cascade import review
 from transcribe.engines import TranscriptionEngine, TranscriptResult
-from transcribe.guard import plausibility_flags
 from transcribe.stages.base import PermanentError, Sweep
 
 
@@ -31,6 +32,7 @@ class TranscribeInput:
     wav_key: str
     language: str | None
     duration_seconds: float
+    project_language: str | None = None
 
 
 @dataclass
@@ -38,6 +40,7 @@ class TranscribeOutput:
     result: TranscriptResult
     flags: list[str]
     decode_seconds: float
+    confidence: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -57,11 +60,24 @@ class TranscribeProcessor:
     min_batch_size: int = 0
     sweep: Sweep | None = None  # nothing to follow up: a transcript needs only its own recording
 
-    def __init__(self, engine: TranscriptionEngine, blobs: BlobStore, language: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: TranscriptionEngine,
+        blobs: BlobStore,
+        language: str | None = None,
+        thresholds: language_policy.Thresholds | None = None,
+        escalation: TranscriptionEngine | None = None,
+        check_language: bool = True,
+    ) -> None:
         self.engine = engine
         self.blobs = blobs
         self.language = language or None  # forced language (settings.language); else the project's
         self.timings = StageTimings()
+        self.thresholds = thresholds or language_policy.Thresholds()
+        self.escalation = escalation  # the confidence cascade's stronger model, if any
+        self.check_language = check_language  # detect the spoken language (one more encoder pass)
+        # The worker claims only takes of these project languages (None: any); see language_policy.
+        self.claim_languages = language_policy.claimable_languages(engine.model_name)
 
     def load(self, session: Session, recording_ids: list[int]) -> dict[int, TranscribeInput | Exception]:
         rows = session.execute(
@@ -76,6 +92,7 @@ class TranscribeProcessor:
                 wav_key=recording.wav_key,
                 language=self.language or language or None,
                 duration_seconds=recording.duration_seconds,
+                project_language=language or None,
             )
             for recording, language in rows
         }
@@ -103,9 +120,27 @@ class TranscribeProcessor:
                 if isinstance(result, Exception):
                     outputs[rid] = result
                 else:
-                    outputs[rid] = TranscribeOutput(result, plausibility_flags(result), decode_seconds[rid])
+                    outputs[rid] = self._review(inputs[rid], result, audios[rid], decode_seconds[rid])
         self.timings.batches += 1
         return outputs
+
+    def _review(
+        self, item: TranscribeInput, result: TranscriptResult, audio: np.ndarray, decode_seconds: float
+    ) -> TranscribeOutput | Exception:
+        try:
+            reviewed = review(
+                result,
+                audio,
+                engine=self.engine,
+                project_language=item.project_language,
+                forced_language=item.language,
+                thresholds=self.thresholds,
+                escalation=self.escalation,
+                check_language=self.check_language,
+            )
+        except Exception as exc:  # the escalation model failing fails this take's attempt, not the batch
+            return exc
+        return TranscribeOutput(reviewed.result, reviewed.flags, decode_seconds, reviewed.confidence)
 
     def _decode(self, item: TranscribeInput) -> np.ndarray:
         if not self.blobs.exists(item.wav_key):
@@ -168,6 +203,7 @@ class TranscribeProcessor:
                 word_count=result.word_count,
                 words_per_minute=round(result.words_per_minute, 2),
                 flags=output.flags,
+                confidence=output.confidence,
             )
         )
 
@@ -187,6 +223,8 @@ class TranscribeProcessor:
             "engine_seconds": output.result.processing_seconds,
             "words": float(output.result.word_count),
             "flagged": 1.0 if output.flags else 0.0,
+            "unsure": 1.0 if "unsure" in output.flags else 0.0,
+            "escalated": 1.0 if "cascade" in output.confidence else 0.0,
         }
 
     def close(self) -> None:

@@ -137,6 +137,8 @@ function attentionBadge(flag) {
 
 function flagBadge(flag) {
   const name = typeof flag === "string" ? flag : flag.code || flag.name || JSON.stringify(flag);
+  const mismatch = /^language_mismatch:([\w-]+)!=([\w-]+)$/.exec(name); // transcribe/language_policy.py
+  if (mismatch) return el("span", { class: "badge flag" }, `spoke ${mismatch[1]} in a project set to ${mismatch[2]}`);
   return el("span", { class: "badge flag" }, name.replaceAll("_", " "));
 }
 

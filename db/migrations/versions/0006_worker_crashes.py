@@ -12,7 +12,7 @@ Rows waiting for a stage keep the budget they had: until now every claim, crash 
 against max_attempts, so their claims so far become their errors.
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0005
 Create Date: 2026-12-02 07:00:00.000000
 """
 
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
