@@ -68,10 +68,8 @@ class Row:
 
 
 def normalize(text: str) -> str:
-    try:  # tests/support/wer.py is the helper's new home; transcribe/wer.py its old one
-        from tests.support.wer import normalize_text
-    except ImportError:
-        from transcribe.wer import normalize_text
+    from tests.support.wer import normalize_text
+
     return normalize_text(text)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from db.settings import Settings
 from tests.support.models import install_base
+from tests.support.wer import normalize_text, word_error_rate
 from transcribe.audio import decode_audio
 from transcribe.engines import TranscriptionEngine, TranscriptResult, load_engine
 
@@ -42,8 +43,6 @@ def results(base_engine: TranscriptionEngine) -> dict[str, TranscriptResult]:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(MAX_WER))
 def test_base_transcribes_each_take_in_its_language(name: str, results: dict[str, TranscriptResult]) -> None:
-    from transcribe.wer import normalize_text, word_error_rate  # moving to tests/support/wer.py
-
     result = results[name]
     reference = CLIPS[name]["text"]
     assert result.language == CLIPS[name]["language"]

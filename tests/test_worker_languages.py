@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from transcribe.transcribe_stage import TranscribeProcessor
+from transcribe.stages.transcribe import TranscribeProcessor
 
 from db.blobstore import BlobStore
 from db.models import Recording, RecordingStatus, Transcript

@@ -1,6 +1,6 @@
 """After the first pass: measure a transcript, check the language spoken, and escalate it if unsure.
 
-`review` is what the transcription stage calls for each result (transcribe/transcribe_stage.py): it
+`review` is what the transcription stage calls for each result (transcribe/stages/transcribe.py): it
 returns the transcript to store, its flags and its `Transcript.confidence` figures. The decisions are
 the pure functions of transcribe/language_policy.py; this module only runs the engines they ask for.
 """
