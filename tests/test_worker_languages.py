@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from transcribe.stages.transcribe import TranscribeProcessor
 
 from db.blobstore import BlobStore
 from db.models import Recording, RecordingStatus, Transcript
@@ -21,6 +20,7 @@ from tests.support.worker_data import add_recording, make_fixture
 from transcribe.audio import decode_audio
 from transcribe.engines import TranscriptionEngine, load_engine
 from transcribe.language_policy import Thresholds
+from transcribe.stages.transcribe import TranscribeProcessor
 from transcribe.worker import Worker, WorkerConfig
 
 pytestmark = pytest.mark.slow
