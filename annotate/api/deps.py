@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from annotate.errors import Forbidden, Unauthorized
 from annotate.security import SessionSigner
+from annotate.services.sessions import find_session
 from db.models import Role, User
 from db.settings import Settings
 
@@ -38,22 +39,24 @@ def _signer(request: Request) -> SessionSigner:
 
 
 def current_user(request: Request, session: Session = Depends(get_session)) -> User:
-    token = request.cookies.get(SESSION_COOKIE)
-    data = _signer(request).loads(token) if token else None
-    if not data:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    token = _signer(request).loads(cookie) if cookie else None
+    found = find_session(session, token) if token else None
+    if found is None:
         raise Unauthorized("Please log in.")
-    user = session.get(User, data.get("uid"))
-    if user is None or user.disabled:
+    login, user = found
+    if user.disabled:
         raise Unauthorized("Your account is disabled or no longer exists.")
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
-        expected = str(data.get("csrf", ""))
+        expected = login.csrf
         if not sent or not hmac.compare_digest(sent, expected):
             raise Forbidden("Missing or wrong CSRF token; reload the page.", code="csrf_failed")
     # End the read transaction now: on SQLite it holds the write lock (BEGIN IMMEDIATE), and FastAPI may
     # wait for a free worker thread between this dependency and the handler.
     session.commit()
     request.state.user = user
+    request.state.session_token = token
     return user
 
 

@@ -113,5 +113,16 @@ def reset_password(
         console.print(f"Password for {name} changed.")
 
 
+@user_app.command("logout")
+def logout(name: str = typer.Argument(..., help="The user to log out on every device.")) -> None:
+    """End every session of a user at once (their next request asks them to log in again).
+
+    Example: `voicecap user logout alice`
+    """
+    with db_session() as session:
+        ended = service.log_out_everywhere(session, name)
+    console.print(f"Logged {name} out everywhere ({ended} session{'s' if ended != 1 else ''} ended).")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(user_app, name="user")
