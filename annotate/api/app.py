@@ -22,6 +22,7 @@ from annotate.api.routes import (
     stats,
     tasks,
 )
+from annotate.api.security_headers import SecurityHeaders
 from annotate.security import SessionSigner, secret_key
 from db.blobstore import BlobStore
 from db.migrate import check_schema
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, verify_schema: bool = True) 
     )
 
     install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
     for module in (auth, sessions, tasks, recordings, images, review, admin, stats, exports):
         app.include_router(module.router)
 
