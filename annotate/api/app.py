@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 import web
 from annotate.api.errors import install_error_handlers
+from annotate.api.json_guard import RejectNonFiniteJson
 from annotate.api.ratelimit import DatabaseLimiter, LoginLimiter
 from annotate.api.routes import (
     admin,
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, verify_schema: bool = True) 
     )
 
     install_error_handlers(app)
+    app.add_middleware(RejectNonFiniteJson)
     app.add_middleware(SecurityHeaders)
     for module in (auth, sessions, tasks, recordings, images, review, admin, stats, exports):
         app.include_router(module.router)

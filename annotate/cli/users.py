@@ -15,7 +15,7 @@ user_app = typer.Typer(help="Manage annotators, leads and admins.", no_args_is_h
 
 @user_app.command("add")
 def add(
-    name: str = typer.Argument(..., help="Login name, without spaces."),
+    name: str = typer.Argument(..., help="Login name: letters, digits and . _ @ - (no spaces)."),
     role: Role = typer.Option(Role.annotator, "--role", help="annotator, lead or admin."),
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read the password from standard input instead of generating one."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,10 +26,17 @@ class NewUser:
     generated: bool
 
 
+# Names appear in URLs (/api/admin/users/NAME/...), file names and logs: letters, digits and . _ @ -,
+# starting with a letter or digit.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
+
+
 def _check_name(name: str) -> str:
     name = name.strip()
-    if not name or len(name) > 100 or any(c.isspace() for c in name):
-        raise InvalidInput("A user name is 1-100 characters without spaces.")
+    if not SAFE_NAME.fullmatch(name):
+        raise InvalidInput(
+            "A user name is 1-100 characters: letters, digits and . _ @ - (starting with a letter or digit)."
+        )
     return name
 
 
