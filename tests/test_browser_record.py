@@ -152,7 +152,8 @@ def test_record_play_submit_and_survive_a_server_crash(serve, browser, session, 
     make_user("ann")
     session.commit()
 
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    # wait_for_function evals in the page, which the CSP forbids; test_browser_csp.py runs under it
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)) or print("pageerror:", error))
