@@ -1,4 +1,4 @@
-"""Password hashing (argon2id) and signed session tokens."""
+"""Password hashing (argon2id), the secret key, and signing of session cookies."""
 
 from __future__ import annotations
 
@@ -36,25 +36,28 @@ def secret_key(settings: Settings) -> str:
         return settings.secret_key
     path = Path(settings.data_dir) / "secret_key"
     if not path.exists():
-        # Atomic and private from the first byte: a crash never leaves an empty key behind.
-        with atomic_write(path, file_mode=0o600) as handle:
+        # Atomic and private from the first byte: a crash never leaves an empty key behind, and two
+        # processes starting at once agree on one key.
+        with atomic_write(path, file_mode=0o600, keep_existing=True) as handle:
             handle.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 
 class SessionSigner:
-    """Session cookie = signed {user id, csrf token}; the user row is re-checked on every request."""
+    """The session cookie is the random session token, signed: a forged or garbled cookie is refused
+    without a database lookup, and changing the key ends every session. The token itself is checked
+    against `user_sessions` on every request (see annotate/services/sessions.py)."""
 
     def __init__(self, key: str, max_age_seconds: int) -> None:
         self._serializer = URLSafeTimedSerializer(key, salt="voicecap-session")
         self.max_age = max_age_seconds
 
-    def dumps(self, user_id: int, csrf: str) -> str:
-        return self._serializer.dumps({"uid": user_id, "csrf": csrf})
+    def dumps(self, session_token: str) -> str:
+        return self._serializer.dumps(session_token)
 
-    def loads(self, token: str) -> dict[str, object] | None:
+    def loads(self, cookie: str) -> str | None:
         try:
-            data = self._serializer.loads(token, max_age=self.max_age)
+            data = self._serializer.loads(cookie, max_age=self.max_age)
         except (BadSignature, SignatureExpired):
             return None
-        return data if isinstance(data, dict) else None
+        return data if isinstance(data, str) else None

@@ -7,6 +7,7 @@ fsync the folder so the rename itself survives a power cut.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -32,12 +33,19 @@ def publish(tmp: Path | str, target: Path) -> None:
 
 @contextmanager
 def atomic_write(
-    target: Path, mode: str = "w", *, encoding: str = "utf-8", file_mode: int | None = None
+    target: Path,
+    mode: str = "w",
+    *,
+    encoding: str = "utf-8",
+    file_mode: int | None = None,
+    keep_existing: bool = False,
 ) -> Iterator[IO[Any]]:
     """`with atomic_write(path) as handle: handle.write(...)`: the file appears complete, or not at all.
 
     `mode` is "w" (text) or "wb". `file_mode` (e.g. 0o600 for a secret) is set on the temporary file
     before anything is written, so the content is never readable by others, not even for a moment.
+    `keep_existing`: if the target appears meanwhile (another process won a race to create it), keep
+    that file and drop this one, so every process ends up reading the same content.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -49,7 +57,13 @@ def atomic_write(
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        publish(tmp_name, target)
+        if keep_existing:
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp_name, target)  # never replaces: the first complete file wins
+            Path(tmp_name).unlink()
+            fsync_dir(target.parent)
+        else:
+            publish(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

@@ -312,3 +312,26 @@ class Review(TimestampMixin, Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(20), default="web")  # web | cli | labelstudio
     external_id: Mapped[str | None] = mapped_column(String(100), unique=True, default=None)
+
+
+class UserSession(Base):
+    """One login. The cookie holds a random token; only its sha256 is stored (`id`), so a copy of the
+    database lets nobody in. Deleting the row ends the session at once (logout, password reset, ...)."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class RateLimitCount(Base):
+    """Hits on one limiter key in one fixed window; shared by every API process through the database."""
+
+    __tablename__ = "rate_limit_counts"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    window: Mapped[int] = mapped_column(Integer, primary_key=True)  # epoch seconds // window length
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -30,7 +30,10 @@ class Settings(BaseSettings):
     session_days: int = Field(14, description="How long a login lasts.")
     cookie_secure: bool = Field(False, description="Set true behind HTTPS.")
     login_attempts_per_minute: int = Field(
-        10, description="Login attempts allowed per IP and per user name per minute."
+        10, description="Login attempts allowed per minute from one address for one user name."
+    )
+    login_attempts_per_address_per_minute: int = Field(
+        50, description="Login attempts allowed per minute from one address, all names together."
     )
     assignment_lease_minutes: int = Field(
         30, description="How long an annotator holds an image before it returns to the pool."
@@ -148,6 +151,11 @@ class Settings(BaseSettings):
     )
     max_image_mb: float = Field(100.0, description="Largest image file accepted, local or downloaded.")
     fetch_timeout_seconds: float = Field(30.0, description="Per-request timeout when ingesting image URLs.")
+    ingest_allow_private_urls: bool = Field(
+        False,
+        description="Let URL lists fetch loopback, private, link-local and multicast addresses "
+        "(a lab network); off, such URLs and redirects to them are refused.",
+    )
     ingest_workers: int = Field(
         0, description="Threads that read, decode and store images; 0 means cores + 1, 1 means no threads."
     )

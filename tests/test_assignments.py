@@ -11,7 +11,7 @@ import pytest
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
-from annotate.api.ratelimit import SlidingWindowLimiter
+from annotate.api.ratelimit import DatabaseLimiter, LoginLimiter
 from annotate.errors import Conflict, InvalidInput, NotFound
 from annotate.services.assignments import (
     can_view_image,
@@ -62,7 +62,7 @@ def add_images(session, blobs: BlobStore, project: Project, count: int) -> list[
 
 def fast_logins(app) -> None:
     """Tests log in many users from one address; the login limit is tested in test_auth_api."""
-    app.state.login_limiter = SlidingWindowLimiter(10_000, 60.0)
+    app.state.login_limiter = LoginLimiter(DatabaseLimiter(app.state.sessions), 10_000, 10_000)
 
 
 # --- service ---------------------------------------------------------------------------------------

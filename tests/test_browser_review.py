@@ -41,7 +41,8 @@ def data(session, blobs):
 
 
 def _page_as(browser, server: str, name: str):
-    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    # wait_for_function evals in the page, which the CSP forbids; test_browser_csp.py runs under it
+    context = browser.new_context(viewport={"width": 1400, "height": 950}, bypass_csp=True)
     response = context.request.post(f"{server}/api/auth/login", data={"name": name, "password": PASSWORD})
     assert response.ok, response.text()
     page = context.new_page()
@@ -263,7 +264,8 @@ def test_a_lead_reviews_the_demos_real_captions(browser, settings, engine, tmp_p
     _cli("clean", "--json")
 
     with live_server(create_app(settings)) as url:
-        context = browser.new_context(viewport={"width": 1400, "height": 950})
+        # wait_for_function evals in the page, which the CSP forbids; test_browser_csp.py runs under it
+        context = browser.new_context(viewport={"width": 1400, "height": 950}, bypass_csp=True)
         password = demo.logins["demo-lead"]["password"]
         assert context.request.post(
             f"{url}/api/auth/login", data={"name": "demo-lead", "password": password}

@@ -46,7 +46,8 @@ def run(
 ):
     """Ingest without threads (workers=1) unless a test asks for them."""
     kw.setdefault("workers", 1)
-    return ingest(engine, blobs, settings, project_id, items_from_source(str(source)), **kw)
+    items = items_from_source(str(source), allow_outside=bool(kw.pop("allow_outside", False)))
+    return ingest(engine, blobs, settings, project_id, items, **kw)
 
 
 def rows(session: Session, project_id: int) -> list[Image]:
@@ -235,7 +236,7 @@ def test_csv_manifest_keeps_metadata_columns(
         "missing.jpg,test,x\n",
         encoding="utf-8",
     )
-    summary = run(engine, blobs, settings, project_id, manifest)
+    summary = run(engine, blobs, settings, project_id, manifest, allow_outside=True)  # coins.jpg is absolute
     assert summary.added == 2
     assert [(Path(r.path).name, r.reason) for r in summary.rejected] == [
         ("manifest.csv:4", "manifest line 4: no path or url"),
@@ -262,7 +263,7 @@ def test_jsonl_manifest_keeps_metadata_and_reports_bad_lines(
         json.dumps({"path": str(EXAMPLE_IMAGES / "coffee.jpg"), "source_id": 7}),
     ]
     manifest.write_text("\n".join(lines) + "\n")
-    summary = run(engine, blobs, settings, project_id, manifest)
+    summary = run(engine, blobs, settings, project_id, manifest, allow_outside=True)  # absolute paths
     assert summary.added == 2
     assert [r.reason for r in summary.rejected] == [
         "manifest line 2: not valid JSON (Expecting property name enclosed in double quotes, column 2)",
@@ -334,6 +335,7 @@ def test_url_list_is_fetched_over_http(
         f"http://127.0.0.1:{closed_port()}/x.jpg\n"
     )
     monkeypatch.setattr(settings, "max_image_mb", 0.3)
+    monkeypatch.setattr(settings, "ingest_allow_private_urls", True)  # the test server is on loopback
     summary = run(engine, blobs, settings, project_id, urls)
     assert summary.added == 1
     got = {r.path.rsplit("/", 1)[1]: r.reason for r in summary.rejected}

@@ -10,7 +10,8 @@ from fastapi.staticfiles import StaticFiles
 
 import web
 from annotate.api.errors import install_error_handlers
-from annotate.api.ratelimit import SlidingWindowLimiter
+from annotate.api.json_guard import RejectNonFiniteJson
+from annotate.api.ratelimit import DatabaseLimiter, LoginLimiter
 from annotate.api.routes import (
     admin,
     auth,
@@ -18,10 +19,12 @@ from annotate.api.routes import (
     images,
     recordings,
     review,
+    sessions,
     stats,
     tasks,
     triage,
 )
+from annotate.api.security_headers import SecurityHeaders
 from annotate.security import SessionSigner, secret_key
 from db.blobstore import BlobStore
 from db.migrate import check_schema
@@ -56,10 +59,16 @@ def create_app(settings: Settings | None = None, *, verify_schema: bool = True) 
     app.state.sessions = session_factory(engine)
     app.state.blobs = BlobStore(settings.blob_dir)
     app.state.signer = SessionSigner(secret_key(settings), settings.session_days * 86400)
-    app.state.login_limiter = SlidingWindowLimiter(settings.login_attempts_per_minute, 60.0)
+    app.state.login_limiter = LoginLimiter(
+        DatabaseLimiter(app.state.sessions),
+        per_name=settings.login_attempts_per_minute,
+        per_address=settings.login_attempts_per_address_per_minute,
+    )
 
     install_error_handlers(app)
-    for module in (auth, tasks, recordings, images, review, triage, admin, stats, exports):
+    app.add_middleware(RejectNonFiniteJson)
+    app.add_middleware(SecurityHeaders)
+    for module in (auth, sessions, tasks, recordings, images, review, triage, admin, stats, exports):
         app.include_router(module.router)
 
     @app.get("/api/health", tags=["meta"])

@@ -18,9 +18,11 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from annotate.api.ratelimit import LoginLimiter
 from annotate.errors import Forbidden, Unauthorized
 from annotate.security import SessionSigner
 from annotate.services.permissions import RECORDER_ROLES, check_reviewer, check_role
+from annotate.services.sessions import find_session
 from db.blobstore import BlobStore
 from db.models import Role, User
 from db.settings import Settings
@@ -41,6 +43,10 @@ def get_blobs(request: Request) -> BlobStore:
 
 def get_signer(request: Request) -> SessionSigner:
     return request.app.state.signer
+
+
+def get_login_limiter(request: Request) -> LoginLimiter:
+    return request.app.state.login_limiter
 
 
 def get_engine(request: Request) -> Engine:
@@ -65,28 +71,31 @@ def get_session(request: Request) -> Iterator[Session]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
 SignerDep = Annotated[SessionSigner, Depends(get_signer)]
+LoginLimiterDep = Annotated[LoginLimiter, Depends(get_login_limiter)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def current_user(request: Request, session: SessionDep, signer: SignerDep) -> User:
-    token = request.cookies.get(SESSION_COOKIE)
-    data = signer.loads(token) if token else None
-    if not data:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    token = signer.loads(cookie) if cookie else None
+    found = find_session(session, token) if token else None
+    if found is None:
         raise Unauthorized("Please log in.")
-    user = session.get(User, data.get("uid"))
-    if user is None or user.disabled:
+    login, user = found
+    if user.disabled:
         raise Unauthorized("Your account is disabled or no longer exists.")
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
-        expected = str(data.get("csrf", ""))
+        expected = login.csrf
         if not sent or not hmac.compare_digest(sent, expected):
             raise Forbidden("Missing or wrong CSRF token; reload the page.", code="csrf_failed")
     # End the read transaction now: on SQLite it holds the write lock (BEGIN IMMEDIATE), and FastAPI may
     # wait for a free worker thread between this dependency and the handler.
     session.commit()
     request.state.user = user
+    request.state.session_token = token
     return user
 
 

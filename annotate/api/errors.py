@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from annotate.errors import VoicecapError
@@ -29,6 +30,11 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"code": code, "message": message, **extra}
 
 
+def _out_of_range() -> JSONResponse:
+    message = "A number in the request is out of range (ids and counts are 64-bit integers)."
+    return JSONResponse(error_body("invalid_request", message), status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(VoicecapError)
     async def _domain(_: Request, exc: VoicecapError) -> JSONResponse:
@@ -45,6 +51,21 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body("invalid_request", f"The request is malformed: {summary}", details=details),
             status_code=422,
         )
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        return _out_of_range()
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # PostgreSQL refusing a value its column type cannot hold (an id of 2**63, ...).
+        return _out_of_range()
+
+    @app.exception_handler(StatementError)
+    async def _statement(request: Request, exc: StatementError) -> JSONResponse:
+        if isinstance(exc.orig, OverflowError):  # SQLite's driver refusing an integer past 64 bits
+            return _out_of_range()
+        raise exc
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

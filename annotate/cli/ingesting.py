@@ -39,6 +39,11 @@ def ingest_command(
     report: Path | None = typer.Option(
         None, "--report", help="Also write each rejected item as a JSON line {path, reason} to this file."
     ),
+    allow_outside: bool = typer.Option(
+        False,
+        "--allow-outside",
+        help="Let a manifest or list name absolute paths and files outside its own folder.",
+    ),
     workers: int | None = typer.Option(
         None,
         "--workers",
@@ -54,7 +59,8 @@ def ingest_command(
     and quick: images already in the project are skipped before they are decoded.
 
     A manifest names each image in a `path` or `url` column (or image, image_url, image_path, file,
-    filename); relative paths are relative to the manifest, and every other column is kept as the
+    filename); relative paths are relative to the manifest and must stay inside its folder (absolute
+    paths and `..` escapes are refused unless --allow-outside), and every other column is kept as the
     image's metadata. A URL list has one URL per line (# starts a comment).
 
     Examples:
@@ -75,8 +81,8 @@ def ingest_command(
         project_row = get_project(session, project)
         project_id, project_name = project_row.id, project_row.name
     try:
-        total = service.count_items(source)
-        items = service.items_from_source(source)
+        total = service.count_items(source, allow_outside)
+        items = service.items_from_source(source, allow_outside)
         workers = workers or service.resolve_workers(settings)
         blobs = get_blobstore()
         if as_json:

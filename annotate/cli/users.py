@@ -15,7 +15,7 @@ user_app = typer.Typer(help="Manage annotators, leads and admins.", no_args_is_h
 
 @user_app.command("add")
 def add(
-    name: str = typer.Argument(..., help="Login name, without spaces."),
+    name: str = typer.Argument(..., help="Login name: letters, digits and . _ @ - (no spaces)."),
     role: Role = typer.Option(Role.annotator, "--role", help="annotator, lead or admin."),
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read the password from standard input instead of generating one."
@@ -111,6 +111,17 @@ def reset_password(
         console.print(f"New password for {name} (shown once): [bold]{result.password}[/]")
     else:
         console.print(f"Password for {name} changed.")
+
+
+@user_app.command("logout")
+def logout(name: str = typer.Argument(..., help="The user to log out on every device.")) -> None:
+    """End every session of a user at once (their next request asks them to log in again).
+
+    Example: `voicecap user logout alice`
+    """
+    with db_session() as session:
+        ended = service.log_out_everywhere(session, name)
+    console.print(f"Logged {name} out everywhere ({ended} session{'s' if ended != 1 else ''} ended).")
 
 
 def register(app: typer.Typer) -> None:

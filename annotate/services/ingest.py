@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from annotate.errors import InvalidInput
 from annotate.imaging import ImageRejected, configure_pillow, inspect_image, sha256_hex
+from annotate.services import url_guard
 from annotate.services.jsonl import read_jsonl
 from db.blobstore import BlobStore, key_for
 from db.models import Image, Project, utcnow
@@ -128,16 +129,31 @@ def is_url(text: str) -> bool:
 
 
 def item_for_location(
-    location: str, base: Path | None = None, meta: dict[str, Any] | None = None
+    location: str, base: Path | None = None, meta: dict[str, Any] | None = None, *, confine: bool = False
 ) -> IngestItem:
-    """A URL or a path (relative paths are relative to `base`, the manifest's folder)."""
+    """A URL or a path (relative paths are relative to `base`, the manifest's folder).
+
+    With `confine`, a path must stay inside `base`: an absolute path, `..` or a symlink out of it
+    is refused, so a manifest someone hands the lead cannot pull in /etc or another project's files."""
     location = location.strip()
     if is_url(location):
         return IngestItem(source=location, url=location, meta=meta or {})
     path = Path(location).expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
-    return IngestItem(source=str(path.absolute()), path=path, meta=meta or {})
+    item = IngestItem(source=str(path.absolute()), path=path, meta=meta or {})
+    if confine and base is not None:
+        item.error = _outside_reason(location, path, base)
+    return item
+
+
+def _outside_reason(location: str, path: Path, base: Path) -> str | None:
+    hint = "give --allow-outside to read files outside the manifest's folder"
+    if Path(location).expanduser().is_absolute():
+        return f"refused: absolute path {location!r}; {hint}"
+    if not path.resolve().is_relative_to(base.resolve()):
+        return f"refused: {location!r} is outside the manifest's folder; {hint}"
+    return None
 
 
 def iter_folder(root: Path) -> Iterator[IngestItem]:
@@ -160,7 +176,7 @@ def iter_folder(root: Path) -> Iterator[IngestItem]:
         yield IngestItem(source=where, error=f"cannot read folder: {error.strerror or error}")
 
 
-def iter_manifest(path: Path) -> Iterator[IngestItem]:
+def iter_manifest(path: Path, allow_outside: bool = False) -> Iterator[IngestItem]:
     """Rows of a CSV/TSV (header row) or JSON Lines manifest.
 
     The image is named by the first of these columns present: path, url, image, image_url, image_path,
@@ -184,7 +200,7 @@ def iter_manifest(path: Path) -> Iterator[IngestItem]:
             )
             continue
         meta = {k: v for k, v in row.items() if k not in LOCATION_COLUMNS and k}
-        yield item_for_location(row[column], base=path.parent, meta=meta)
+        yield item_for_location(row[column], base=path.parent, meta=meta, confine=not allow_outside)
 
 
 def _open_text(path: Path) -> TextIO:
@@ -218,14 +234,14 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         yield line.number, line.row if line.row is not None else str(line.problem)
 
 
-def iter_url_list(path: Path) -> Iterator[IngestItem]:
-    """One URL (or path) per line; blank lines and lines starting with # are skipped."""
+def iter_url_list(path: Path, allow_outside: bool = False) -> Iterator[IngestItem]:
+    """One URL (or path, confined like a manifest's) per line; blank lines and # comments are skipped."""
     path = Path(path)
     with _open_text(path) as handle:
         for text in handle:
             text = text.strip()
             if text and not text.startswith("#"):
-                yield item_for_location(text, base=path.parent)
+                yield item_for_location(text, base=path.parent, confine=not allow_outside)
 
 
 def iter_zip(path: Path) -> Iterator[IngestItem]:
@@ -258,8 +274,10 @@ def upload_items(path: Path, name: str) -> list[IngestItem]:
     ]
 
 
-def items_from_source(source: str) -> Iterator[IngestItem]:
-    """Pick the reader by what SOURCE is: a URL, a folder, a manifest, a URL list, a zip or an image."""
+def items_from_source(source: str, allow_outside: bool = False) -> Iterator[IngestItem]:
+    """Pick the reader by what SOURCE is: a URL, a folder, a manifest, a URL list, a zip or an image.
+
+    `allow_outside` lets a manifest or list name files outside its own folder."""
     if is_url(source):
         return iter([item_for_location(source)])
     path = Path(source).expanduser()
@@ -269,11 +287,11 @@ def items_from_source(source: str) -> Iterator[IngestItem]:
     if path.is_dir():
         return iter_folder(path)
     if suffix in MANIFEST_SUFFIXES:
-        return iter_manifest(path)
+        return iter_manifest(path, allow_outside)
     if suffix == ".zip":
         return iter_zip(path)
     if suffix in URL_LIST_SUFFIXES:
-        return iter_url_list(path)
+        return iter_url_list(path, allow_outside)
     if suffix in IMAGE_SUFFIXES:
         return iter([item_for_location(str(path))])
     raise InvalidInput(
@@ -282,9 +300,9 @@ def items_from_source(source: str) -> Iterator[IngestItem]:
     )
 
 
-def count_items(source: str) -> int:
+def count_items(source: str, allow_outside: bool = False) -> int:
     """How many items SOURCE holds, for a progress bar (reads the listing, not the images)."""
-    return sum(1 for _ in items_from_source(source))
+    return sum(1 for _ in items_from_source(source, allow_outside))
 
 
 # ------------------------------------------------------------------- per item, in the pipeline's threads
@@ -296,6 +314,7 @@ class StorerConfig:
     max_bytes: int
     fetch_timeout: float
     known: bytes  # the project's sha256 digests, 32 bytes each, sorted: checked before any decoding
+    allow_private_urls: bool = False
 
 
 @dataclass(frozen=True)
@@ -418,7 +437,7 @@ class _ImageStorer:
             if self._http is None:
                 self._http = httpx.Client(
                     timeout=self.config.fetch_timeout,
-                    follow_redirects=True,
+                    follow_redirects=False,  # followed in _fetch, each hop checked by url_guard
                     headers={"User-Agent": "voicecap-ingest"},
                 )
             return self._http
@@ -429,26 +448,35 @@ class _ImageStorer:
 
     def _fetch(self, url: str) -> bytes:
         try:
-            with self._client().stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise ImageRejected(
-                        f"download failed: HTTP {response.status_code} {response.reason_phrase}"
-                    )
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit():
-                    self._check_size(int(declared))
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    self._check_size(size)
-                    chunks.append(chunk)
-                return b"".join(chunks)
+            for _hop in range(url_guard.MAX_REDIRECTS + 1):
+                url_guard.check_url(url, self.config.allow_private_urls)
+                with self._client().stream("GET", url) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        url = str(response.url.join(response.headers["location"]))
+                        continue
+                    return self._body(response)
+            raise ImageRejected(f"download failed: more than {url_guard.MAX_REDIRECTS} redirects")
+        except url_guard.UrlRefused as exc:
+            raise ImageRejected(f"URL refused: {exc}") from None
         except httpx.TimeoutException:
             raise ImageRejected(f"download failed: timed out after {self.config.fetch_timeout:g} s") from None
         except httpx.ConnectError as exc:
             raise ImageRejected(f"download failed: cannot connect ({exc})") from None
         except httpx.HTTPError as exc:
             raise ImageRejected(f"download failed: {exc}") from None
+
+    def _body(self, response: httpx.Response) -> bytes:
+        if response.status_code != 200:
+            raise ImageRejected(f"download failed: HTTP {response.status_code} {response.reason_phrase}")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit():
+            self._check_size(int(declared))
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            self._check_size(size)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 class _Pipeline:
@@ -612,6 +640,7 @@ def ingest(
         max_bytes=int(settings.max_image_mb * 1_000_000),
         fetch_timeout=settings.fetch_timeout_seconds,
         known=_known_digests(sessions, project_id),
+        allow_private_urls=settings.ingest_allow_private_urls,
     )
     summary = IngestSummary()
     writer = _RowWriter(sessions, project_id, summary)

@@ -28,7 +28,14 @@ from annotate.errors import Conflict, Forbidden, VoicecapError
 from db.blobstore import BlobStore, BlobTooLarge
 from db.models import Assignment, AssignmentStatus, Image, Project, Recording, User
 from db.settings import Settings
-from transcribe.audio import SAMPLE_RATE, AudioDecodeError, decode_audio
+from transcribe.audio import (
+    SAMPLE_RATE,
+    AudioDecodeError,
+    AudioLimits,
+    AudioRefused,
+    AudioTooLong,
+    decode_audio,
+)
 
 with warnings.catch_warnings():
     # pydub warns at import when no ffmpeg is on PATH (we point it at imageio-ffmpeg's binary below)
@@ -220,13 +227,7 @@ def accept_recording(
     try:
         if size == 0:
             raise IntakeRejected("The upload was empty. Please record again.", code="audio_empty")
-        try:
-            samples = decode_audio(blobs.path(original_key))
-        except AudioDecodeError:
-            raise IntakeRejected(
-                "The recording could not be decoded (the file is damaged or not audio). Please record again.",
-                code="audio_undecodable",
-            ) from None
+        samples = _decode_bounded(blobs, original_key, project, settings)
         measures = measure(samples, settings.silence_threshold_dbfs)
         check_measures(measures, project, settings)
         wav_key, _ = blobs.put_bytes(to_wav(samples), suffix=".wav")
@@ -265,6 +266,28 @@ def accept_recording(
     finally:
         if not keep:
             _discard_unreferenced(session, blobs, stored)
+
+
+def _decode_bounded(blobs: BlobStore, key: str, project: Project, settings: Settings) -> np.ndarray:
+    """Decode with a hard cap at the longest take the project accepts: a few KB can claim hours."""
+    max_seconds = project.max_seconds + settings.duration_tolerance_seconds
+    try:
+        return decode_audio(blobs.path(key), limits=AudioLimits(max_seconds=max_seconds))
+    except AudioTooLong:
+        raise IntakeRejected(
+            f"The recording is longer than this project allows (at most {project.max_seconds:g} s). "
+            "Please record a shorter description.",
+            code="audio_too_long",
+        ) from None
+    except AudioRefused as exc:
+        raise IntakeRejected(
+            f"The recording's format is not accepted ({exc}). Please record again.", code=exc.code
+        ) from None
+    except AudioDecodeError:
+        raise IntakeRejected(
+            "The recording could not be decoded (the file is damaged or not audio). Please record again.",
+            code="audio_undecodable",
+        ) from None
 
 
 def _store_original(blobs: BlobStore, chunks: Iterable[bytes], suffix: str, limit: int) -> tuple[str, int]:

@@ -105,10 +105,22 @@ def update_project(session: Session, project: Project, **changes: Any) -> Projec
         questions = changes["questions"]
         if not isinstance(questions, list) or not all(isinstance(q, str) and q.strip() for q in questions):
             raise InvalidInput("Questions must be a list of non-empty strings.")
+    if "name" in changes:
+        changes["name"] = _free_name(session, str(changes["name"] or ""), project.id)
     for key, value in changes.items():
         setattr(project, key, value)
     session.flush()
     return project
+
+
+def _free_name(session: Session, name: str, project_id: int) -> str:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("A project needs a name.")
+    taken = session.scalar(select(Project.id).where(Project.name == name, Project.id != project_id))
+    if taken is not None:
+        raise Conflict(f"A project named {name!r} already exists.")
+    return name
 
 
 def get_project(session: Session, name_or_id: str | int) -> Project:

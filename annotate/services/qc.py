@@ -241,10 +241,10 @@ def qc_report(session: Session, settings: Settings, f: QcFilter) -> dict[str, An
     for flags in frame["flags"]:
         for flag in flags:
             flag_counts[flag] = flag_counts.get(flag, 0) + 1
-    if f.flag == "any":
-        frame = frame[frame["flags"].map(bool)]
-    elif f.flag:
-        frame = frame[frame["flags"].map(lambda flags: f.flag in flags)]
+    if f.flag:
+        # astype(bool): an empty frame maps to an object column, which pandas reads as labels.
+        wanted = bool if f.flag == "any" else (lambda flags: f.flag in flags)
+        frame = frame[frame["flags"].map(wanted).astype(bool)]
     total = len(frame)
     frame = frame.sort_values("recording_id").head(max(1, min(f.limit, 5000)))
     return {

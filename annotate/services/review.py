@@ -15,6 +15,7 @@ from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from annotate.errors import Conflict, InvalidInput, NotFound
+from annotate.services.image_names import public_source
 from db.models import (
     Caption,
     CaptionKind,
@@ -239,7 +240,7 @@ def caption_detail(session: Session, caption_id: int) -> dict[str, Any]:
             "id": image.id,
             "width": image.width,
             "height": image.height,
-            "source": image.source,
+            "source": public_source(image.source),
             "project_id": image.project_id,
             "project": project.name if project else None,
         },

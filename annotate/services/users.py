@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from annotate.errors import Conflict, InvalidInput, NotFound
 from annotate.security import generate_password, hash_password, verify_password
+from annotate.services.sessions import end_user_sessions
 from db.models import Role, User
 
 MIN_PASSWORD_LENGTH = 8
@@ -24,10 +26,17 @@ class NewUser:
     generated: bool
 
 
+# Names appear in URLs (/api/admin/users/NAME/...), file names and logs: letters, digits and . _ @ -,
+# starting with a letter or digit.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
+
+
 def _check_name(name: str) -> str:
     name = name.strip()
-    if not name or len(name) > 100 or any(c.isspace() for c in name):
-        raise InvalidInput("A user name is 1-100 characters without spaces.")
+    if not SAFE_NAME.fullmatch(name):
+        raise InvalidInput(
+            "A user name is 1-100 characters: letters, digits and . _ @ - (starting with a letter or digit)."
+        )
     return name
 
 
@@ -73,7 +82,25 @@ def list_users(session: Session, role: Role | None = None) -> list[User]:
 def set_disabled(session: Session, name: str, disabled: bool = True) -> User:
     user = get_user(session, name)
     user.disabled = disabled
+    if disabled:
+        end_user_sessions(session, user.id)
     return user
+
+
+def set_role(session: Session, name: str, role: Role | str) -> User:
+    """Change a user's role; their sessions end, so the new role starts with a fresh login."""
+    user = get_user(session, name)
+    try:
+        user.role = Role(role)
+    except ValueError:
+        raise InvalidInput(f"Unknown role {role!r}; use annotator, lead or admin.") from None
+    end_user_sessions(session, user.id)
+    return user
+
+
+def log_out_everywhere(session: Session, name: str) -> int:
+    """End every session of the named user (the next request from any of their browsers gets 401)."""
+    return end_user_sessions(session, get_user(session, name).id)
 
 
 def reset_password(session: Session, name: str, password: str | None = None) -> NewUser:
@@ -82,6 +109,7 @@ def reset_password(session: Session, name: str, password: str | None = None) -> 
     password = password if password is not None else generate_password()
     _check_password(password)
     user.password_hash = hash_password(password)
+    end_user_sessions(session, user.id)  # whoever knew the old password is out
     return NewUser(user=user, password=password, generated=generated)
 
 

@@ -186,6 +186,11 @@ async function loadUsers() {
         el("button", { type: "button", class: "secondary", onclick: () => resetPassword(user) }, "Reset password"),
       );
     }
+    if (canManage(user) || user.id === state.me.id) {
+      actions.push(
+        el("button", { type: "button", class: "secondary", onclick: () => logOutEverywhere(user) }, "Log out everywhere"),
+      );
+    }
     return el(
       "tr",
       { dataset: { user: user.name } },
@@ -241,6 +246,22 @@ async function resetPassword(user) {
       method: "POST",
     });
     showSecret(result.name, result.password);
+  } catch (error) {
+    toast(errorText(error), "error");
+  }
+}
+
+async function logOutEverywhere(user) {
+  const self = user.id === state.me.id;
+  if (!window.confirm(`End every session of ${self ? "yours, this one included" : user.name}?`)) return;
+  try {
+    if (self) {
+      await api("/api/auth/logout-everywhere", { method: "POST" });
+      location.assign("/login");
+      return;
+    }
+    const result = await api(`/api/admin/users/${encodeURIComponent(user.name)}/logout`, { method: "POST" });
+    toast(`${result.name}: ${result.sessions_ended} session(s) ended.`);
   } catch (error) {
     toast(errorText(error), "error");
   }

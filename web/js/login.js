@@ -6,11 +6,23 @@ const button = document.getElementById("login-button");
 const nameInput = document.getElementById("name");
 const passwordInput = document.getElementById("password");
 
+function sameOriginPath(next) {
+  // Parse as the browser will navigate (it drops tabs and reads a backslash as "/"), then compare
+  // origins: string checks miss "/%5Cevil.example/" and "/%09/evil.example/".
+  if (!next) return null;
+  let url;
+  try {
+    url = new URL(next, location.origin);
+  } catch {
+    return null;
+  }
+  if (url.origin !== location.origin || url.pathname.startsWith("/login")) return null;
+  return url.pathname + url.search + url.hash;
+}
+
 function destination(user) {
-  const next = new URLSearchParams(location.search).get("next");
-  // Only same-site paths, never a full URL someone put in a link.
-  if (next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/login")) return next;
-  return isLead(user) ? "/review" : "/task";
+  const next = sameOriginPath(new URLSearchParams(location.search).get("next"));
+  return next || (isLead(user) ? "/review" : "/task");
 }
 
 function showError(message) {

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
+from annotate.api.content_disposition import attachment
 from annotate.api.deps import BlobsDep, EngineDep, LeadUser, SessionDep, SettingsDep
 from annotate.errors import InvalidInput
 from annotate.services.export import (
@@ -80,7 +81,7 @@ def download_export(
         return StreamingResponse(
             stream_jsonl(engine, builder, flt),
             media_type="application/x-ndjson",
-            headers={"Content-Disposition": f'attachment; filename="{stem}.jsonl"'},
+            headers={"Content-Disposition": attachment(f"{stem}.jsonl")},
         )
     # Parquet and zip are built in a scratch directory beside the data, sent, then removed.
     scratch = Path(tempfile.mkdtemp(prefix="export-", dir=_scratch_root(settings.data_dir)))

@@ -84,7 +84,8 @@ def _error_responses() -> dict[int | str, dict[str, Any]]:
         415: {"model": ErrorOut, "description": "unsupported_media_type"},
         422: {
             "model": ErrorOut,
-            "description": "audio_empty, audio_undecodable, audio_too_short, audio_too_long, audio_silent",
+            "description": "audio_empty, audio_undecodable, audio_too_short, audio_too_long, audio_silent, "
+            "audio_bad_sample_rate, audio_bad_channels, audio_bad_frame_size",
         },
     }
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
-from annotate.api.deps import get_session, require_lead
+from annotate.api.deps import LeadUser, SessionDep, SettingsDep
 from annotate.errors import InvalidInput
 from annotate.services import activity, attention, batch_review, qc
 from annotate.services.review import QueueFilter
-from db.models import User
 
 router = APIRouter(prefix="/api", tags=["review"])
 
@@ -26,7 +24,9 @@ class BatchApproveRequest(BaseModel):
 
 @router.get("/review/attention-queue")
 def attention_queue(
-    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: LeadUser,
     project: int | None = Query(None, description="Project id."),
     annotator: int | None = Query(None, description="Annotator (user) id."),
     flag: str | None = Query(None, max_length=100, description="flagged, unflagged, or a flag name."),
@@ -36,11 +36,8 @@ def attention_queue(
     state: str = Query("pending", description="pending, approved, rejected, superseded or all."),
     offset: int = Query(0, ge=0, description="Skip this many (paging)."),
     limit: int = Query(50, ge=1, le=500),
-    session: Session = Depends(get_session),
-    _: User = Depends(require_lead),
 ) -> dict[str, Any]:
     """The review queue worst first (unsure recognition, quiet, mostly silent, flagged, unfaithful)."""
-    settings = request.app.state.settings
     takes = None
     if qc_flag:
         if qc_flag != "any" and qc_flag not in qc.QC_FLAGS:
@@ -59,21 +56,14 @@ def attention_queue(
 
 @router.get("/review/captions/{caption_id}/attention")
 def caption_attention(
-    caption_id: int,
-    request: Request,
-    session: Session = Depends(get_session),
-    _: User = Depends(require_lead),
+    caption_id: int, session: SessionDep, settings: SettingsDep, _: LeadUser
 ) -> dict[str, Any]:
     """A caption's attention flags and score, and the word probability under which a word is unsure."""
-    return attention.caption_attention(session, request.app.state.settings, caption_id)
+    return attention.caption_attention(session, settings, caption_id)
 
 
 @router.post("/review/batch-approve")
-def batch_approve(
-    body: BatchApproveRequest,
-    session: Session = Depends(get_session),
-    user: User = Depends(require_lead),
-) -> dict[str, Any]:
+def batch_approve(body: BatchApproveRequest, session: SessionDep, user: LeadUser) -> dict[str, Any]:
     """Approve the given pending captions; ones decided meanwhile are skipped and listed with why."""
     result = batch_review.approve_many(session, user, body.caption_ids)
     session.commit()
@@ -82,9 +72,9 @@ def batch_approve(
 
 @router.get("/stats/activity")
 def activity_figures(
+    session: SessionDep,
+    _: LeadUser,
     project: int | None = Query(None, description="Project id; all projects when left out."),
-    session: Session = Depends(get_session),
-    _: User = Depends(require_lead),
 ) -> dict[str, Any]:
     """Skips by reason, decisions per day per reviewer, and seconds from upload to first caption."""
     return activity.activity(session, project)
