@@ -16,12 +16,14 @@ from annotate.api.routes import (
     auth,
     exports,
     images,
+    media,
     recordings,
     review,
     stats,
     tasks,
 )
 from annotate.security import SessionSigner, secret_key
+from annotate.services.media_links import MediaSigner
 from db.blobstore import BlobStore
 from db.migrate import check_schema
 from db.session import get_engine, session_factory
@@ -55,10 +57,11 @@ def create_app(settings: Settings | None = None, *, verify_schema: bool = True) 
     app.state.sessions = session_factory(engine)
     app.state.blobs = BlobStore(settings.blob_dir)
     app.state.signer = SessionSigner(secret_key(settings), settings.session_days * 86400)
+    app.state.media_signer = MediaSigner(secret_key(settings))
     app.state.login_limiter = SlidingWindowLimiter(settings.login_attempts_per_minute, 60.0)
 
     install_error_handlers(app)
-    for module in (auth, tasks, recordings, images, review, admin, stats, exports):
+    for module in (auth, tasks, recordings, images, media, review, admin, stats, exports):
         app.include_router(module.router)
 
     @app.get("/api/health", tags=["meta"])
