@@ -26,10 +26,11 @@ from db.settings import Settings
 router = APIRouter(prefix="/api/media", tags=["media"])
 
 
-def _cors(settings: Settings, request: Request) -> dict[str, str]:
+def _cors(settings: Settings) -> dict[str, str]:
+    """Sent on every answer, asked with an Origin or not: a browser may reuse a cached image it loaded
+    without CORS for a CORS fetch of the same URL, and that copy must carry the header too."""
     allowed = origin_of(settings.labelstudio_url)
-    origin = request.headers.get("origin", "")
-    if not allowed or origin != allowed:
+    if not allowed:
         return {}
     return {
         "Access-Control-Allow-Origin": allowed,
@@ -64,7 +65,7 @@ def _joined_wav(blobs: BlobStore, keys: list[str]) -> bytes:
 
 @router.options("/{token}/{name}", include_in_schema=False)
 def media_preflight(token: str, name: str, request: Request, settings: SettingsDep) -> Response:
-    return Response(status_code=204, headers=_cors(settings, request))
+    return Response(status_code=204, headers=_cors(settings))
 
 
 @router.get("/{token}/{name}", response_class=FileResponse)
@@ -73,7 +74,7 @@ def media(
 ) -> Response:
     """An image, or recordings' 16 kHz audio, named by a signed link that has not expired."""
     kind, ids = _verify(request, token)
-    headers = {**_cors(settings, request), "Cache-Control": "private, max-age=3600"}
+    headers = {**_cors(settings), "Cache-Control": "private, max-age=3600"}
     if kind == "image":
         image = session.get(Image, ids[0])
         if image is None or not blobs.path(image.blob_key).is_file():
