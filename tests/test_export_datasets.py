@@ -70,6 +70,11 @@ def test_pixmo_cap_profile_loads_with_pixmo_caps_features_and_its_urls_download(
         assert response.status_code == 200, response.text
         assert hashlib.sha256(response.content).hexdigest() == row["image_sha256"]
         assert row["caption"] and row["transcripts"]
+    # The full profile links the same way: code that downloads image_url needs no session either.
+    full = run_json("export", "Harbour", "--out", str(tmp_path / "full"), "--split", "100,0,0")
+    row = json.loads((tmp_path / "full" / "train.jsonl").read_text().splitlines()[0])
+    assert full["profile"] == "full" and row["image_url"].startswith(f"{server}/api/media/")
+    assert hashlib.sha256(httpx.get(row["image_url"], timeout=30).content).hexdigest() == row["sha256"]
     # A damaged link is refused, and says why.
     broken = httpx.get(rows[0]["image_url"].replace("/api/media/", "/api/media/x"), timeout=30)
     assert broken.status_code == 401 and broken.json()["code"] == "media_link_invalid"
