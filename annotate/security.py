@@ -9,6 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from annotate.services.media_links import MediaLinks
 from db.files import atomic_write
 from db.settings import Settings
 
@@ -61,3 +62,11 @@ class SessionSigner:
         except (BadSignature, SignatureExpired):
             return None
         return data if isinstance(data, str) else None
+
+
+def media_links(settings: Settings, days: float | None = None) -> MediaLinks | None:
+    """Signed links under VOICECAP_PUBLIC_BASE_URL, lasting VOICECAP_MEDIA_LINK_DAYS; None without a base."""
+    if not settings.public_base_url:
+        return None
+    lifetime = settings.media_link_days if days is None else days
+    return MediaLinks.lasting(settings.public_base_url, secret_key(settings), lifetime)

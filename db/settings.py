@@ -188,6 +188,12 @@ class Settings(BaseSettings):
         description="Where this app is reached (e.g. https://voicecap.example); exports and Label "
         "Studio tasks link images and audio under it. Empty: exports give local paths.",
     )
+    media_link_days: float = Field(
+        30.0,
+        gt=0,
+        description="How long a signed media link (exports' image_url, Label Studio tasks' image and audio) "
+        "lets anyone holding it fetch that one file without logging in.",
+    )
     labelstudio_url: str = Field("http://127.0.0.1:8080", description="Label Studio's base URL.")
     labelstudio_api_key: str = Field("", description="A Label Studio access token (Account & Settings).")
 

@@ -451,7 +451,8 @@ def test_split_is_deterministic_by_hash_and_stable_across_runs(engine, blobs, se
     assert [(f["path"], f["sha256"]) for f in first["files"]] == [
         (f["path"], f["sha256"]) for f in second["files"]
     ]
-    assert [(f["path"], f["sha256"], f["rows"]) for f in first["files"]] == [
+    # The data files (the dataset cards differ: the third export also lists its Parquet files).
+    assert [(f["path"], f["sha256"], f["rows"]) for f in first["files"] if f["format"] == "jsonl"] == [
         (f["path"], f["sha256"], f["rows"]) for f in third["files"] if f["format"] == "jsonl"
     ]
     assert third["counts"] == first["counts"]

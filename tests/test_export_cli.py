@@ -43,8 +43,9 @@ def test_export_command_writes_files_and_manifest(session, blobs, tmp_path) -> N
     replaced = run_json(
         "export", "Harbour", "--out", str(out), "--overwrite", "--state", "all", "--split", "100,0,0"
     )
-    assert replaced["counts"]["images"] == 14 and [f["path"] for f in replaced["files"]] == ["train.jsonl"]
-    assert {p.name for p in out.iterdir()} == {"train.jsonl", "manifest.json"}
+    assert replaced["counts"]["images"] == 14
+    assert [f["path"] for f in replaced["files"]] == ["train.jsonl", "README.md"]  # the card, written last
+    assert {p.name for p in out.iterdir()} == {"train.jsonl", "README.md", "manifest.json"}
 
 
 def test_export_command_reports_bad_input(session, blobs, tmp_path) -> None:

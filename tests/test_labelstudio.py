@@ -2,12 +2,12 @@
 
 The server is found at $VOICECAP_TEST_LABEL_STUDIO (the `label-studio` executable), else
 /opt/ls-venv/bin/label-studio (what .ci/install-label-studio.sh installs), else on PATH. Media go to Label
-Studio as data: URLs, so the server needs nothing from this app. One server serves the whole module.
+Studio as signed links to this app; the API tests only check them, the editor test (Chromium) loads them
+from a live voicecap. One server serves the whole module.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -25,13 +25,17 @@ from sqlalchemy import func, select
 from annotate.errors import InvalidInput
 from annotate.services import labelstudio
 from annotate.services.export import ExportFilter, ExportOptions, export_dataset, iter_records
-from db.models import Caption, CaptionKind, Review
+from annotate.services.media_links import MediaLinks
+from db.models import Caption, CaptionKind, RecordingStatus, Review
+from tests.support import factories
 from tests.support.cli import run_cli, run_json
 from tests.support.databases import require
-from tests.support.server import free_port
-from tests.test_export import BASE, add_caption, all_rows, seed_export
+from tests.support.server import free_port, live_server
+from tests.test_export import BASE, SPEECH, add_caption, add_image, all_rows, seed_export
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
+VOICECAP = "http://vc.test:8000"  # where Label Studio's browser would reach voicecap (API tests only)
+CHROMIUM = "/usr/bin/chromium"
 START_SECONDS = 300  # first start migrates a fresh database: about a minute, more on a busy machine
 
 
@@ -126,9 +130,12 @@ def _tasks(client: Any, ls_project_id: int) -> list[Any]:
     return sorted(client.tasks.list(project=ls_project_id, fields="all"), key=lambda t: t.id)
 
 
-def _submit(client: Any, task_id: int, text: str) -> Any:
+def _submit(client: Any, task_id: int, text: str, decision: str | None = None) -> Any:
     """What a reviewer's Submit in Label Studio's editor sends."""
     result = [{"from_name": "caption", "to_name": "image", "type": "textarea", "value": {"text": [text]}}]
+    if decision is not None:
+        choice = {"choices": [decision]}
+        result.append({"from_name": "decision", "to_name": "image", "type": "choices", "value": choice})
     return client.annotations.create(id=task_id, result=result, ground_truth=False)
 
 
@@ -136,7 +143,7 @@ def test_push_prefills_captions_and_pull_stores_reviews(session, blobs, engine, 
     seeded = seed_export(session, blobs, extra_approved=2)
     project = seeded.project
     flt = ExportFilter(project_id=project.id, state="captioned")
-    links = labelstudio.MediaLinks(blobs, "data")
+    links = MediaLinks.lasting(VOICECAP, "test-secret-key", days=1)
     expected = {r.id: r.chosen for batch in iter_records(engine, flt) for r in batch if r.chosen}
     assert len(expected) == 8  # 5 approved + pending + 2 extra
 
@@ -144,21 +151,31 @@ def test_push_prefills_captions_and_pull_stores_reviews(session, blobs, engine, 
     assert pushed.created_project and pushed.tasks_created == 8 and pushed.predictions_added == 0
     made = ls_client.projects.get(id=pushed.ls_project_id)
     assert made.title == "voicecap: Harbour" and '<TextArea name="caption"' in made.label_config
+    # One model_version on the project and every prediction: Label Studio pre-fills every task.
+    assert made.model_version == labelstudio.MODEL_VERSION
     tasks = _tasks(ls_client, pushed.ls_project_id)
     assert sorted(t.data["voicecap_image_id"] for t in tasks) == sorted(expected)
     by_image = {t.data["voicecap_image_id"]: t for t in tasks}
     for image_id, caption in expected.items():
         task = by_image[image_id]
-        assert [p.model_version for p in task.predictions] == [f"voicecap-caption-{caption.id}"]
+        assert [p.model_version for p in task.predictions] == [labelstudio.MODEL_VERSION]
         assert task.predictions[0].result[0]["value"]["text"] == [caption.text]
         assert task.data["voicecap_caption_id"] == caption.id
+        # Signed links to voicecap, never data: URLs.
+        assert task.data["image"].startswith(f"{VOICECAP}/api/media/")
+        assert task.data["audio"].startswith(f"{VOICECAP}/api/media/")
     image = seeded.images["approved"]
-    prefix, payload = by_image[image.id].data["image"].split(",", 1)
-    assert prefix == "data:image/png;base64" and base64.b64decode(payload) == blobs.read_bytes(image.blob_key)
-    assert by_image[image.id].data["audio"].startswith("data:audio/webm;base64,")
-    assert by_image[image.id].data["transcript"] == "a red boat in a harbour"
+    assert by_image[image.id].data["transcript"] == [
+        {"author": "Recording 1", "text": "a red boat in a harbour", "start": 0.0, "end": 2.5}
+    ]
+    # Every recording of an image, on one timeline: the second starts where the first (61.5 s) ends.
+    merged = by_image[seeded.images["merged"].id].data["transcript"]
+    assert [(p["author"], p["text"], p["start"]) for p in merged] == [
+        ("Recording 1", "a fishing net on the quay", 0.0),
+        ("Recording 2", "green net and orange floats", 61.5),
+    ]
 
-    # Pushing again changes nothing; a new caption for one image adds one prediction to its task.
+    # Pushing again changes nothing; a new caption for one image replaces its task's prediction.
     again = labelstudio.push(engine, project, flt, links, ls_client)
     assert (again.created_project, again.tasks_created, again.unchanged) == (False, 0, 8)
     pending_image = seeded.images["pending"]
@@ -169,7 +186,8 @@ def test_push_prefills_captions_and_pull_stores_reviews(session, blobs, engine, 
     task = next(
         t for t in _tasks(ls_client, pushed.ls_project_id) if t.data["voicecap_image_id"] == pending_image.id
     )
-    assert f"voicecap-caption-{newer.id}" in {p.model_version for p in task.predictions}
+    assert [p.result[0]["value"]["text"] for p in task.predictions] == [["A white lighthouse at dusk."]]
+    assert task.data["voicecap_caption_id"] == newer.id
 
     # Reviewers submit in Label Studio: one accepts the caption, one rewrites it, one skips.
     accepted = by_image[seeded.images["extra0"].id]
@@ -182,7 +200,10 @@ def test_push_prefills_captions_and_pull_stores_reviews(session, blobs, engine, 
 
     pulled = labelstudio.pull(session, project, ls_client, seeded.lead)
     session.commit()
-    assert (pulled.approved, pulled.edited, pulled.already, pulled.skipped) == (1, 1, 0, [])
+    assert (pulled.approved, pulled.edited, pulled.already) == (1, 1, 0), pulled.skipped
+    # The skip is reported, not applied.
+    assert len(pulled.skipped) == 1 and pulled.skipped[0].startswith(f"task {skipped.id} annotation ")
+    assert pulled.skipped[0].endswith(": skipped in Label Studio, no decision")
     reviews = session.scalars(select(Review).where(Review.source == "labelstudio").order_by(Review.id)).all()
     assert sorted((r.decision.value, r.reviewer_id) for r in reviews) == [
         ("approve", seeded.lead.id),
@@ -198,7 +219,7 @@ def test_push_prefills_captions_and_pull_stores_reviews(session, blobs, engine, 
     # Pulling again applies nothing twice.
     twice = labelstudio.pull(session, project, ls_client, seeded.lead)
     session.commit()
-    assert (twice.approved, twice.edited, twice.already) == (0, 0, 2)
+    assert (twice.approved, twice.edited, twice.already, len(twice.skipped)) == (0, 0, 2, 1)
     assert session.scalar(select(func.count()).select_from(Review).where(Review.source == "labelstudio")) == 2
 
     # The reviewer changes their mind in Label Studio: the change lands on the edited caption.
@@ -230,7 +251,8 @@ def test_push_prefills_captions_and_pull_stores_reviews(session, blobs, engine, 
 def test_tasks_file_is_accepted_by_label_studio(session, blobs, ls_client, tmp_path) -> None:
     seed_export(session, blobs, extra_approved=1)
     path = tmp_path / "tasks.json"
-    written = run_json("labelstudio", "tasks-file", "Harbour", "--out", str(path), "--media", "data")
+    env = {"VOICECAP_PUBLIC_BASE_URL": VOICECAP}
+    written = run_json("labelstudio", "tasks-file", "Harbour", "--out", str(path), env=env)
     assert written == {"tasks": 7, "path": str(path)}
     tasks = json.loads(path.read_text(encoding="utf-8"))
     assert len(tasks) == 7 and not list(tmp_path.glob("*.tmp"))
@@ -250,8 +272,12 @@ def test_tasks_file_is_accepted_by_label_studio(session, blobs, ls_client, tmp_p
 
 def test_cli_push_and_pull(session, blobs, label_studio, ls_client) -> None:
     seeded = seed_export(session, blobs, extra_approved=0)
-    env = {"VOICECAP_LABELSTUDIO_URL": label_studio, "VOICECAP_LABELSTUDIO_API_KEY": TOKEN}
-    pushed = run_json("labelstudio", "push", "Harbour", "--state", "approved", "--media", "data", env=env)
+    env = {
+        "VOICECAP_LABELSTUDIO_URL": label_studio,
+        "VOICECAP_LABELSTUDIO_API_KEY": TOKEN,
+        "VOICECAP_PUBLIC_BASE_URL": VOICECAP,
+    }
+    pushed = run_json("labelstudio", "push", "Harbour", "--state", "approved", env=env)
     assert pushed["created_project"] is True and pushed["tasks_created"] == 5
     task = next(
         t
@@ -268,25 +294,203 @@ def test_cli_push_and_pull(session, blobs, label_studio, ls_client) -> None:
     refused = run_cli("labelstudio", "pull", "Harbour", "--as", "annika", env=env, check=False)
     assert refused.returncode == 1 and "lead or admin" in refused.stderr
     wrong_token = {**env, "VOICECAP_LABELSTUDIO_API_KEY": "not-a-token"}
-    denied = run_cli("labelstudio", "push", "Harbour", "--media", "data", env=wrong_token, check=False)
+    denied = run_cli("labelstudio", "push", "Harbour", env=wrong_token, check=False)
     assert denied.returncode == 1 and "Label Studio answered 401" in " ".join(denied.stderr.split())
 
 
-def test_url_media_need_a_public_base_url(session, blobs, engine) -> None:
-    seeded = seed_export(session, blobs, extra_approved=0)
-    record = next(
-        r
-        for batch in iter_records(engine, ExportFilter(project_id=seeded.project.id))
-        for r in batch
-        if r.id == seeded.images["approved"].id
+def test_settings_are_checked_before_a_project_is_created(session, blobs, label_studio, ls_client) -> None:
+    seed_export(session, blobs, extra_approved=0)
+    env = {"VOICECAP_LABELSTUDIO_URL": label_studio, "VOICECAP_LABELSTUDIO_API_KEY": TOKEN}
+    # No public base URL: Label Studio could load no media. Refused, and no project was made.
+    refused = run_cli(
+        "labelstudio", "push", "Harbour", env={**env, "VOICECAP_PUBLIC_BASE_URL": ""}, check=False
     )
+    assert refused.returncode == 1 and "VOICECAP_PUBLIC_BASE_URL" in refused.stderr
+    # data: URLs are gone: Label Studio's `?lsref=1` broke audio, and they bloated its database.
+    data = run_cli(
+        "labelstudio",
+        "push",
+        "Harbour",
+        "--media",
+        "data",
+        env={**env, "VOICECAP_PUBLIC_BASE_URL": VOICECAP},
+        check=False,
+    )
+    assert data.returncode == 1 and "lsref" in " ".join(data.stderr.split())
+    assert list(ls_client.projects.list()) == []
     with pytest.raises(InvalidInput, match="VOICECAP_PUBLIC_BASE_URL"):
-        labelstudio.task_for(record, seeded.project, labelstudio.MediaLinks(blobs, "url"))
-    task = labelstudio.task_for(
-        record, seeded.project, labelstudio.MediaLinks(blobs, "url", "http://vc.test:8000/")
+        labelstudio.check_links(None)
+
+
+def test_a_failed_push_leaves_no_empty_project(session, blobs, engine, ls_client) -> None:
+    seeded = seed_export(session, blobs, extra_approved=0)
+    flt = ExportFilter(project_id=seeded.project.id, state="captioned")
+    links = MediaLinks.lasting(VOICECAP, "test-secret-key", days=1)
+    real_import = ls_client.projects.import_tasks
+
+    def refuse(**kwargs: Any) -> Any:  # Label Studio refusing the import, as it would a too large request
+        raise RuntimeError("import refused")
+
+    ls_client.projects.import_tasks = refuse
+    with pytest.raises(RuntimeError, match="import refused"):
+        labelstudio.push(engine, seeded.project, flt, links, ls_client)
+    assert list(ls_client.projects.list()) == []
+    ls_client.projects.import_tasks = real_import
+    assert labelstudio.push(engine, seeded.project, flt, links, ls_client).tasks_created == 6
+
+
+def test_reject_and_send_back_choices_are_applied_on_pull(session, blobs, engine, ls_client) -> None:
+    seeded = seed_export(session, blobs, extra_approved=2)
+    flt = ExportFilter(project_id=seeded.project.id, state="captioned")
+    links = MediaLinks.lasting(VOICECAP, "test-secret-key", days=1)
+    pushed = labelstudio.push(engine, seeded.project, flt, links, ls_client)
+    by_image = {t.data["voicecap_image_id"]: t for t in _tasks(ls_client, pushed.ls_project_id)}
+    reject = by_image[seeded.images["extra0"].id]
+    send_back = by_image[seeded.images["extra1"].id]
+    unknown = by_image[seeded.images["approved"].id]
+    _submit(ls_client, reject.id, "whatever", decision="reject")
+    _submit(ls_client, send_back.id, "whatever", decision="send back: re-clean")
+    _submit(ls_client, unknown.id, "A red boat.", decision="maybe")
+    pulled = labelstudio.pull(session, seeded.project, ls_client, seeded.lead)
+    session.commit()
+    assert (pulled.rejected, pulled.sent_back, pulled.approved, pulled.edited) == (1, 1, 0, 0)
+    assert len(pulled.skipped) == 1 and "unknown decision 'maybe'" in pulled.skipped[0]
+    decisions = {
+        r.caption_id: r.decision.value
+        for r in session.scalars(select(Review).where(Review.source == "labelstudio")).all()
+    }
+    assert decisions == {
+        reject.data["voicecap_caption_id"]: "reject",
+        send_back.data["voicecap_caption_id"]: "reclean",
+    }
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    require(
+        Path(CHROMIUM).exists() or shutil.which("chromium") is not None, f"Chromium is missing at {CHROMIUM}"
     )
-    assert task["data"]["image"] == f"http://vc.test:8000/api/images/{record.id}/original"
-    assert (
-        task["data"]["audio"]
-        == f"http://vc.test:8000/api/recordings/{seeded.recordings['approved'].id}/audio"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield launched
+        launched.close()
+
+
+def _seed_spoken(session, blobs) -> dict[int, str]:
+    """Two images with captions: one described by two annotators (two WAV takes), one by one."""
+    project = factories.add_project(session, "Harbour", min_seconds=5.0, max_seconds=120.0)
+    factories.add_user(session, "lena", "lead", "correct-horse")  # pulls as this lead
+    people = [factories.add_user(session, n, "annotator", "correct-horse") for n in ("annika", "bert")]
+    captions: dict[int, str] = {}
+    for index, takes in ((1, 2), (2, 1)):
+        image = add_image(session, blobs, project, index)
+        for person in people[:takes]:
+            recording = factories.add_recording(
+                session,
+                image,
+                person,
+                blobs=blobs,
+                audio=SPEECH / "boats.wav",
+                duration_seconds=12.51,
+                status=RecordingStatus.captioned,
+            )
+            transcript = factories.add_transcript(
+                session,
+                recording,
+                "Three red boats on a calm lake.",
+                segments=[{"start": 0.0, "end": 4.0, "text": "Three red boats on a calm lake."}],
+            )
+        text = f"Scene {index}: three red boats on a calm lake."
+        captions[image.id] = add_caption(session, image, text, transcript=transcript).text
+    session.commit()
+    return captions
+
+
+def _open_task(page: Any, label_studio: str, ls_project_id: int, task_id: int) -> None:
+    page.goto(f"{label_studio}/projects/{ls_project_id}/data?task={task_id}")
+    page.wait_for_selector(".lsf-main-view, [class*='main-view']", timeout=60_000)
+
+
+def test_the_editor_shows_image_audio_and_caption_and_an_edit_comes_back(
+    session, blobs, settings, label_studio, ls_client, browser, tmp_path
+) -> None:
+    from annotate.api.app import create_app
+
+    captions = _seed_spoken(session, blobs)
+    app = create_app(settings.model_copy(update={"labelstudio_url": label_studio}))
+    with live_server(app) as voicecap:
+        env = {
+            "VOICECAP_LABELSTUDIO_URL": label_studio,
+            "VOICECAP_LABELSTUDIO_API_KEY": TOKEN,
+            "VOICECAP_PUBLIC_BASE_URL": voicecap,
+        }
+        pushed = run_json("labelstudio", "push", "Harbour", "--state", "captioned", env=env)
+        tasks = {t.data["voicecap_image_id"]: t for t in _tasks(ls_client, pushed["ls_project_id"])}
+        assert set(tasks) == set(captions)
+
+        context = browser.new_context(viewport={"width": 1500, "height": 1100})
+        page = context.new_page()
+        media: list[tuple[str, int, str | None]] = []
+        page.on(
+            "response",
+            lambda r: (
+                media.append((r.url, r.status, r.headers.get("access-control-allow-origin")))
+                if "/api/media/" in r.url
+                else None
+            ),
+        )
+        page.goto(f"{label_studio}/user/login")
+        page.fill("input[name=email]", "reviewer@example.com")
+        page.fill("input[name=password]", "correct-horse-battery")
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda url: "/user/login" not in url, timeout=60_000)
+        try:
+            for image_id, caption in captions.items():
+                task = tasks[image_id]
+                _open_task(page, label_studio, pushed["ls_project_id"], task.id)
+                # The image loaded (not a broken image), from a signed voicecap link.
+                page.wait_for_function(
+                    "() => [...document.images].some(i => i.src.includes('/api/media/') && i.complete"
+                    " && i.naturalWidth > 0)",
+                    timeout=60_000,
+                )
+                # The audio can play: the element has data to play (readyState >= 2).
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('audio')].some(a => a.readyState >= 2)",
+                    timeout=60_000,
+                )
+                # The pre-filled caption shows, and so does the transcript.
+                page.get_by_text(caption, exact=False).first.wait_for(timeout=30_000)
+                page.get_by_text("Three red boats on a calm lake.").first.wait_for(timeout=30_000)
+        except Exception:
+            page.screenshot(path=str(tmp_path / "editor.png"), full_page=True)
+            (tmp_path / "editor.html").write_text(page.content())
+            raise AssertionError(f"media responses: {media}; see {tmp_path}") from None
+        assert media and all(status in (200, 206) for _url, status, _cors in media), media
+        assert all(cors == label_studio for _url, _status, cors in media), media
+
+        # The reviewer edits the first caption in the editor, approves and submits; pull brings it back.
+        image_id = next(iter(captions))
+        _open_task(page, label_studio, pushed["ls_project_id"], tasks[image_id].id)
+        page.get_by_text(captions[image_id]).first.wait_for(timeout=60_000)
+        page.locator("[data-testid=htx-textbox-content]").first.hover()
+        page.locator("[data-testid=htx-textbox-edit-button]").first.click()
+        box = page.locator("[data-testid=textarea-region] textarea").first
+        box.fill("Three red boats, edited in Label Studio.")
+        box.press("Enter")
+        page.get_by_text("approve").first.click()
+        page.get_by_role("button", name="Submit").click()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not ls_client.annotations.list(id=tasks[image_id].id):
+            time.sleep(0.5)
+        context.close()
+        pulled = run_json("labelstudio", "pull", "Harbour", "--as", "lena", env=env)
+    assert (pulled["edited"], pulled["approved"], pulled["skipped"]) == (1, 0, []), pulled
+    session.expire_all()
+    latest = session.scalar(
+        select(Caption).where(Caption.image_id == image_id, Caption.kind == CaptionKind.edited)
     )
+    assert latest is not None and latest.text == "Three red boats, edited in Label Studio."
+    assert latest.status == "approved"

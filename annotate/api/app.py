@@ -17,6 +17,7 @@ from annotate.api.routes import (
     auth,
     exports,
     images,
+    media,
     recordings,
     review,
     sessions,
@@ -26,6 +27,7 @@ from annotate.api.routes import (
 )
 from annotate.api.security_headers import SecurityHeaders
 from annotate.security import SessionSigner, secret_key
+from annotate.services.media_links import MediaSigner
 from db.blobstore import BlobStore
 from db.migrate import check_schema
 from db.session import get_engine, session_factory
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, *, verify_schema: bool = True) 
     app.state.sessions = session_factory(engine)
     app.state.blobs = BlobStore(settings.blob_dir)
     app.state.signer = SessionSigner(secret_key(settings), settings.session_days * 86400)
+    app.state.media_signer = MediaSigner(secret_key(settings))
     app.state.login_limiter = LoginLimiter(
         DatabaseLimiter(app.state.sessions),
         per_name=settings.login_attempts_per_minute,
@@ -68,7 +71,7 @@ def create_app(settings: Settings | None = None, *, verify_schema: bool = True) 
     install_error_handlers(app)
     app.add_middleware(RejectNonFiniteJson)
     app.add_middleware(SecurityHeaders)
-    for module in (auth, sessions, tasks, recordings, images, review, triage, admin, stats, exports):
+    for module in (auth, sessions, tasks, recordings, images, media, review, triage, admin, stats, exports):
         app.include_router(module.router)
 
     @app.get("/api/health", tags=["meta"])

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from annotate.api.ratelimit import LoginLimiter
 from annotate.errors import Forbidden, Unauthorized
 from annotate.security import SessionSigner
+from annotate.services.media_links import MediaSigner
 from annotate.services.permissions import RECORDER_ROLES, check_reviewer, check_role
 from annotate.services.sessions import find_session
 from db.blobstore import BlobStore
@@ -43,6 +44,10 @@ def get_blobs(request: Request) -> BlobStore:
 
 def get_signer(request: Request) -> SessionSigner:
     return request.app.state.signer
+
+
+def get_media_signer(request: Request) -> MediaSigner:
+    return request.app.state.media_signer
 
 
 def get_login_limiter(request: Request) -> LoginLimiter:
@@ -72,6 +77,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
 SignerDep = Annotated[SessionSigner, Depends(get_signer)]
 LoginLimiterDep = Annotated[LoginLimiter, Depends(get_login_limiter)]
+MediaSignerDep = Annotated[MediaSigner, Depends(get_media_signer)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from annotate.cli.common import JSON_OPTION, console, db_session, err_console, fail, print_json, table
 from annotate.errors import VoicecapError
+from annotate.security import media_links
 from annotate.services.projects import get_project
 from db.blobstore import get_blobstore
 from db.session import get_engine
@@ -36,7 +37,15 @@ def export(
         "90,5,5", "--split", help="train,validation,test percentages; by image hash, stable across runs."
     ),
     formats: list[str] = typer.Option(
-        ["jsonl"], "--format", "-f", help="jsonl and/or parquet (repeat the option for both)."
+        ["jsonl"],
+        "--format",
+        "-f",
+        help="jsonl, parquet and/or localized-narratives (one line per recording); repeat for several.",
+    ),
+    profile: str = typer.Option(
+        "full",
+        "--profile",
+        help="full (every field) or pixmo-cap (PixMo-Cap's image_url, caption, transcripts + image_sha256).",
     ),
     with_media: bool = typer.Option(
         False, "--with-media", help="Copy images and audio into OUT/media; rows then give relative paths."
@@ -63,12 +72,20 @@ def export(
 
     `voicecap export harbour --out exports/jan --since 2026-01-01 --until 2026-02-01 --with-media`
 
-    Load it: `datasets.load_dataset("json", data_files={"train": "exports/harbour-v1/train.jsonl"})`.
+    `voicecap export harbour --out exports/pixmo --profile pixmo-cap --format parquet`: exactly PixMo-Cap's
+    columns and image_sha256; each image_url a signed link (VOICECAP_PUBLIC_BASE_URL, valid
+    VOICECAP_MEDIA_LINK_DAYS) or, with --with-media, a path relative to OUT.
+
+    `voicecap export harbour --out exports/ln --format localized-narratives`: one line per recording in
+    Localized Narratives' format (caption, word timings as timed_caption, voice_recording).
+
+    Load it: `datasets.load_dataset("exports/harbour-v1")` (README.md's configs name the files written).
     """
     # Imported here: the export's modules (and SQLAlchemy's PostgreSQL dialect) load only for an export.
     # ExportFilter and ExportOptions reject a bad state, format, date or split; this only reports it.
     from annotate.services.export import ExportFilter, ExportOptions, SplitSpec, parse_when
 
+    settings = get_settings()
     with db_session() as session:
         record = get_project(session, project)
         try:
@@ -85,8 +102,10 @@ def export(
                 formats=tuple(formats),
                 with_media=with_media,
                 overwrite=overwrite,
-                public_base_url=get_settings().public_base_url,
+                public_base_url=settings.public_base_url,
                 workers=workers,
+                profile=profile,
+                links=media_links(settings),
             )
         except VoicecapError as exc:
             fail(exc.message)

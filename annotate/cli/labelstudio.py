@@ -9,10 +9,10 @@ import typer
 
 from annotate.cli.common import JSON_OPTION, console, db_session, fail, print_json
 from annotate.errors import VoicecapError
+from annotate.security import media_links
 from annotate.services.permissions import check_reviewer
 from annotate.services.projects import get_project
 from annotate.services.users import get_user
-from db.blobstore import get_blobstore
 from db.session import get_engine
 from db.settings import get_settings
 
@@ -30,8 +30,8 @@ STATE_OPTION = typer.Option(
 MEDIA_OPTION = typer.Option(
     "url",
     "--media",
-    help="url: link images/audio under VOICECAP_PUBLIC_BASE_URL (or the image's http source); "
-    "data: embed them as data: URLs (small projects).",
+    help="url (the only mode): signed links under VOICECAP_PUBLIC_BASE_URL that Label Studio loads "
+    "without a voicecap login, valid VOICECAP_MEDIA_LINK_DAYS.",
 )
 LS_PROJECT_OPTION = typer.Option(
     None, "--ls-project", help="Label Studio project id (default: the one titled 'voicecap: PROJECT')."
@@ -93,7 +93,7 @@ def push(
     flt = _filter(record.id, state)
     client = _client(url)
     try:
-        links = service.MediaLinks(get_blobstore(), media, settings.public_base_url)
+        links = service.check_links(media_links(settings), media)
         result = service.push(get_engine(), record, flt, links, client, ls_project)
     except VoicecapError as exc:
         fail(exc.message)
@@ -121,8 +121,10 @@ def pull(
 ) -> None:
     """Bring Label Studio reviewers' submissions back as reviews.
 
-    A submitted caption equal to ours approves it; a changed one is stored as an edited caption
-    (approved, the original superseded). Each annotation is applied once, however often you pull.
+    The `decision` choice maps to a review: approve (a changed caption is stored as an edited caption,
+    approved, the original superseded; no choice means approve), reject, send back (re-clean or
+    re-transcribe). A skipped task is reported and changes nothing. Each annotation is applied once,
+    however often you pull.
 
     Example: `voicecap labelstudio pull harbour --as lena`
     """
@@ -144,7 +146,8 @@ def pull(
         return
     console.print(
         f"Label Studio project {data['ls_project_id']}: {data['approved']} approved, "
-        f"{data['edited']} edited, {data['already']} already pulled, {len(data['skipped'])} skipped."
+        f"{data['edited']} edited, {data['rejected']} rejected, {data['sent_back']} sent back, "
+        f"{data['already']} already pulled, {len(data['skipped'])} skipped."
     )
     for line in data["skipped"][:20]:
         console.print(f"  skipped {line}")
@@ -163,7 +166,7 @@ def tasks_file(
     Create a Label Studio project with the labeling config printed by `voicecap labelstudio config`,
     then Import this file.
 
-    Example: `voicecap labelstudio tasks-file harbour --out harbour-tasks.json --media data`
+    Example: `voicecap labelstudio tasks-file harbour --out harbour-tasks.json`
     """
     from annotate.services import labelstudio as service
 
@@ -172,7 +175,7 @@ def tasks_file(
         record = get_project(session, project)
     flt = _filter(record.id, state)
     try:
-        links = service.MediaLinks(get_blobstore(), media, settings.public_base_url)
+        links = service.check_links(media_links(settings), media)
         count = service.write_tasks_file(get_engine(), record, flt, links, out)
     except VoicecapError as exc:
         fail(exc.message)

@@ -1,25 +1,28 @@
-"""Label Studio sync: push captions as pre-filled tasks, pull reviewers' edits back as Review rows.
+"""Label Studio sync: push captions as pre-filled tasks, pull reviewers' decisions back as Review rows.
 
-A task is one image with its audio and transcript; its caption arrives as a prediction in a TextArea, so
-a reviewer in Label Studio edits or accepts it and submits. Pushing again adds tasks for new images and a
-new prediction where an image's caption changed. Pulling turns each submitted annotation into an
-`approve` (text unchanged) or an `edit` (text changed) through the review service, once per annotation
-version (the Review's external_id names it).
+A task is one image with every live recording of it: one audio (the recordings' 16 kHz WAVs one after
+another) and their transcripts as Paragraphs synced to it, one paragraph per segment, named by the
+recording. The caption arrives as a prediction in a TextArea; the reviewer edits or accepts it, picks
+approve / reject / send back in the `decision` Choices and submits. Every prediction carries one
+`model_version` (MODEL_VERSION), which push sets on the project: Label Studio pre-fills a task only with
+predictions of the project's model_version. Pushing again adds tasks for new images and replaces the
+prediction of a task whose caption changed. Pulling applies each submitted annotation once (the Review's
+external_id names its version); a skipped task is reported, never applied.
 
-Label Studio's browser must reach the media: `url` links point at this app (VOICECAP_PUBLIC_BASE_URL;
-the reviewer must be logged in to voicecap in the same browser) or at the image's own http(s) source;
-`data` embeds the bytes as data: URLs, for small projects and for tests.
+Media: tasks link to this app with signed, expiring links (annotate/services/media_links.py), which
+Label Studio's editor fetches without a voicecap session, cross-origin (the media route answers with
+CORS for VOICECAP_LABELSTUDIO_URL's origin). Never data: URLs: Label Studio appends `?lsref=1` to the
+audio URL, which breaks a data: URL, and would keep every file's base64 in its database.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -27,81 +30,75 @@ from sqlalchemy.orm import Session
 from annotate.errors import InvalidInput, NotFound, VoicecapError
 from annotate.services import review as review_service
 from annotate.services.export import ExportFilter, ImageRecord, iter_records
-from db.blobstore import BlobStore
+from annotate.services.export.fields import _segments as segment_spans
+from annotate.services.media_links import MediaLinks
 from db.files import atomic_write
-from db.models import Caption, CaptionStatus, Image, Project, Review, User
+from db.models import Caption, CaptionStatus, Image, Project, Review, ReviewDecision, User
 
-MediaMode = Literal["url", "data"]
 LABEL_CONFIG = """<View>
   <Image name="image" value="$image"/>
-  <Audio name="audio" value="$audio"/>
-  <Header value="Transcript"/>
-  <Text name="transcript" value="$transcript"/>
-  <Header value="Caption: edit it if needed, then submit"/>
+  <Header value="Recordings (the transcript follows the audio)"/>
+  <Audio name="audio" value="$audio" sync="transcript"/>
+  <Paragraphs name="transcript" value="$transcript" layout="dialogue" nameKey="author" textKey="text"
+              sync="audio"/>
+  <Header value="Caption: edit it if needed, choose a decision, then submit"/>
   <TextArea name="caption" toName="image" editable="true" rows="8" maxSubmissions="1"/>
+  <Choices name="decision" toName="image" choice="single-radio" showInline="true">
+    <Choice value="approve"/>
+    <Choice value="reject"/>
+    <Choice value="send back: re-clean"/>
+    <Choice value="send back: re-transcribe"/>
+  </Choices>
 </View>"""
-MODEL_VERSION = "voicecap-caption-{}"
-_MODEL_VERSION = re.compile(r"^voicecap-caption-(\d+)$")
-IMPORT_BATCH = 500  # tasks per import request (Label Studio caps one request near 250k tasks / 200 MB)
-MIME = {
-    "png": "image/png",
-    "jpeg": "image/jpeg",
-    "jpg": "image/jpeg",
-    "webp": "image/webp",
-    "gif": "image/gif",
+MODEL_VERSION = "voicecap"  # one for every prediction, set on the project (see the module docstring)
+DECISIONS = {
+    "approve": ReviewDecision.approve,  # an edit where the text changed
+    "reject": ReviewDecision.reject,
+    "send back: re-clean": ReviewDecision.reclean,
+    "send back: re-transcribe": ReviewDecision.retranscribe,
 }
+IMPORT_BATCH = 500  # tasks per import request (Label Studio caps one request near 250k tasks / 200 MB)
+NEEDS_BASE_URL = (
+    "Label Studio loads images and audio from voicecap: set VOICECAP_PUBLIC_BASE_URL to where its browser "
+    "reaches voicecap (e.g. http://127.0.0.1:8000); links are signed and need no voicecap login."
+)
 
 
 def project_title(project: Project) -> str:
     return f"voicecap: {project.name}"
 
 
-@dataclass
-class MediaLinks:
-    """How tasks point at images and audio."""
-
-    blobs: BlobStore
-    mode: MediaMode = "url"
-    public_base_url: str = ""
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("url", "data"):
-            raise InvalidInput(f"Unknown media mode {self.mode!r}; use url or data.")
-        self.public_base_url = self.public_base_url.rstrip("/")
-
-    def _need_base(self) -> str:
-        if not self.public_base_url:
-            raise InvalidInput(
-                "Label Studio needs URLs it can load: set VOICECAP_PUBLIC_BASE_URL to where voicecap is "
-                "served (e.g. http://127.0.0.1:8000), or embed the media with --media data."
-            )
-        return self.public_base_url
-
-    def image(self, record: ImageRecord) -> str:
-        if self.mode == "data":
-            mime = MIME.get(record.format.lower(), "application/octet-stream")
-            return _data_url(mime, self.blobs.read_bytes(record.blob_key))
-        if record.source.startswith(("http://", "https://")):
-            return record.source
-        return f"{self._need_base()}/api/images/{record.id}/original"
-
-    def audio(self, record: ImageRecord, recording_id: int | None) -> str:
-        recordings = record.recordings
-        chosen = next((r for r in recordings if r.id == recording_id), recordings[0] if recordings else None)
-        if chosen is None:
-            return ""
-        if self.mode == "data":
-            return _data_url(chosen.content_type, self.blobs.read_bytes(chosen.original_key))
-        return f"{self._need_base()}/api/recordings/{chosen.id}/audio"
+def check_links(links: MediaLinks | None, media: str = "url") -> MediaLinks:
+    """The links tasks will use, or a clear error before anything is sent to Label Studio."""
+    if media != "url":
+        raise InvalidInput(
+            f"Unknown media mode {media!r}: only url. data: URLs break audio in Label Studio's editor (it "
+            "appends ?lsref=1) and store every file's base64 in its database; links are signed instead."
+        )
+    if links is None or not links.base_url:
+        raise InvalidInput(NEEDS_BASE_URL)
+    return links
 
 
-def _data_url(mime: str, data: bytes) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+def paragraphs(record: ImageRecord) -> list[dict[str, Any]]:
+    """The transcripts as Label Studio Paragraphs on the joined audio's timeline (one per segment)."""
+    out: list[dict[str, Any]] = []
+    offset = 0.0
+    for number, recording in enumerate(record.recordings, start=1):
+        author = f"Recording {number}"
+        segments = segment_spans(recording.segments)
+        if not segments:
+            segments = [{"start": 0.0, "end": float(recording.seconds or 0.0), "text": recording.transcript}]
+        for segment in segments:
+            start, end = offset + segment["start"], offset + segment["end"]
+            out.append({"author": author, "text": segment["text"].strip(), "start": start, "end": end})
+        offset += float(recording.seconds or 0.0)
+    return out
 
 
-def prediction(caption_id: int, text: str, score: float | None) -> dict[str, Any]:
+def prediction(text: str, score: float | None) -> dict[str, Any]:
     return {
-        "model_version": MODEL_VERSION.format(caption_id),
+        "model_version": MODEL_VERSION,
         "score": 1.0 if score is None else float(score),
         "result": [
             {"from_name": "caption", "to_name": "image", "type": "textarea", "value": {"text": [text]}}
@@ -113,17 +110,18 @@ def task_for(record: ImageRecord, project: Project, links: MediaLinks) -> dict[s
     """One Label Studio task (import format) for an image with a chosen caption."""
     caption = record.chosen
     assert caption is not None
+    recordings = tuple(r.id for r in record.recordings)
     return {
         "data": {
-            "image": links.image(record),
-            "audio": links.audio(record, caption.recording_id),
-            "transcript": "\n\n".join(r.transcript for r in record.recordings),
+            "image": links.image(record.id),
+            "audio": links.audio(recordings) if recordings else "",
+            "transcript": paragraphs(record),
             "voicecap_image_id": record.id,
             "voicecap_caption_id": caption.id,
             "voicecap_project": project.name,
             "sha256": record.sha256,
         },
-        "predictions": [prediction(caption.id, caption.text, caption.faithfulness)],
+        "predictions": [prediction(caption.text, caption.faithfulness)],
     }
 
 
@@ -181,79 +179,122 @@ class PushResult:
         return dict(self.__dict__)
 
 
-def _existing_tasks(client: Any, ls_project_id: int) -> dict[int, tuple[int, set[str]]]:
-    """voicecap image id -> (task id, model versions of its predictions)."""
-    known: dict[int, tuple[int, set[str]]] = {}
+@dataclass(frozen=True)
+class KnownTask:
+    id: int
+    caption_id: int | None
+    predictions: tuple[tuple[int, str], ...]  # (prediction id, its caption text) of MODEL_VERSION
+
+
+def _existing_tasks(client: Any, ls_project_id: int) -> dict[int, KnownTask]:
+    """voicecap image id -> its task in Label Studio."""
+    known: dict[int, KnownTask] = {}
     for task in client.tasks.list(project=ls_project_id, fields="all", page_size=500):
-        image_id = (task.data or {}).get("voicecap_image_id")
-        if image_id is None:
+        data = task.data or {}
+        if data.get("voicecap_image_id") is None:
             continue
-        versions = {p.model_version for p in (task.predictions or []) if getattr(p, "model_version", None)}
-        known[int(image_id)] = (int(task.id), versions)
+        ours = tuple(
+            (int(p.id), _prediction_text(p.result))
+            for p in (task.predictions or [])
+            if getattr(p, "model_version", None) == MODEL_VERSION
+        )
+        caption_id = data.get("voicecap_caption_id")
+        known[int(data["voicecap_image_id"])] = KnownTask(
+            int(task.id), int(caption_id) if caption_id is not None else None, ours
+        )
     return known
+
+
+def _prediction_text(result: Any) -> str:
+    return _annotation_text({"result": result or []}) or ""
+
+
+def _create_project(client: Any, project: Project) -> int:
+    made = client.projects.create(
+        title=project_title(project),
+        label_config=LABEL_CONFIG,
+        model_version=MODEL_VERSION,
+        show_collab_predictions=True,
+        description=f"Captions of voicecap project {project.name!r}: edit, decide and submit.",
+    )
+    return int(made.id)
+
+
+def _replace_prediction(client: Any, known: KnownTask, task: dict[str, Any]) -> None:
+    """The task's caption changed: its old prediction goes, the new one and its caption id come."""
+    for prediction_id, _text in known.predictions:
+        client.predictions.delete(id=prediction_id)
+    wanted = task["predictions"][0]
+    client.predictions.create(task=known.id, **wanted)
+    client.tasks.update(id=str(known.id), data=task["data"])
 
 
 def push(
     engine: Engine,
     project: Project,
     flt: ExportFilter,
-    links: MediaLinks,
+    links: MediaLinks | None,
     client: Any,
     ls_project_id: int | None = None,
 ) -> PushResult:
-    """Create or update the Label Studio project of `project`: new tasks, predictions for new captions."""
+    """Create or update the Label Studio project of `project`: new tasks, new predictions for changed
+    captions. Settings are checked and the first tasks built before a project is created, and a project
+    this call created is deleted again if the push fails, so a failed push leaves nothing behind."""
+    links = check_links(links)
+    tasks = iter_tasks(engine, project, flt, links)
+    first = next(tasks, None)  # a task that cannot be built fails here, before any project exists
     created = False
     if ls_project_id is None:
         ls_project_id = find_project(client, project_title(project))
     if ls_project_id is None:
-        made = client.projects.create(
-            title=project_title(project),
-            label_config=LABEL_CONFIG,
-            description=f"Captions of voicecap project {project.name!r}; edit and submit to review them.",
-        )
-        ls_project_id, created = int(made.id), True
+        ls_project_id, created = _create_project(client, project), True
+    else:
+        client.projects.update(id=ls_project_id, model_version=MODEL_VERSION)
     result = PushResult(ls_project_id=ls_project_id, created_project=created)
-    known = {} if created else _existing_tasks(client, ls_project_id)
-
-    new_tasks: list[dict[str, Any]] = []
-    new_predictions: list[dict[str, Any]] = []
-
-    def flush(final: bool = False) -> None:
-        if new_tasks and (final or len(new_tasks) >= IMPORT_BATCH):
-            client.projects.import_tasks(id=ls_project_id, request=new_tasks, return_task_ids=True)
-            result.tasks_created += len(new_tasks)
-            new_tasks.clear()
-        if new_predictions and (final or len(new_predictions) >= IMPORT_BATCH):
-            client.projects.import_predictions(id=ls_project_id, request=new_predictions)
-            result.predictions_added += len(new_predictions)
-            new_predictions.clear()
-
-    for task in iter_tasks(engine, project, flt, links):
-        image_id = task["data"]["voicecap_image_id"]
-        if image_id not in known:
-            new_tasks.append(task)
-        else:
-            task_id, versions = known[image_id]
-            wanted = task["predictions"][0]
-            if wanted["model_version"] in versions:
-                result.unchanged += 1
-            else:
-                new_predictions.append({**wanted, "task": task_id})
-        flush()
-    flush(final=True)
+    try:
+        _send(client, result, [] if first is None else [first], tasks, {} if created else None)
+    except BaseException:
+        if created and result.tasks_created == 0:
+            client.projects.delete(id=ls_project_id)
+        raise
     return result
 
 
-@dataclass
-class PullResult:
-    ls_project_id: int
-    approved: int = 0
-    edited: int = 0
-    already: int = 0
-    skipped: list[str] = field(default_factory=list)
+def _send(
+    client: Any,
+    result: PushResult,
+    first: list[dict[str, Any]],
+    tasks: Iterator[dict[str, Any]],
+    known: dict[int, KnownTask] | None,
+) -> None:
+    """Import new tasks in batches; replace the prediction of each known task whose caption changed."""
+    if known is None:
+        known = _existing_tasks(client, result.ls_project_id)
+    batch: list[dict[str, Any]] = []
+    for task in chain(first, tasks):
+        image_id = task["data"]["voicecap_image_id"]
+        old = known.get(image_id)
+        if old is None:
+            batch.append(task)
+            if len(batch) >= IMPORT_BATCH:
+                _import(client, result, batch)
+            continue
+        text = task["predictions"][0]["result"][0]["value"]["text"][0]
+        if old.caption_id == task["data"]["voicecap_caption_id"] and [t for _i, t in old.predictions] == [
+            text
+        ]:
+            result.unchanged += 1
+        else:
+            _replace_prediction(client, old, task)
+            result.predictions_added += 1
+    _import(client, result, batch)
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+
+def _import(client: Any, result: PushResult, batch: list[dict[str, Any]]) -> None:
+    if batch:
+        client.projects.import_tasks(id=result.ls_project_id, request=batch, return_task_ids=True)
+        result.tasks_created += len(batch)
+        batch.clear()
 
 
 def _annotation_text(annotation: dict[str, Any]) -> str | None:
@@ -263,11 +304,15 @@ def _annotation_text(annotation: dict[str, Any]) -> str | None:
     return None
 
 
-def _caption_id(task: dict[str, Any], annotation: dict[str, Any]) -> int | None:
-    shown = annotation.get("prediction") or {}
-    match = _MODEL_VERSION.match(str(shown.get("model_version", "")))
-    if match:
-        return int(match.group(1))
+def _annotation_choice(annotation: dict[str, Any]) -> str | None:
+    for item in annotation.get("result") or []:
+        if item.get("from_name") == "decision" and item.get("type") == "choices":
+            chosen = (item.get("value") or {}).get("choices") or []
+            return str(chosen[0]) if chosen else None
+    return None
+
+
+def _caption_id(task: dict[str, Any]) -> int | None:
     value = (task.get("data") or {}).get("voicecap_caption_id")
     return int(value) if value is not None else None
 
@@ -294,6 +339,20 @@ def download_tasks(client: Any, ls_project_id: int) -> list[dict[str, Any]]:
     return json.loads(data)
 
 
+@dataclass
+class PullResult:
+    ls_project_id: int
+    approved: int = 0
+    edited: int = 0
+    rejected: int = 0
+    sent_back: int = 0
+    already: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
 def pull(
     session: Session,
     project: Project,
@@ -301,7 +360,8 @@ def pull(
     reviewer: User,
     ls_project_id: int | None = None,
 ) -> PullResult:
-    """Store each submitted annotation as a Review (approve or edit by `reviewer`); the caller commits."""
+    """Store each submitted annotation as a Review by `reviewer`; the caller commits. A task a reviewer
+    skipped in Label Studio is reported in `skipped` and changes nothing."""
     if ls_project_id is None:
         ls_project_id = find_project(client, project_title(project))
         if ls_project_id is None:
@@ -310,7 +370,9 @@ def pull(
     for task in download_tasks(client, ls_project_id):
         annotations = sorted(task.get("annotations") or [], key=lambda a: a.get("id", 0))
         for annotation in annotations:
+            label = f"task {task.get('id')} annotation {annotation.get('id')}"
             if annotation.get("was_cancelled"):
+                result.skipped.append(f"{label}: skipped in Label Studio, no decision")
                 continue
             external_id = f"ls:{ls_project_id}:{annotation['id']}:{annotation.get('updated_at', '')}"[:100]
             if session.scalar(select(Review.id).where(Review.external_id == external_id)) is not None:
@@ -318,6 +380,19 @@ def pull(
                 continue
             _apply(session, project, task, annotation, reviewer, external_id, result)
     return result
+
+
+def _decision(annotation: dict[str, Any], text: str | None, current: Caption) -> ReviewDecision | str:
+    """The review decision an annotation means, or why it means none."""
+    choice = _annotation_choice(annotation)
+    decision = DECISIONS.get(choice or "approve")
+    if decision is None:
+        return f"unknown decision {choice!r}"
+    if decision is ReviewDecision.approve:
+        if not text:
+            return "empty caption"
+        return ReviewDecision.approve if text == current.text.strip() else ReviewDecision.edit
+    return decision
 
 
 def _apply(
@@ -330,18 +405,18 @@ def _apply(
     result: PullResult,
 ) -> None:
     label = f"task {task.get('id')} annotation {annotation.get('id')}"
-    text = _annotation_text(annotation)
-    caption_id = _caption_id(task, annotation)
+    caption_id = _caption_id(task)
     caption = session.get(Caption, caption_id) if caption_id is not None else None
     image = session.get(Image, caption.image_id) if caption is not None else None
     if caption is None or image is None or image.project_id != project.id:
         result.skipped.append(f"{label}: names no caption of project {project.name!r}")
         return
-    if not text:
-        result.skipped.append(f"{label}: empty caption")
-        return
     current = _current(session, caption)
-    decision = "approve" if text == current.text.strip() else "edit"
+    text = _annotation_text(annotation)
+    decision = _decision(annotation, text, current)
+    if not isinstance(decision, ReviewDecision):  # why the annotation means no decision
+        result.skipped.append(f"{label}: {decision}")
+        return
     reason = f"Label Studio {label} by Label Studio user {annotation.get('completed_by')}"
     try:
         with session.begin_nested():
@@ -350,7 +425,7 @@ def _apply(
                 current.id,
                 reviewer,
                 decision,
-                text=text if decision == "edit" else None,
+                text=text if decision is ReviewDecision.edit else None,
                 reason=reason,
                 source="labelstudio",
                 external_id=external_id,
@@ -358,7 +433,9 @@ def _apply(
     except VoicecapError as exc:
         result.skipped.append(f"{label}: {exc.message}")
         return
-    if decision == "approve":
-        result.approved += 1
-    else:
-        result.edited += 1
+    counter = {
+        ReviewDecision.approve: "approved",
+        ReviewDecision.edit: "edited",
+        ReviewDecision.reject: "rejected",
+    }.get(decision, "sent_back")
+    setattr(result, counter, getattr(result, counter) + 1)

@@ -15,6 +15,7 @@ from starlette.background import BackgroundTask
 from annotate.api.content_disposition import attachment
 from annotate.api.deps import BlobsDep, EngineDep, LeadUser, SessionDep, SettingsDep
 from annotate.errors import InvalidInput
+from annotate.security import media_links
 from annotate.services.export import (
     ExportFilter,
     ExportOptions,
@@ -75,7 +76,8 @@ def download_export(
     )
     spec = SplitSpec.parse(split)
     session.close()  # the rows are read in short transactions of their own
-    builder = RowBuilder(project.name, blobs, spec, settings.public_base_url)
+    links = media_links(settings)  # signed image_url links (no session needed) under a public base URL
+    builder = RowBuilder(project.name, blobs, spec, settings.public_base_url, links=links)
     stem = f"{_safe(project.name)}-{state}"
     if format == "jsonl":
         return StreamingResponse(
@@ -93,7 +95,11 @@ def download_export(
             media_type = "application/vnd.apache.parquet"
         else:
             options = ExportOptions(
-                filter=flt, split=spec, formats=("jsonl", "parquet"), public_base_url=settings.public_base_url
+                filter=flt,
+                split=spec,
+                formats=("jsonl", "parquet"),
+                public_base_url=settings.public_base_url,
+                links=links,
             )
             export_dataset(engine, blobs, project, options, scratch / stem)
             target = scratch / f"{stem}.zip"

@@ -24,17 +24,23 @@ from typing import Any
 from sqlalchemy import Engine
 
 from annotate.errors import InvalidInput
+from annotate.services.export.card import load_with, write_card
 from annotate.services.export.files import (
     FORMATS,
     MEDIA_LIST,
     HashingFile,
     prepare_dir,
+    sha256_of,
     split_file,
 )
-from annotate.services.export.manifest import LOAD_WITH, code_version, file_entry, write_manifest
+from annotate.services.export.manifest import code_version, file_entry, write_manifest
+from annotate.services.export.narratives import FORMAT as NARRATIVES
+from annotate.services.export.narratives import load_words, narratives
 from annotate.services.export.parts import PartBuilders, PartJob, Progress, Run, part_path
-from annotate.services.export.rows import TOTALS, RowBuilder, iter_rows, write_rows
+from annotate.services.export.profiles import PROFILES, Profile
+from annotate.services.export.rows import TOTALS, RowBuilder, encode_line, iter_rows, write_rows
 from annotate.services.export.selection import SPLITS, ExportFilter, SplitSpec, count_images, plan_parts
+from annotate.services.media_links import MediaLinks
 from db.blobstore import BlobStore
 from db.models import Project
 from db.session import is_sqlite
@@ -58,8 +64,19 @@ class ExportOptions:
     # Each writes its id range to part files the main process then appends in order, so the output is
     # byte-identical whatever the count. With --with-media one process copies the files.
     workers: int = 1
+    # full (every field) or pixmo-cap (PixMo-Cap's columns + image_sha256): see profiles.py.
+    profile: str = "full"
+    # Signed links to images and audio (set with a public base URL): fetchable without a session.
+    links: MediaLinks | None = None
 
     def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise InvalidInput(f"Unknown profile {self.profile!r}; use {' or '.join(PROFILES)}.")
+        if self.profile == "pixmo-cap" and self.links is None and not self.with_media:
+            raise InvalidInput(
+                "The pixmo-cap profile needs an image_url for every image: set VOICECAP_PUBLIC_BASE_URL "
+                "(signed links) or pass --with-media (paths relative to the export)."
+            )
         self.formats = tuple(dict.fromkeys(self.formats))  # each format once, in the order asked
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown:
@@ -82,12 +99,18 @@ class ExportRun:
     jsonl: dict[str, HashingFile] = field(default_factory=dict)  # by split; empty: JSONL not asked for
     parquet: dict[str, Any] = field(default_factory=dict)  # ParquetSplit by split, likewise
     media_list: HashingFile | None = None
+    narratives: dict[str, HashingFile] = field(default_factory=dict)  # by split; empty: not asked for
+    narrative_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
     totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOTALS, 0))
 
     def writers(self) -> list[Any]:
         media = [self.media_list] if self.media_list is not None else []
-        return [*self.jsonl.values(), *self.parquet.values(), *media]
+        return [*self.jsonl.values(), *self.parquet.values(), *self.narratives.values(), *media]
+
+    @property
+    def profile(self) -> Profile:
+        return PROFILES[self.options.profile]
 
     def add(self, counts: dict[str, int], totals: dict[str, int]) -> None:
         """Count a run some part builder wrote."""
@@ -107,23 +130,35 @@ def _open_run(
 ) -> ExportRun:
     """The run with its files open under temp names (Parquet's module is imported only when asked for)."""
     media_dir = out_dir / "media" if options.with_media else None
-    builder = RowBuilder(project.name, blobs, options.split, options.public_base_url, media_dir)
+    builder = RowBuilder(
+        project.name,
+        blobs,
+        options.split,
+        options.public_base_url,
+        media_dir,
+        links=options.links,
+        pixmo_urls=options.profile == "pixmo-cap",
+    )
     run = ExportRun(engine, blobs, project, options, out_dir, builder, progress)
     if "jsonl" in options.formats:
         run.jsonl = {s: HashingFile(split_file(out_dir, s, "jsonl")) for s in SPLITS}
     if "parquet" in options.formats:
         from annotate.services.export.parquet import ParquetSplit
 
-        run.parquet = {s: ParquetSplit(split_file(out_dir, s, "parquet")) for s in SPLITS}
+        struct = run.profile.struct
+        run.parquet = {s: ParquetSplit(split_file(out_dir, s, "parquet"), struct=struct) for s in SPLITS}
+    if NARRATIVES in options.formats:
+        run.narratives = {s: HashingFile(split_file(out_dir, s, NARRATIVES)) for s in SPLITS}
     if options.with_media:
         run.media_list = builder.media_lines = HashingFile(out_dir / MEDIA_LIST)
     return run
 
 
 def _requested_workers(options: ExportOptions) -> int:
-    """Processes asked for: 1 with media (one process copies the files), else the option, else one per
-    core (at most 4)."""
-    if options.with_media:
+    """Processes asked for: 1 with media (one process copies the files), another profile than full or
+    Localized Narratives (part builders write full rows only), else the option, else one per core (at
+    most 4)."""
+    if options.with_media or options.profile != "full" or NARRATIVES in options.formats:
         return 1
     if options.workers > 0:
         return options.workers
@@ -155,9 +190,25 @@ def _write_single(run: ExportRun) -> None:
     """Build every row in this process (small exports, and exports with media)."""
     options = run.options
     for rows in iter_rows(run.engine, run.builder, options.filter, options.window):
-        write_rows(rows, run.jsonl, run.parquet, run.counts, run.totals)
+        write_rows(rows, run.jsonl, run.parquet, run.counts, run.totals, run.profile.shape)
+        if run.narratives:
+            _write_narratives(run, rows)
         if run.progress is not None:
             run.progress(len(rows))
+
+
+def _write_narratives(run: ExportRun, rows: list[dict[str, Any]]) -> None:
+    """A window's Localized Narratives lines, one per recording, with its words read in one query."""
+    words = load_words(run.engine, [r["id"] for row in rows for r in row["recordings"]])
+    links = run.options.links if not run.options.with_media else None
+
+    def voice(recording: dict[str, Any]) -> str:
+        return recording["audio_path"] if links is None else links.audio((recording["id"],))
+
+    for row in rows:
+        for line in narratives(row, words, voice):
+            run.narratives[row["split"]].write(encode_line(line))
+            run.narrative_counts[row["split"]] += 1
 
 
 def _part_jobs(run: ExportRun, runs: list[Run], builders: int) -> list[PartJob]:
@@ -200,17 +251,22 @@ def _publish(run: ExportRun) -> list[dict[str, Any]]:
     entries."""
     files: list[dict[str, Any]] = []
     for split in SPLITS:
-        for fmt, by_split in (("jsonl", run.jsonl), ("parquet", run.parquet)):
+        written = (
+            ("jsonl", run.jsonl, run.counts),
+            ("parquet", run.parquet, run.counts),
+            (NARRATIVES, run.narratives, run.narrative_counts),
+        )
+        for fmt, by_split, counts in written:
             writer = by_split.get(split)
             if writer is None:
                 continue
-            if run.counts[split] == 0:
+            if counts[split] == 0:
                 writer.tmp.unlink(missing_ok=True)
                 continue
             digest = writer.sha256()
             writer.publish()
             size = writer.final.stat().st_size
-            files.append(file_entry(writer.final, fmt, split, run.counts[split], size, digest))
+            files.append(file_entry(writer.final, fmt, split, counts[split], size, digest))
     media = run.media_list
     if media is not None:
         media.publish()
@@ -225,6 +281,7 @@ def _manifest(
     options, engine = run.options, run.engine
     return {
         "format_version": 1,
+        "profile": options.profile,
         "project": {"id": run.project.id, "name": run.project.name},
         "created_at": started.isoformat(),
         "seconds": round((datetime.now(UTC) - started).total_seconds(), 3),
@@ -235,9 +292,10 @@ def _manifest(
         "formats": list(options.formats),
         "with_media": options.with_media,
         "counts": {**run.totals, "splits": run.counts, "selected_at_start": expected},
+        "localized_narratives": run.narrative_counts if run.narratives else None,
         "missing_media": run.builder.missing_media,
         "files": files,
-        "load_with": LOAD_WITH,
+        "load_with": load_with(files),
     }
 
 
@@ -278,6 +336,8 @@ def export_dataset(
         for leftover in out_dir.glob("*.part*.tmp"):
             leftover.unlink(missing_ok=True)
     files = _publish(run)
+    card = write_card(out_dir, project.name, run.profile, files)
+    files.append(file_entry(card, "dataset-card", None, 0, card.stat().st_size, sha256_of(card)))
     manifest = _manifest(run, started, expected, files)
     write_manifest(out_dir, manifest)
     return manifest

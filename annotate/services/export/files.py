@@ -16,7 +16,8 @@ from annotate.errors import Conflict
 from annotate.services.export.selection import SPLITS
 from db.files import atomic_write, publish
 
-FORMATS: tuple[str, ...] = ("jsonl", "parquet")
+FORMATS: tuple[str, ...] = ("jsonl", "parquet", "localized-narratives")
+CARD = "README.md"
 MANIFEST = "manifest.json"
 MEDIA_LIST = "media.sha256"
 
@@ -71,6 +72,8 @@ def sha256_of(path: Path) -> str:
 
 
 def split_file(out_dir: Path, split: str, fmt: str) -> Path:
+    if fmt == "localized-narratives":
+        return out_dir / f"{split}.localized_narratives.jsonl"
     return out_dir / f"{split}.{fmt}"
 
 
@@ -86,6 +89,7 @@ def prepare_dir(out_dir: Path, overwrite: bool) -> None:
         for fmt in FORMATS:
             split_file(out_dir, split, fmt).unlink(missing_ok=True)
     (out_dir / MEDIA_LIST).unlink(missing_ok=True)
+    (out_dir / CARD).unlink(missing_ok=True)
     for stale in out_dir.glob("*.tmp"):
         stale.unlink()
 
@@ -94,7 +98,7 @@ def zip_directory(directory: Path, target: Path) -> None:
     """Zip an export directory (JSONL deflated, Parquet and media stored as they are), atomically."""
     with atomic_write(target, "wb") as handle, zipfile.ZipFile(handle, "w") as archive:
         for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-            packed = path.suffix in {".jsonl", ".json", ".sha256"}
+            packed = path.suffix in {".jsonl", ".json", ".sha256", ".md"}
             archive.write(
                 path,
                 path.relative_to(directory).as_posix(),

@@ -12,12 +12,6 @@ from typing import Any
 from annotate.services.export.files import MANIFEST, sha256_of
 from db.files import atomic_write
 
-LOAD_WITH = {
-    "datasets": 'load_dataset("json", data_files={"train": "train.jsonl", '
-    '"validation": "validation.jsonl", "test": "test.jsonl"})',
-    "pandas": 'pandas.read_json("train.jsonl", lines=True)',
-}
-
 
 def code_version() -> dict[str, Any]:
     """The package version and, from a source checkout, the git commit (with a dirty mark)."""

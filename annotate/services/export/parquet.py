@@ -34,7 +34,11 @@ def arrow_type(kind: ParquetType) -> pa.DataType:
     return _SCALARS[kind]
 
 
-ROW_SCHEMA = pa.schema([(name, arrow_type(kind)) for name, kind in ROW.fields])
+def schema_of(struct: Struct) -> pa.Schema:
+    return pa.schema([(name, arrow_type(kind)) for name, kind in struct.fields])
+
+
+ROW_SCHEMA = schema_of(ROW)
 
 
 def fsync_file(path: Path) -> None:
@@ -45,11 +49,11 @@ def fsync_file(path: Path) -> None:
 class ParquetSplit:
     """One split's Parquet file, written in row groups from buffered rows."""
 
-    def __init__(self, final: Path, temp: bool = True) -> None:
+    def __init__(self, final: Path, temp: bool = True, struct: Struct = ROW) -> None:
         self.final = final
         self.tmp = final.with_name(final.name + ".tmp") if temp else final
-        self.schema = ROW_SCHEMA
-        self.writer = pq.ParquetWriter(self.tmp, ROW_SCHEMA, compression="zstd")
+        self.schema = ROW_SCHEMA if struct is ROW else schema_of(struct)
+        self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
         self.buffer: list[dict[str, Any]] = []
         self.rows = 0
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -18,6 +18,7 @@ from annotate.errors import InvalidInput
 from annotate.services.export.fields import CAPTIONS, RECORDINGS, REVIEWS
 from annotate.services.export.records import ImageRecord, iter_records
 from annotate.services.export.selection import ExportFilter, SplitSpec
+from annotate.services.media_links import MediaLinks
 from db.blobstore import BlobStore
 from db.files import atomic_write
 
@@ -44,8 +45,14 @@ class RowBuilder:
         split: SplitSpec,
         public_base_url: str = "",
         media_dir: Path | None = None,
+        links: MediaLinks | None = None,
+        pixmo_urls: bool = False,
     ) -> None:
         self.project = project
+        # Signed links (no session needed) to this app's copy of an image, when a public base URL is set.
+        self.links = links
+        # PixMo-Cap's image_url names every image: the export's copy with media, else a signed link.
+        self.pixmo_urls = pixmo_urls
         self.blobs = blobs
         self.split = split
         self.public_base_url = public_base_url.rstrip("/")
@@ -57,8 +64,15 @@ class RowBuilder:
         self.missing_media: list[str] = []
 
     def image_url(self, record: ImageRecord) -> str | None:
+        if self.pixmo_urls:
+            if self.media_dir is not None:
+                return self.image_path(record)
+            if self.links is not None:
+                return self.links.image(record.id, self.image_suffix(record))
         if record.source.startswith(("http://", "https://")):
             return record.source
+        if self.links is not None:
+            return self.links.image(record.id, self.image_suffix(record))
         if self.public_base_url:
             return f"{self.public_base_url}/api/images/{record.id}/original"
         return None
@@ -68,8 +82,11 @@ class RowBuilder:
         if self.media_dir is None:
             return self.local_path(record.blob_key)
         sha = record.sha256
-        ext = IMAGE_EXTENSIONS.get(record.format.lower(), Path(record.blob_key).suffix or ".bin")
-        return self._copy(record.blob_key, f"media/images/{sha[:2]}/{sha}{ext}")
+        return self._copy(record.blob_key, f"media/images/{sha[:2]}/{sha}{self.image_suffix(record)}")
+
+    @staticmethod
+    def image_suffix(record: ImageRecord) -> str:
+        return IMAGE_EXTENSIONS.get(record.format.lower(), Path(record.blob_key).suffix or ".bin")
 
     def audio_path(self, key: str) -> str:
         if self.media_dir is None:
@@ -180,12 +197,14 @@ def write_rows(
     parquet: dict[str, Any],
     counts: dict[str, int],
     totals: dict[str, int],
+    shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> None:
     """Count a window's rows and write each to its split's JSONL file and/or Parquet writer (either may
-    be empty: that format was not asked for)."""
+    be empty: that format was not asked for), shaped by the export's profile (None: the full row)."""
     for row in rows:
         tally(row, counts, totals)
+        out = row if shape is None else shape(row)
         if jsonl:
-            jsonl[row["split"]].write(encode_line(row))
+            jsonl[row["split"]].write(encode_line(out))
         if parquet:
-            parquet[row["split"]].add(row)
+            parquet[row["split"]].add(out)

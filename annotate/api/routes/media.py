@@ -1,0 +1,98 @@
+"""Media behind signed links (annotate/services/media_links.py): no session, CORS for Label Studio.
+
+The token is the permission: it names one image or the audio of given recordings and when that stops
+being fetchable. Label Studio's editor fetches media cross-origin without cookies, so the configured
+Label Studio origin (VOICECAP_LABELSTUDIO_URL) is allowed to read the bytes; downloads by scripts need
+no CORS at all. Several recordings in one link are one WAV, played one after another.
+"""
+
+from __future__ import annotations
+
+import io
+import wave
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
+from sqlalchemy import select
+
+from annotate.api.deps import BlobsDep, MediaSignerDep, SessionDep, SettingsDep
+from annotate.api.routes.images import MEDIA_TYPES
+from annotate.errors import InvalidInput, NotFound, Unauthorized
+from annotate.services.media_links import MediaLinkInvalid, MediaSigner, origin_of
+from db.blobstore import BlobStore
+from db.models import DEAD_RECORDING_STATES, Image, Recording
+from db.settings import Settings
+
+router = APIRouter(prefix="/api/media", tags=["media"])
+
+
+def _cors(settings: Settings) -> dict[str, str]:
+    """Sent on every answer, asked with an Origin or not: a browser may reuse a cached image it loaded
+    without CORS for a CORS fetch of the same URL, and that copy must carry the header too."""
+    allowed = origin_of(settings.labelstudio_url)
+    if not allowed:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": allowed,
+        "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+        "Access-Control-Allow-Headers": "Range",
+        "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges",
+        "Vary": "Origin",
+    }
+
+
+def _verify(signer: MediaSigner, token: str) -> tuple[str, tuple[int, ...]]:
+    try:
+        return signer.verify(token)
+    except MediaLinkInvalid as exc:
+        raise Unauthorized(str(exc), code="media_link_invalid") from exc
+
+
+def _joined_wav(blobs: BlobStore, keys: list[str]) -> bytes:
+    """The WAVs one after another, in one WAV (all are the 16 kHz mono files intake writes)."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as joined:
+        for index, key in enumerate(keys):
+            with wave.open(str(blobs.path(key)), "rb") as part:
+                if index == 0:
+                    joined.setparams(part.getparams())
+                elif part.getparams()[:3] != joined.getparams()[:3]:
+                    raise InvalidInput("These recordings' WAV files differ in format.")
+                joined.writeframes(part.readframes(part.getnframes()))
+    return out.getvalue()
+
+
+@router.options("/{token}/{name}", include_in_schema=False)
+def media_preflight(token: str, name: str, request: Request, settings: SettingsDep) -> Response:
+    return Response(status_code=204, headers=_cors(settings))
+
+
+@router.get("/{token}/{name}", response_class=FileResponse)
+def media(
+    token: str,
+    name: str,
+    session: SessionDep,
+    blobs: BlobsDep,
+    settings: SettingsDep,
+    signer: MediaSignerDep,
+) -> Response:
+    """An image, or recordings' 16 kHz audio, named by a signed link that has not expired."""
+    kind, ids = _verify(signer, token)
+    headers = {**_cors(settings), "Cache-Control": "private, max-age=3600"}
+    if kind == "image":
+        image = session.get(Image, ids[0])
+        if image is None or not blobs.path(image.blob_key).is_file():
+            raise NotFound("This image is gone.", code="image_not_found")
+        media_type = MEDIA_TYPES.get(image.format.upper(), "application/octet-stream")
+        return FileResponse(blobs.path(image.blob_key), media_type=media_type, headers=headers)
+    rows = session.execute(
+        select(Recording.id, Recording.wav_key).where(
+            Recording.id.in_(ids), Recording.status.not_in(DEAD_RECORDING_STATES)
+        )
+    ).all()
+    keys = dict(rows)
+    if len(keys) != len(set(ids)) or not all(blobs.path(k).is_file() for k in keys.values()):
+        raise NotFound("A recording of this link is gone.", code="recording_not_found")
+    if len(ids) == 1:
+        return FileResponse(blobs.path(keys[ids[0]]), media_type="audio/wav", headers=headers)
+    return Response(_joined_wav(blobs, [keys[i] for i in ids]), media_type="audio/wav", headers=headers)
