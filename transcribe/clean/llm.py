@@ -36,6 +36,7 @@ from transcribe.clean.json_modes import (
     refuses_format,
     response_format,
 )
+from transcribe.clean.languages import language_name
 from transcribe.clean.prompts import PromptTemplate, resolve
 
 __all__ = [
@@ -108,6 +109,7 @@ class _Spent:
 class LLMCleaner:
     name = "llm"
     can_merge = True
+    takes_languages = True  # the caption is written in each transcript's language (clean_in_languages)
 
     def __init__(self, settings: Settings, *, fallback: bool = True) -> None:
         self.settings = settings
@@ -129,12 +131,27 @@ class LLMCleaner:
             raise result
         return result
 
-    def clean_many(self, transcripts: Sequence[str]) -> list[CleanResult | Exception]:
-        jobs = [self.prompt.messages(transcript=text.strip()) for text in transcripts]
+    def clean_many(
+        self, transcripts: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> list[CleanResult | Exception]:
+        """Captions written in each transcript's language (English where none is given)."""
+        languages = languages if languages is not None else [None] * len(transcripts)
+        jobs = [
+            self.prompt.messages(transcript=text.strip(), **_language_slot(self.prompt, language))
+            for text, language in zip(transcripts, languages, strict=True)
+        ]
         return self._run(jobs, self.prompt)
 
-    def merge_many(self, groups: Sequence[Sequence[str]]) -> list[CleanResult | Exception]:
-        jobs = [self.merge_prompt.messages(transcripts=format_transcripts(group)) for group in groups]
+    def merge_many(
+        self, groups: Sequence[Sequence[str]], languages: Sequence[str | None] | None = None
+    ) -> list[CleanResult | Exception]:
+        languages = languages if languages is not None else [None] * len(groups)
+        jobs = [
+            self.merge_prompt.messages(
+                transcripts=format_transcripts(group), **_language_slot(self.merge_prompt, language)
+            )
+            for group, language in zip(groups, languages, strict=True)
+        ]
         return self._run(jobs, self.merge_prompt)
 
     def close(self) -> None:
@@ -273,6 +290,11 @@ class LLMCleaner:
             spent.prompt_tokens,
             spent.completion_tokens,
         )
+
+
+def _language_slot(prompt: PromptTemplate, language: str | None) -> dict[str, str]:
+    """{"language": "Spanish"} for a prompt that names the caption's language; v1 prompts do not."""
+    return {"language": language_name(language)} if prompt.has_slot("language") else {}
 
 
 def _permanent(

@@ -47,6 +47,7 @@ class _MergeGroup:
     transcript_ids: list[int]
     texts: list[str]
     key: str
+    language: str | None  # the caption's language: the transcripts' own when they agree, else the project's
 
 
 class MergeSweep:
@@ -86,7 +87,11 @@ def merge_images(
     report.images = len(groups)
     if not groups:
         return report
-    results = cleaner.merge_many([group.texts for group in groups])
+    texts = [group.texts for group in groups]
+    if getattr(cleaner, "takes_languages", False):
+        results = cleaner.merge_many(texts, languages=[group.language for group in groups])  # type: ignore[call-arg]
+    else:
+        results = cleaner.merge_many(texts)
     for group, result in zip(groups, results, strict=True):
         if isinstance(result, Exception):
             report.failed[group.image_id] = str(result)
@@ -166,8 +171,9 @@ def _newest_caption(*conditions: ColumnElement[bool]) -> ScalarSelect[datetime]:
 def _group(session: Session, cleaner: Cleaner, image_id: int) -> _MergeGroup | None:
     """The image's non-empty transcripts of its current revisions, unless fewer than two or merged."""
     rows = session.execute(
-        select(Transcript.id, Transcript.text)
+        select(Transcript.id, Transcript.text, Transcript.language, Project.language)
         .join(Recording, Recording.id == Transcript.recording_id)
+        .join(Project, Project.id == Recording.project_id)
         .where(
             Recording.image_id == image_id,
             Recording.status == RecordingStatus.captioned,
@@ -175,11 +181,13 @@ def _group(session: Session, cleaner: Cleaner, image_id: int) -> _MergeGroup | N
         )
         .order_by(Recording.id)
     ).all()
-    texts = [(tid, text) for tid, text in rows if text and text.strip()]
-    if len(texts) < 2:
+    kept = [row for row in rows if row.text and row.text.strip()]
+    if len(kept) < 2:
         return None
-    ids = [tid for tid, _ in texts]
+    ids = [row.id for row in kept]
     key = merged_key(image_id, ids, cleaner)
     if session.scalar(select(Caption.id).where(Caption.dedupe_key == key)) is not None:
         return None
-    return _MergeGroup(image_id, ids, [text for _, text in texts], key)
+    spoken = {row[2] for row in kept}
+    language = spoken.pop() if len(spoken) == 1 else kept[0][3]
+    return _MergeGroup(image_id, ids, [row.text for row in kept], key, language)

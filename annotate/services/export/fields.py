@@ -128,6 +128,39 @@ def _segments(text: str | None) -> list[dict[str, Any]]:
     ]
 
 
+CONFIDENCE = Struct(
+    (
+        ("low_word_share", FLOAT64),
+        ("mean_logprob", FLOAT64),
+        ("unsure", BOOL),
+        ("detected_language", STRING),
+        ("detected_probability", FLOAT64),
+        ("escalated_from", STRING),
+    )
+)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _confidence(text: str | None) -> dict[str, Any]:
+    """Transcript.confidence (transcribe/cascade.py) as the figures a data lead filters on; None where a
+    transcript made before they were measured has none. `escalated_from`: the first-pass model when the
+    confidence cascade re-transcribed the take."""
+    figures = (_loads(text) if text else None) or {}
+    cascade = figures.get("cascade")
+    first = cascade.get("first") if isinstance(cascade, dict) else None
+    return {
+        "low_word_share": _number(figures.get("low_word_share")),
+        "mean_logprob": _number(figures.get("mean_logprob")),
+        "unsure": bool(figures["unsure"]) if "unsure" in figures else None,
+        "detected_language": figures.get("detected_language") or "",
+        "detected_probability": _number(figures.get("detected_probability")),
+        "escalated_from": str(first.get("model", "")) if isinstance(first, dict) else "",
+    }
+
+
 _iso = datetime.isoformat
 
 CAPTIONS = FieldTable(
@@ -163,6 +196,8 @@ RECORDINGS = FieldTable(
     Field("segments", ListOf(SEGMENT), cast(Transcript.segments, Text), _segments),
     Field("engine", STRING, _or_empty(Transcript.engine)),
     Field("model", STRING, _or_empty(Transcript.model)),
+    Field("confidence", CONFIDENCE, cast(Transcript.confidence, Text), _confidence),
+    Field("transcript_flags", ListOf(STRING), cast(Transcript.flags, Text), _flag_list),
     Field("audio_path", STRING),  # where the audio is on this machine, or its copy in the export
     Field("content_type", STRING, Recording.content_type),
     Field("created_at", STRING, Recording.created_at, _iso),

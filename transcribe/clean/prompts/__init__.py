@@ -1,7 +1,8 @@
 """Prompt templates, one file per version: `<kind>-v<N>.txt` (caption-v1, merge-v1, …).
 
 A file holds `=== system ===` and `=== user ===` sections after optional `#` comment lines. The user
-section names its slots: `{transcript}` (caption) or `{transcripts}` (merge). Slots are replaced
+section names its slots: `{transcript}` (caption) or `{transcripts}` (merge); the system section of
+v2 and later names `{language}`, the language the caption is written in ("Spanish"). Slots are replaced
 literally, so braces elsewhere (the JSON example) need no escaping and a transcript's own braces are
 safe. The id of the file is stored on every caption it produced.
 """
@@ -31,14 +32,20 @@ class PromptTemplate:
     system: str
     user: str
 
+    def has_slot(self, name: str) -> bool:
+        return "{" + name + "}" in self.system or "{" + name + "}" in self.user
+
     def messages(self, **slots: str) -> list[dict[str, str]]:
-        """The chat messages with each `{slot}` replaced by its value."""
-        user = self.user
+        """The chat messages with each `{slot}` replaced by its value, in both sections."""
+        system, user = self.system, self.user
         for name, value in slots.items():
-            if "{" + name + "}" not in user:
+            if not self.has_slot(name):
                 raise ValueError(f"prompt {self.id} has no {{{name}}} slot")
-            user = user.replace("{" + name + "}", value)
-        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+            system = system.replace("{" + name + "}", value)
+        for name, value in slots.items():
+            if "{" + name + "}" in self.user:  # only the template's own slots: a transcript's "{…}" stays
+                user = user.replace("{" + name + "}", value)
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     @cached_property
     def examples(self) -> frozenset[str]:
