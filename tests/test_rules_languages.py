@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from transcribe.clean import RulesCleaner
-from transcribe.clean.base import clean_in_languages
 from transcribe.clean.languages import (
     _compile,
     base_language,
@@ -60,8 +59,8 @@ def test_a_language_without_a_table_is_only_tidied() -> None:
 
 
 def test_the_cleaner_uses_each_transcripts_language() -> None:
-    results = clean_in_languages(
-        RulesCleaner(), ["Euh, un chat.", "Uh, a cat.", "Ähm, eine Katze."], ["fr", None, "de"]
+    results = RulesCleaner().clean_many(
+        ["Euh, un chat.", "Uh, a cat.", "Ähm, eine Katze."], ["fr", None, "de"]
     )
     assert [r.text for r in results] == ["Un chat.", "A cat.", "Eine Katze."]
     assert RulesCleaner().clean("Uh, a cat.").text == "A cat."  # English stays the default

@@ -84,7 +84,7 @@ class _LiveSink(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, chunk) -> int:  # type: ignore[override]
+    def write(self, chunk) -> int:
         self.data += chunk
         return len(chunk)
 

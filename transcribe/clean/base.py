@@ -49,18 +49,15 @@ class Cleaner(Protocol):
 
     def clean(self, transcript: str) -> CleanResult: ...
 
-    def clean_many(self, transcripts: Sequence[str]) -> list[CleanResult | Exception]: ...
+    def clean_many(
+        self, transcripts: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> list[CleanResult | Exception]:
+        """One result per transcript; `languages` (a code or None each) picks filler tables and the
+        language the caption is written in (English where none is given)."""
+        ...
 
-    def merge_many(self, groups: Sequence[Sequence[str]]) -> list[CleanResult | Exception]: ...
+    def merge_many(
+        self, groups: Sequence[Sequence[str]], languages: Sequence[str | None] | None = None
+    ) -> list[CleanResult | Exception]: ...
 
     def close(self) -> None: ...
-
-
-def clean_in_languages(
-    cleaner: Cleaner, transcripts: Sequence[str], languages: Sequence[str | None]
-) -> list[CleanResult | Exception]:
-    """Clean a batch, telling a cleaner that can use it each transcript's language (the rules cleaner's
-    filler tables); a cleaner without `takes_languages` is called as before."""
-    if getattr(cleaner, "takes_languages", False):
-        return cleaner.clean_many(transcripts, languages=languages)
-    return cleaner.clean_many(transcripts)

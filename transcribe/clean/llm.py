@@ -109,7 +109,6 @@ class _Spent:
 class LLMCleaner:
     name = "llm"
     can_merge = True
-    takes_languages = True  # the caption is written in each transcript's language (clean_in_languages)
 
     def __init__(self, settings: Settings, *, fallback: bool = True) -> None:
         self.settings = settings

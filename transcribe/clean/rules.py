@@ -297,7 +297,6 @@ class RulesCleaner:
     prompt_version = RULES_VERSION
     merge_prompt_version = ""
     can_merge = False
-    takes_languages = True  # clean_many accepts each transcript's language (see clean_in_languages)
 
     def clean(self, transcript: str, language: str | None = None) -> CleanResult:
         return CleanResult(
@@ -313,7 +312,9 @@ class RulesCleaner:
         languages = languages if languages is not None else [None] * len(transcripts)
         return [self.clean(text, language) for text, language in zip(transcripts, languages, strict=True)]
 
-    def merge_many(self, groups: Sequence[Sequence[str]]) -> list[CleanResult | Exception]:
+    def merge_many(
+        self, groups: Sequence[Sequence[str]], languages: Sequence[str | None] | None = None
+    ) -> list[CleanResult | Exception]:
         raise NotImplementedError("the rules cleaner does not write merged captions; use the llm cleaner")
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ from db.models import Caption, CaptionKind, Recording, Transcript
 from db.queue import STAGES, Stage
 from db.settings import Settings, get_settings
 from transcribe.clean import load_cleaner
-from transcribe.clean.base import Cleaner, CleanResult, PermanentCleanError, clean_in_languages
+from transcribe.clean.base import Cleaner, CleanResult, PermanentCleanError
 from transcribe.stages.base import PermanentError, Sweep
 from transcribe.stages.captions import build_caption, single_key
 from transcribe.stages.merge import MergeSweep
@@ -88,8 +88,8 @@ class CleanProcessor:
                 results[rid] = PermanentCleanError("clean: the transcript is empty; nothing to caption")
             else:
                 todo.append(item)
-        cleaned = clean_in_languages(
-            self.cleaner, [item.transcript.text for item in todo], [item.transcript.language for item in todo]
+        cleaned = self.cleaner.clean_many(
+            [item.transcript.text for item in todo], [item.transcript.language for item in todo]
         )
         for item, result in zip(todo, cleaned, strict=True):
             if isinstance(result, Exception):

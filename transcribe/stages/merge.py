@@ -88,10 +88,7 @@ def merge_images(
     if not groups:
         return report
     texts = [group.texts for group in groups]
-    if getattr(cleaner, "takes_languages", False):
-        results = cleaner.merge_many(texts, languages=[group.language for group in groups])  # type: ignore[call-arg]
-    else:
-        results = cleaner.merge_many(texts)
+    results = cleaner.merge_many(texts, languages=[group.language for group in groups])
     for group, result in zip(groups, results, strict=True):
         if isinstance(result, Exception):
             report.failed[group.image_id] = str(result)
