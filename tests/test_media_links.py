@@ -26,7 +26,7 @@ def test_a_token_grants_its_kind_and_ids_until_it_expires() -> None:
     with pytest.raises(MediaLinkInvalid, match="not valid"):
         MediaSigner("another key").verify(token, now=0)
     # A session cookie signed with the same key is not a media token.
-    session_token = SessionSigner(KEY, 3600).dumps(1, "csrf")
+    session_token = SessionSigner(KEY, 3600).dumps("a-session-token")
     with pytest.raises(MediaLinkInvalid):
         signer.verify(session_token, now=0)
     assert origin_of("http://127.0.0.1:8080/projects/") == "http://127.0.0.1:8080" and origin_of("nope") == ""
