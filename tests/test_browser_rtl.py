@@ -51,7 +51,7 @@ def test_an_arabic_caption_reads_and_edits_right_to_left(browser, server, sessio
         badges = page.locator("#flags .badge").all_inner_texts()
         assert "unsure" in badges and "spoke ar in a project set to en" in badges
         # Typing at the end of an RTL textarea appends to the Arabic text, as a writer of Arabic expects.
-        page.locator("#caption-text").focus()
+        page.keyboard.press("e")  # editing is an explicit mode; it focuses the caption
         page.keyboard.press("End")
         page.keyboard.type(" صغير")
         assert page.locator("#caption-text").input_value() == ARABIC_CAPTION + " صغير"

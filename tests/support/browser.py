@@ -60,8 +60,12 @@ def launch(playwright: Any, mic: Path | None = MIC) -> Any:
 
 
 def logged_in_page(browser: Any, server: str, name: str, password: str, **context: Any) -> Any:
-    """A new page in its own context, logged in through the API; uncaught errors collect in page.errors."""
-    ctx = browser.new_context(**context)
+    """A new page in its own context, logged in through the API; uncaught errors collect in page.errors.
+
+    The page runs with the CSP bypassed: the tests' wait_for_function evaluates a string in the page,
+    which `script-src 'self'` forbids. tests/test_browser_csp.py drives the pages under the real CSP.
+    """
+    ctx = browser.new_context(**{"bypass_csp": True, **context})
     response = ctx.request.post(f"{server}/api/auth/login", data={"name": name, "password": password})
     assert response.ok, response.text()
     page = ctx.new_page()
