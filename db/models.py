@@ -301,3 +301,7 @@ class Review(TimestampMixin, Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(20), default="web")  # web | cli | labelstudio
     external_id: Mapped[str | None] = mapped_column(String(100), unique=True, default=None)
+
+
+# The summary tables share this metadata (they import Base from here, so the import comes last).
+import db.summary_models  # noqa: E402, F401

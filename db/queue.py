@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
+from db import summaries
 from db.models import Recording, RecordingStatus, utcnow
 
 
@@ -44,24 +45,30 @@ def expire_leases(session: Session, stage: Stage, max_attempts: int, now: dateti
     """Return rows whose worker vanished to the pool, or fail them once attempts are used up."""
     now = now or utcnow()
     expired = and_(Recording.status == stage.working, Recording.lease_until < now)
-    failed = session.execute(
-        update(Recording)
-        .where(expired, Recording.attempts >= max_attempts)
-        .values(
-            status=RecordingStatus.failed,
-            last_error=f"{stage.name}: lease expired after {max_attempts} attempts (worker died or hung)",
-            claimed_by=None,
-            lease_until=None,
+    failed = (
+        session.execute(
+            update(Recording)
+            .where(expired, Recording.attempts >= max_attempts)
+            .values(
+                status=RecordingStatus.failed,
+                last_error=f"{stage.name}: lease expired after {max_attempts} attempts (worker died or hung)",
+                claimed_by=None,
+                lease_until=None,
+            )
+            .returning(Recording.id)
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .scalars()
+        .all()
+    )
+    summaries.takes_died(session, failed)
     returned = session.execute(
         update(Recording)
         .where(expired)
         .values(status=stage.ready, claimed_by=None, lease_until=None, next_attempt_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
-    return (failed or 0) + (returned or 0)
+    return len(failed) + (returned or 0)
 
 
 def claim(
@@ -172,6 +179,8 @@ def fail(
         )
         .execution_options(synchronize_session=False)
     )
+    if give_up:
+        summaries.takes_died(session, [recording_id])
     return status
 
 

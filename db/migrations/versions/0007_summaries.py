@@ -1,0 +1,59 @@
+"""summary tables for the dashboard, stats and QC
+
+Per project, annotator and day: takes, seconds of audio, dead takes, current captions and their words,
+last review decisions and skips (daily_summaries), and take lengths in log buckets for medians
+(duration_buckets). The tables start empty; `voicecap stats rebuild` fills them from existing rows, and
+from then on every change counts itself (db.summaries).
+
+Revision ID: 0007
+Revises: 0002
+Create Date: 2026-12-02 07:00:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+COUNTS = ("takes", "dead_takes", "captions", "caption_words", "approved", "rejected", "sent_back", "skips")
+
+
+def _key_columns() -> list[sa.Column]:
+    return [
+        sa.Column(
+            "project_id", sa.Integer(), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.String(10), nullable=False),
+    ]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "daily_summaries",
+        *_key_columns(),
+        sa.Column("takes", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("audio_seconds", sa.Float(), nullable=False, server_default="0"),
+        *[sa.Column(name, sa.Integer(), nullable=False, server_default="0") for name in COUNTS[1:]],
+        sa.PrimaryKeyConstraint("project_id", "user_id", "day", name="pk_daily_summaries"),
+    )
+    op.create_index("ix_daily_summaries_day", "daily_summaries", ["project_id", "day"])
+    op.create_table(
+        "duration_buckets",
+        *_key_columns(),
+        sa.Column("bucket", sa.Integer(), nullable=False),
+        sa.Column("takes", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("seconds", sa.Float(), nullable=False, server_default="0"),
+        sa.PrimaryKeyConstraint("project_id", "user_id", "day", "bucket", name="pk_duration_buckets"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("duration_buckets")
+    op.drop_index("ix_daily_summaries_day", table_name="daily_summaries")
+    op.drop_table("daily_summaries")

@@ -1,0 +1,66 @@
+"""Pre-aggregated counts the dashboard, `voicecap stats` and QC read instead of scanning every take.
+
+One row per project, annotator and day (`user_id` 0 stands for "no annotator": a caption merged from
+several takes). What a day means follows the figure: a take counts on the day it was recorded, its
+captions on the take's day, a review decision on the day it was decided, a skip on the day it happened.
+Kept up to date by db.summaries in the same transaction as the change they count.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Float, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.models import Base
+
+NO_ANNOTATOR = 0
+
+
+class DailySummary(Base):
+    __tablename__ = "daily_summaries"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    audio_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    dead_takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # failed or rejected
+    captions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # current, not superseded
+    caption_words: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    approved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # last decision per caption
+    rejected: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sent_back: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    skips: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class DurationBucket(Base):
+    """Take lengths in ~5% wide log buckets with their exact sum: medians to within a couple of percent."""
+
+    __tablename__ = "duration_buckets"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+
+SUMMARY_COUNTS = (
+    "takes",
+    "audio_seconds",
+    "dead_takes",
+    "captions",
+    "caption_words",
+    "approved",
+    "rejected",
+    "sent_back",
+    "skips",
+)
+
+# The day grouping reads a project's rows by day.
+Index("ix_daily_summaries_day", DailySummary.project_id, DailySummary.day)
