@@ -38,6 +38,7 @@ Counts = dict[Key, dict[str, float]]
 
 BUCKET_BASE_SECONDS = 0.1
 BUCKET_GROWTH = 1.05
+FLOAT_COLUMNS = {"audio_seconds", "seconds"}
 DECISION_COLUMN = {
     ReviewDecision.approve: "approved",
     ReviewDecision.edit: "approved",
@@ -82,13 +83,13 @@ class Tally:
 
     def write(self, conn: Connection) -> None:
         for key, counts in sorted(self.daily.items()):  # a fixed order: concurrent writers cannot deadlock
-            changed = {c: v for c, v in counts.items() if v}
+            changed = {c: v if c in FLOAT_COLUMNS else round(v) for c, v in counts.items() if v}
             if changed:
                 keys = dict(zip(("project_id", "user_id", "day"), key, strict=True))
                 _upsert(conn, DailySummary.__table__, keys, changed)
         for bucket_key, counts in sorted(self.buckets.items()):
             keys = dict(zip(("project_id", "user_id", "day", "bucket"), bucket_key, strict=True))
-            _upsert(conn, DurationBucket.__table__, keys, dict(counts))
+            _upsert(conn, DurationBucket.__table__, keys, {**counts, "takes": round(counts["takes"])})
 
 
 def _upsert(conn: Connection, table: Any, keys: dict[str, Any], increments: dict[str, float]) -> None:

@@ -52,7 +52,7 @@ def rebuild(session: Session, project_id: int | None = None) -> RebuildReport:
 
 
 def _stream(session: Session, query):  # type: ignore[no-untyped-def]
-    return session.connection().execution_options(yield_per=STREAM_ROWS).execute(query)
+    return session.connection().execute(query.execution_options(yield_per=STREAM_ROWS))
 
 
 def _count_takes(session: Session, tally: Tally, project_id: int | None) -> int:

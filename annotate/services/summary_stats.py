@@ -43,10 +43,8 @@ def _key_column(table: Any, by: str) -> Any:
 def _grouped(query: Select[Any], table: Any, by: str, project_id: int | None) -> Select[Any]:
     if by in ("project", "all"):
         query = query.join(Project, Project.id == table.project_id)
-    else:
-        query = query.where(table.user_id != NO_ANNOTATOR)
-        if by == "annotator":
-            query = query.join(User, User.id == table.user_id)
+    elif by == "annotator":
+        query = query.join(User, User.id == table.user_id)
     if project_id is not None:
         query = query.where(table.project_id == project_id)
     return query if by == "all" else query.group_by(_key_column(table, by))
@@ -57,7 +55,7 @@ def summary_table(session: Session, project_id: int | None, by: str) -> pd.DataF
     s = DailySummary
     key = _key_column(s, by).label("key")
     active = func.count(func.distinct(case((s.takes > 0, s.day))))
-    query = select(key, *[func.sum(getattr(s, c)).label(c) for c in SUMMED], active.label("active_days"))
+    query = select(key, *[_sum(s, c, by).label(c) for c in SUMMED], active.label("active_days"))
     rows = session.execute(_grouped(query, s, by, project_id)).all()
     table = (
         pd.DataFrame([tuple(r) for r in rows], columns=["key", *SUMMED, "active_days"])
@@ -81,6 +79,13 @@ def summary_table(session: Session, project_id: int | None, by: str) -> pd.DataF
             "sent_back": table["sent_back"],
         }
     )
+
+
+def _sum(s: type[DailySummary], column: str, by: str) -> Any:
+    """A merged caption (no annotator) has no take's day: by day, only its review decisions count."""
+    if by == "day" and column in ("captions", "caption_words"):
+        return func.sum(case((s.user_id != NO_ANNOTATOR, getattr(s, column)), else_=0))
+    return func.sum(getattr(s, column))
 
 
 def _medians(session: Session, project_id: int | None, by: str) -> dict[Any, float]:
