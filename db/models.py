@@ -292,7 +292,10 @@ class Caption(TimestampMixin, Base):
 
 class Review(TimestampMixin, Base):
     __tablename__ = "reviews"
-    __table_args__ = (Index("ix_reviews_caption", "caption_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_reviews_caption", "caption_id", "created_at"),
+        Index("ix_reviews_created", "created_at"),  # the dashboard's decisions in the last 24 hours
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     caption_id: Mapped[int] = mapped_column(ForeignKey("captions.id", ondelete="CASCADE"))

@@ -3,8 +3,8 @@
 Every change is an additive upsert (INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n), so two
 transactions counting into the same row never lose an update on PostgreSQL or SQLite, and a rolled-back
 change takes its counts with it. Changes made through the ORM are counted by an `after_flush` hook, which
-sees every new or changed take, caption, review and assignment whatever code path made it; the queue's
-bulk UPDATEs that fail takes call `takes_died` themselves.
+sees every new or changed take, caption (by status), review and assignment whatever code path made it;
+the queue's bulk UPDATEs that fail takes call `takes_died` themselves.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.attributes import get_history
 
 from db.models import (
-    DEAD_RECORDING_STATES,
     Assignment,
     AssignmentStatus,
     Caption,
@@ -31,7 +30,13 @@ from db.models import (
     Review,
     ReviewDecision,
 )
-from db.summary_models import NO_ANNOTATOR, DailySummary, DurationBucket
+from db.summary_models import (
+    CAPTION_STATE_COLUMNS,
+    NO_ANNOTATOR,
+    TAKE_STATE_COLUMNS,
+    DailySummary,
+    DurationBucket,
+)
 
 Key = tuple[int, int, str]  # project_id, user_id, day
 Counts = dict[Key, dict[str, float]]
@@ -58,8 +63,21 @@ def duration_bucket(seconds: float) -> int:
     return 1 + int(math.log(seconds / BUCKET_BASE_SECONDS) / math.log(BUCKET_GROWTH))
 
 
-def is_dead(status: Any) -> bool:
-    return status is not None and status in DEAD_RECORDING_STATES
+def take_state_counts(status: Any) -> dict[str, float]:
+    """The columns a take in `status` counts in besides `takes` (failed or rejected ones)."""
+    column = TAKE_STATE_COLUMNS.get(getattr(status, "value", status) or "")
+    return {column: 1} if column else {}
+
+
+def caption_state_counts(status: Any, flagged: bool, words: int) -> dict[str, float]:
+    """The columns a caption in `status` counts in: its status, pending-and-flagged, current words."""
+    value = getattr(status, "value", status)
+    counts: dict[str, float] = {CAPTION_STATE_COLUMNS[value]: 1}
+    if value == CaptionStatus.pending and flagged:
+        counts["captions_flagged_pending"] = 1
+    if value != CaptionStatus.superseded:
+        counts["caption_words"] = words or 0
+    return counts
 
 
 class Tally:
@@ -71,12 +89,12 @@ class Tally:
             lambda: defaultdict(float)
         )
 
-    def add(self, key: Key, **counts: float) -> None:
+    def add(self, key: Key, sign: int = 1, **counts: float) -> None:
         for column, value in counts.items():
-            self.daily[key][column] += value
+            self.daily[key][column] += sign * value
 
-    def add_take(self, key: Key, seconds: float, dead: bool) -> None:
-        self.add(key, takes=1, audio_seconds=seconds, dead_takes=int(dead))
+    def add_take(self, key: Key, seconds: float, status: Any) -> None:
+        self.add(key, takes=1, audio_seconds=seconds, **take_state_counts(status))
         bucket = self.buckets[(*key, duration_bucket(seconds))]
         bucket["takes"] += 1
         bucket["seconds"] += seconds
@@ -121,7 +139,7 @@ def takes_died(session: Session, recording_ids: Iterable[int]) -> None:
     conn = session.connection()
     tally = Tally()
     for key in take_keys(conn, recording_ids).values():
-        tally.add(key, dead_takes=1)
+        tally.add(key, failed_takes=1)
     tally.write(conn)
 
 
@@ -151,9 +169,9 @@ def caption_key(conn: Connection, recording_id: int | None, image_id: int, creat
     return (int(project_id or 0), NO_ANNOTATOR, day_of(created_at))
 
 
-def _count_caption(conn: Connection, tally: Tally, caption: Caption, sign: int) -> None:
+def _count_caption(conn: Connection, tally: Tally, caption: Caption, status: Any, sign: int) -> None:
     key = caption_key(conn, caption.recording_id, caption.image_id, caption.created_at)
-    tally.add(key, captions=sign, caption_words=sign * (caption.word_count or 0))
+    tally.add(key, sign, **caption_state_counts(status, caption.flagged, caption.word_count))
 
 
 def _count_review(conn: Connection, tally: Tally, review: Review) -> None:
@@ -185,12 +203,10 @@ def count_flush(session: Session, flush_context: UOWTransaction) -> None:
     for obj in sorted(session.new, key=lambda o: (type(o).__name__, getattr(o, "id", 0) or 0)):
         if isinstance(obj, Recording):
             tally.add_take(
-                (obj.project_id, obj.user_id, day_of(obj.created_at)),
-                obj.duration_seconds,
-                is_dead(obj.status),
+                (obj.project_id, obj.user_id, day_of(obj.created_at)), obj.duration_seconds, obj.status
             )
-        elif isinstance(obj, Caption) and obj.status != CaptionStatus.superseded:
-            _count_caption(conn, tally, obj, 1)
+        elif isinstance(obj, Caption):
+            _count_caption(conn, tally, obj, obj.status, 1)
         elif isinstance(obj, Review):
             _count_review(conn, tally, obj)
         elif isinstance(obj, Assignment) and obj.status == AssignmentStatus.skipped:
@@ -203,20 +219,20 @@ def count_flush(session: Session, flush_context: UOWTransaction) -> None:
 def _count_change(conn: Connection, tally: Tally, obj: Any) -> None:
     if isinstance(obj, Recording):
         change = _status_change(obj, "status")
-        if change and is_dead(change[0]) != is_dead(change[1]):
+        if change:
             key = (obj.project_id, obj.user_id, day_of(obj.created_at))
-            tally.add(key, dead_takes=1 if is_dead(change[1]) else -1)
+            tally.add(key, -1, **take_state_counts(change[0]))
+            tally.add(key, 1, **take_state_counts(change[1]))
     elif isinstance(obj, Caption):
         change = _status_change(obj, "status")
         if change:
-            was, now = (status != CaptionStatus.superseded for status in change)
-            if was != now:
-                _count_caption(conn, tally, obj, 1 if now else -1)
+            _count_caption(conn, tally, obj, change[0], -1)
+            _count_caption(conn, tally, obj, change[1], 1)
     elif isinstance(obj, Assignment):
         change = _status_change(obj, "status")
         if change and (change[0] == AssignmentStatus.skipped) != (change[1] == AssignmentStatus.skipped):
             sign = 1 if change[1] == AssignmentStatus.skipped else -1
-            tally.add((obj.project_id, obj.user_id, day_of(obj.updated_at)), skips=sign)
+            tally.add((obj.project_id, obj.user_id, day_of(obj.updated_at)), sign, skips=1)
 
 
 def install() -> None:

@@ -26,9 +26,15 @@ class DailySummary(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
     takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     audio_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
-    dead_takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # failed or rejected
-    captions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # current, not superseded
-    caption_words: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rejected_takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Captions by their status now (the review queue is the pending ones), and words of the current ones.
+    captions_pending: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    captions_flagged_pending: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    captions_approved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    captions_rejected: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    captions_superseded: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    caption_words: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # not superseded
     approved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # last decision per caption
     rejected: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sent_back: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -50,17 +56,13 @@ class DurationBucket(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
-SUMMARY_COUNTS = (
-    "takes",
-    "audio_seconds",
-    "dead_takes",
-    "captions",
-    "caption_words",
-    "approved",
-    "rejected",
-    "sent_back",
-    "skips",
-)
+CAPTION_STATE_COLUMNS = {
+    "pending": "captions_pending",
+    "approved": "captions_approved",
+    "rejected": "captions_rejected",
+    "superseded": "captions_superseded",
+}
+TAKE_STATE_COLUMNS = {"failed": "failed_takes", "rejected": "rejected_takes"}
 
 # The day grouping reads a project's rows by day.
 Index("ix_daily_summaries_day", DailySummary.project_id, DailySummary.day)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from annotate.services import assignments, review, stats, summaries
 from annotate.services.intake import accept_recording
 from db import queue
-from db.models import Caption, CaptionKind, CaptionStatus, Recording, RecordingStatus, utcnow
+from db.models import Caption, CaptionKind, CaptionStatus, Project, Recording, RecordingStatus, utcnow
 from db.summary_models import DailySummary, DurationBucket
 from tests.support import factories
 from tests.support.review_seed import BOATS_TEXT, IMAGES, PASSWORD, SPEECH
@@ -57,6 +57,12 @@ def assert_incremental_equals_rebuilt(session: Session) -> None:
         from_summaries = stats.stats(session, None, by)
         from_takes = stats.stats_from_takes(session, None, by)
         assert _comparable(from_summaries, by) == _comparable(from_takes, by), by
+    for project_id in (None, *session.scalars(select(Project.id))):
+        live, reference = (
+            stats.live_counts(session, project_id),
+            stats.live_counts_from_rows(session, project_id),
+        )
+        assert {**live, "at": None} == {**reference, "at": None}
     session.commit()  # end the read: on SQLite an open transaction holds the write lock
 
 

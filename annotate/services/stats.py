@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from annotate.errors import InvalidInput
-from annotate.services import summary_stats
+from annotate.services import summary_live, summary_stats
 from annotate.services.qc import query_frame, records
 from db.models import DEAD_RECORDING_STATES, Caption, CaptionStatus, Image, Project, Recording, Review, User
 from db.queue import counts_by_status
@@ -266,7 +266,12 @@ def stats_from_takes(
 
 
 def live_counts(session: Session, project_id: int | None = None) -> dict[str, Any]:
-    """Cheap counts the dashboard polls: the pipeline's states, the review queue, today's decisions."""
+    """Cheap counts the dashboard polls, read from the summaries (annotate.services.summary_live)."""
+    return summary_live.live_counts(session, project_id)
+
+
+def live_counts_from_rows(session: Session, project_id: int | None = None) -> dict[str, Any]:
+    """The same counts from every take and caption (slow at scale): the reference for the summaries."""
     captions = select(Caption.status, Caption.flagged, func.count()).join(Image, Image.id == Caption.image_id)
     images = select(func.count()).select_from(Image)
     reviews_today = (

@@ -13,16 +13,14 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from db.models import (
-    DEAD_RECORDING_STATES,
     Assignment,
     AssignmentStatus,
     Caption,
-    CaptionStatus,
     Image,
     Recording,
     Review,
 )
-from db.summaries import DECISION_COLUMN, Tally, as_utc, day_of
+from db.summaries import DECISION_COLUMN, Tally, as_utc, caption_state_counts, day_of
 from db.summary_models import NO_ANNOTATOR, DailySummary, DurationBucket
 
 STREAM_ROWS = 5000
@@ -65,12 +63,9 @@ def _count_takes(session: Session, tally: Tally, project_id: int | None) -> int:
     )
     if project_id is not None:
         query = query.where(Recording.project_id == project_id)
-    dead = {s.value for s in DEAD_RECORDING_STATES}
     count = 0
     for project, user, created, seconds, status in _stream(session, query):
-        tally.add_take(
-            (project, user, day_of(as_utc(created))), seconds, getattr(status, "value", status) in dead
-        )
+        tally.add_take((project, user, day_of(as_utc(created))), seconds, status)
         count += 1
     return count
 
@@ -78,17 +73,22 @@ def _count_takes(session: Session, tally: Tally, project_id: int | None) -> int:
 def _count_captions(session: Session, tally: Tally, project_id: int | None) -> None:
     query = (
         select(
-            Image.project_id, Recording.user_id, Recording.created_at, Caption.created_at, Caption.word_count
+            Image.project_id,
+            Recording.user_id,
+            Recording.created_at,
+            Caption.created_at,
+            Caption.status,
+            Caption.flagged,
+            Caption.word_count,
         )
         .join(Image, Image.id == Caption.image_id)
         .outerjoin(Recording, Recording.id == Caption.recording_id)
-        .where(Caption.status != CaptionStatus.superseded)
     )
     if project_id is not None:
         query = query.where(Image.project_id == project_id)
-    for project, user, take_created, caption_created, words in _stream(session, query):
+    for project, user, take_created, caption_created, status, flagged, words in _stream(session, query):
         key = _key(project, user, take_created, caption_created)
-        tally.add(key, captions=1, caption_words=words or 0)
+        tally.add(key, **caption_state_counts(status, flagged, words))
 
 
 def _key(project: int, user: int | None, take_created: object, fallback: object) -> tuple[int, int, str]:

@@ -21,8 +21,11 @@ from db.summary_models import NO_ANNOTATOR, DailySummary, DurationBucket
 SUMMED = (
     "takes",
     "audio_seconds",
-    "dead_takes",
-    "captions",
+    "failed_takes",
+    "rejected_takes",
+    "captions_pending",
+    "captions_approved",
+    "captions_rejected",
     "caption_words",
     "approved",
     "rejected",
@@ -64,15 +67,16 @@ def summary_table(session: Session, project_id: int | None, by: str) -> pd.DataF
     )
     table = table[(table[list(SUMMED)] != 0).any(axis=1)]
     medians = _medians(session, project_id, by)
+    captions = table["captions_pending"] + table["captions_approved"] + table["captions_rejected"]
     return pd.DataFrame(
         {
-            "images_done": table["takes"] - table["dead_takes"],
+            "images_done": table["takes"] - table["failed_takes"] - table["rejected_takes"],
             "takes": table["takes"],
             "audio_hours": table["audio_seconds"] / 3600.0,
             "median_seconds_per_take": pd.Series(medians, dtype=float).reindex(table.index),
             "active_days": table["active_days"],
-            "captions": table["captions"],
-            "words_per_caption": table["caption_words"] / table["captions"].where(table["captions"] > 0),
+            "captions": captions,
+            "words_per_caption": table["caption_words"] / captions.where(captions > 0),
             "reviewed": table["approved"] + table["rejected"] + table["sent_back"],
             "approved": table["approved"],
             "rejected": table["rejected"],
@@ -83,7 +87,7 @@ def summary_table(session: Session, project_id: int | None, by: str) -> pd.DataF
 
 def _sum(s: type[DailySummary], column: str, by: str) -> Any:
     """A merged caption (no annotator) has no take's day: by day, only its review decisions count."""
-    if by == "day" and column in ("captions", "caption_words"):
+    if by == "day" and column.startswith("caption"):
         return func.sum(case((s.user_id != NO_ANNOTATOR, getattr(s, column)), else_=0))
     return func.sum(getattr(s, column))
 

@@ -1,9 +1,9 @@
 """summary tables for the dashboard, stats and QC
 
-Per project, annotator and day: takes, seconds of audio, dead takes, current captions and their words,
-last review decisions and skips (daily_summaries), and take lengths in log buckets for medians
-(duration_buckets). The tables start empty; `voicecap stats rebuild` fills them from existing rows, and
-from then on every change counts itself (db.summaries).
+Per project, annotator and day: takes, seconds of audio, failed and rejected takes, captions by status,
+last review decisions and skips (daily_summaries); take lengths in log buckets for medians
+(duration_buckets); an index on reviews' time. The tables start empty; `voicecap stats rebuild` fills
+them from existing rows, and from then on every change counts itself (db.summaries).
 
 Revision ID: 0007
 Revises: 0002
@@ -20,7 +20,21 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-COUNTS = ("takes", "dead_takes", "captions", "caption_words", "approved", "rejected", "sent_back", "skips")
+COUNTS = (
+    "takes",
+    "failed_takes",
+    "rejected_takes",
+    "captions_pending",
+    "captions_flagged_pending",
+    "captions_approved",
+    "captions_rejected",
+    "captions_superseded",
+    "caption_words",
+    "approved",
+    "rejected",
+    "sent_back",
+    "skips",
+)
 
 
 def _key_columns() -> list[sa.Column]:
@@ -43,6 +57,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("project_id", "user_id", "day", name="pk_daily_summaries"),
     )
     op.create_index("ix_daily_summaries_day", "daily_summaries", ["project_id", "day"])
+    # "Reviews in the last 24 hours" reads a day of reviews, not all of them.
+    op.create_index("ix_reviews_created", "reviews", ["created_at"])
     op.create_table(
         "duration_buckets",
         *_key_columns(),
@@ -55,5 +71,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("duration_buckets")
+    op.drop_index("ix_reviews_created", table_name="reviews")
     op.drop_index("ix_daily_summaries_day", table_name="daily_summaries")
     op.drop_table("daily_summaries")
