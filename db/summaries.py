@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, event, select
+from sqlalchemy import Connection, Table, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.attributes import get_history
@@ -26,16 +26,19 @@ from db.models import (
     Caption,
     CaptionStatus,
     Image,
+    Project,
     Recording,
     Review,
     ReviewDecision,
 )
 from db.summary_models import (
     CAPTION_STATE_COLUMNS,
+    IMAGE_COUNT_SLOTS,
     NO_ANNOTATOR,
     TAKE_STATE_COLUMNS,
     DailySummary,
     DurationBucket,
+    ImageCount,
 )
 
 Key = tuple[int, int, str]  # project_id, user_id, day
@@ -143,6 +146,30 @@ def takes_died(session: Session, recording_ids: Iterable[int]) -> None:
     tally.write(conn)
 
 
+def images_changed(session: Session, project_id: int, slot: int, images: int = 0, complete: int = 0) -> None:
+    """Counts images added (ingest's bulk insert) or completed (intake's done_count UPDATE)."""
+    if images or complete:
+        keys = {"project_id": project_id, "slot": slot % IMAGE_COUNT_SLOTS}
+        _upsert(
+            session.connection(), ImageCount.__table__, keys, {"images": images, "images_complete": complete}
+        )
+
+
+def _count_image(conn: Connection, obj: Image, new: bool) -> None:
+    per_image = conn.scalar(select(Project.per_image).where(Project.id == obj.project_id)) or 1
+    if new:
+        was_complete = False
+    else:
+        change = get_history(obj, "done_count")
+        if not change.added or not change.deleted:
+            return
+        was_complete = change.deleted[0] >= per_image
+    complete = int(obj.done_count >= per_image) - int(was_complete)
+    if new or complete:
+        keys = {"project_id": obj.project_id, "slot": obj.id % IMAGE_COUNT_SLOTS}
+        _upsert(conn, ImageCount.__table__, keys, {"images": int(new), "images_complete": complete})
+
+
 def as_utc(value: Any) -> datetime:
     # Rows read through Core on SQLite come back as naive UTC datetimes.
     from db.models import UTCDateTime
@@ -209,6 +236,8 @@ def count_flush(session: Session, flush_context: UOWTransaction) -> None:
             _count_caption(conn, tally, obj, obj.status, 1)
         elif isinstance(obj, Review):
             _count_review(conn, tally, obj)
+        elif isinstance(obj, Image):
+            _count_image(conn, obj, new=True)
         elif isinstance(obj, Assignment) and obj.status == AssignmentStatus.skipped:
             tally.add((obj.project_id, obj.user_id, day_of(obj.updated_at)), skips=1)
     for obj in session.dirty:
@@ -217,7 +246,11 @@ def count_flush(session: Session, flush_context: UOWTransaction) -> None:
 
 
 def _count_change(conn: Connection, tally: Tally, obj: Any) -> None:
-    if isinstance(obj, Recording):
+    if isinstance(obj, Image):
+        _count_image(conn, obj, new=False)
+    elif isinstance(obj, Project) and get_history(obj, "per_image").deleted:
+        recount_complete_images(conn, obj.id)
+    elif isinstance(obj, Recording):
         change = _status_change(obj, "status")
         if change:
             key = (obj.project_id, obj.user_id, day_of(obj.created_at))
@@ -239,3 +272,22 @@ def install() -> None:
     """Counts every ORM flush of every session (idempotent)."""
     if not event.contains(Session, "after_flush", count_flush):
         event.listen(Session, "after_flush", count_flush)
+
+
+def recount_complete_images(conn: Connection, project_id: int) -> None:
+    """After per_image changed: which images are complete changes for the whole project (one scan)."""
+    slot = Image.id % IMAGE_COUNT_SLOTS
+    counts = conn.execute(
+        select(slot, func.count())
+        .join(Project, Project.id == Image.project_id)
+        .where(Image.project_id == project_id, Image.done_count >= Project.per_image)
+        .group_by(slot)
+    ).all()
+    conn.execute(update(ImageCount).where(ImageCount.project_id == project_id).values(images_complete=0))
+    for slot_value, count in counts:
+        _upsert(
+            conn,
+            ImageCount.__table__,
+            {"project_id": project_id, "slot": slot_value},
+            {"images_complete": count},
+        )

@@ -66,3 +66,23 @@ TAKE_STATE_COLUMNS = {"failed": "failed_takes", "rejected": "rejected_takes"}
 
 # The day grouping reads a project's rows by day.
 Index("ix_daily_summaries_day", DailySummary.project_id, DailySummary.day)
+
+
+IMAGE_COUNT_SLOTS = 16
+
+
+class ImageCount(Base):
+    """Images of a project and how many have all the takes they need (done_count >= per_image).
+
+    Spread over slots (image id modulo IMAGE_COUNT_SLOTS) so concurrent uploads of one project do not
+    all wait on one row's lock; readers sum the slots.
+    """
+
+    __tablename__ = "image_counts"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    images: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    images_complete: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

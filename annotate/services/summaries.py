@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from db.models import (
@@ -17,11 +17,12 @@ from db.models import (
     AssignmentStatus,
     Caption,
     Image,
+    Project,
     Recording,
     Review,
 )
 from db.summaries import DECISION_COLUMN, Tally, as_utc, caption_state_counts, day_of
-from db.summary_models import NO_ANNOTATOR, DailySummary, DurationBucket
+from db.summary_models import IMAGE_COUNT_SLOTS, NO_ANNOTATOR, DailySummary, DurationBucket, ImageCount
 
 STREAM_ROWS = 5000
 
@@ -35,7 +36,7 @@ class RebuildReport:
 
 def rebuild(session: Session, project_id: int | None = None) -> RebuildReport:
     """Replaces the summaries of one project (or all) with counts recomputed from scratch; caller commits."""
-    for table in (DailySummary, DurationBucket):
+    for table in (DailySummary, DurationBucket, ImageCount):
         statement = delete(table)
         if project_id is not None:
             statement = statement.where(table.project_id == project_id)
@@ -46,6 +47,7 @@ def rebuild(session: Session, project_id: int | None = None) -> RebuildReport:
     _count_reviews(session, tally, project_id)
     _count_skips(session, tally, project_id)
     tally.write(session.connection())
+    _count_images(session, project_id)
     return RebuildReport(project_id, takes, len(tally.daily))
 
 
@@ -121,3 +123,21 @@ def _count_skips(session: Session, tally: Tally, project_id: int | None) -> None
         query = query.where(Assignment.project_id == project_id)
     for project, user, when in _stream(session, query):
         tally.add((project, user, day_of(as_utc(when))), skips=1)
+
+
+def _count_images(session: Session, project_id: int | None) -> None:
+    slot = (Image.id % IMAGE_COUNT_SLOTS).label("slot")
+    complete = func.sum(case((Image.done_count >= Project.per_image, 1), else_=0))
+    query = (
+        select(Image.project_id, slot, func.count(), complete)
+        .join(Project, Project.id == Image.project_id)
+        .group_by(Image.project_id, slot)
+    )
+    if project_id is not None:
+        query = query.where(Image.project_id == project_id)
+    rows = [
+        {"project_id": p, "slot": s, "images": n, "images_complete": int(c or 0)}
+        for p, s, n, c in session.execute(query)
+    ]
+    if rows:
+        session.execute(insert(ImageCount), rows)

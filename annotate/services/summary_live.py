@@ -3,6 +3,7 @@
 Takes in a working state (uploaded … cleaning) are the queue's backlog: counted on the claim index, which
 holds few of them. Failed and rejected takes and captions by status are summed from the summary rows, and
 captioned takes are the rest. Decisions in the last 24 hours are read on the reviews' time index.
+Images and complete images are summed from their per-project slots.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Caption, Image, Project, Recording, RecordingStatus, Review
-from db.summary_models import CAPTION_STATE_COLUMNS, DailySummary
+from db.models import Caption, Image, Recording, RecordingStatus, Review
+from db.summary_models import CAPTION_STATE_COLUMNS, DailySummary, ImageCount
 
 WORKING = [
     RecordingStatus.uploaded,
@@ -80,14 +81,10 @@ def _reviews_last_day(session: Session, project_id: int | None) -> int:
 
 
 def _images(session: Session, project_id: int | None) -> dict[str, int]:
-    images = select(func.count()).select_from(Image)
-    complete = (
-        select(func.count())
-        .select_from(Image)
-        .join(Project, Project.id == Image.project_id)
-        .where(Image.done_count >= Project.per_image)
+    query = select(
+        func.coalesce(func.sum(ImageCount.images), 0), func.coalesce(func.sum(ImageCount.images_complete), 0)
     )
     if project_id is not None:
-        images = images.where(Image.project_id == project_id)
-        complete = complete.where(Image.project_id == project_id)
-    return {"images": int(session.scalar(images) or 0), "images_complete": int(session.scalar(complete) or 0)}
+        query = query.where(ImageCount.project_id == project_id)
+    images, complete = session.execute(query).one()
+    return {"images": int(images), "images_complete": int(complete)}

@@ -2,8 +2,9 @@
 
 Per project, annotator and day: takes, seconds of audio, failed and rejected takes, captions by status,
 last review decisions and skips (daily_summaries); take lengths in log buckets for medians
-(duration_buckets); an index on reviews' time. The tables start empty; `voicecap stats rebuild` fills
-them from existing rows, and from then on every change counts itself (db.summaries).
+(duration_buckets); images and complete images per project (image_counts); an index on reviews' time.
+The tables start empty; `voicecap stats rebuild` fills them from existing rows, and from then on every
+change counts itself (db.summaries).
 
 Revision ID: 0007
 Revises: 0002
@@ -68,8 +69,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("project_id", "user_id", "day", "bucket", name="pk_duration_buckets"),
     )
 
+    op.create_table(
+        "image_counts",
+        sa.Column(
+            "project_id", sa.Integer(), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("slot", sa.Integer(), nullable=False),
+        sa.Column("images", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("images_complete", sa.Integer(), nullable=False, server_default="0"),
+        sa.PrimaryKeyConstraint("project_id", "slot", name="pk_image_counts"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("image_counts")
     op.drop_table("duration_buckets")
     op.drop_index("ix_reviews_created", table_name="reviews")
     op.drop_index("ix_daily_summaries_day", table_name="daily_summaries")
