@@ -218,19 +218,7 @@ def seed_summary_shape(session: Session, shape: list) -> tuple[int, int]:
 
     columns = [c.name for c in DailySummary.__table__.columns]
     daily = copy_rows(session, "daily_summaries", columns, daily_rows())
-    combined = group_of_take.astype(np.int64) * 1000 + buckets
-    unique, counts = np.unique(combined, return_counts=True)
-    sums = np.bincount(np.searchsorted(unique, combined), weights=durations)
-
-    def bucket_rows():
-        for c, n, s in zip(unique.tolist(), counts.tolist(), sums.tolist(), strict=True):
-            group, bucket = divmod(c, 1000)
-            project, rest = divmod(int(key[group]), 100_000 * 10_000)
-            annotator, day = divmod(rest, 10_000)
-            yield (project, annotator, (first_day + timedelta(days=day)).isoformat(), bucket, n, round(s, 3))
-
-    columns = ["project_id", "user_id", "day", "bucket", "takes", "seconds"]
-    buckets = copy_rows(session, "duration_buckets", columns, bucket_rows())
+    buckets = _load_buckets(session, key, group_of_take, buckets, durations, first_day)
     per_project = np.bincount(key // (100_000 * 10_000), weights=sizes)
 
     for project, n in enumerate(per_project.tolist()):  # added to the slice's counts
@@ -239,6 +227,36 @@ def seed_summary_shape(session: Session, shape: list) -> tuple[int, int]:
             images_changed(session, project, slot, images=share, complete=int(share * 0.97))
     session.commit()
     return daily, buckets
+
+
+def _load_buckets(session: Session, key, group_of_take, buckets, durations, first_day: date) -> int:
+    """The takes' duration histograms at the four grains db.summaries keeps, added to the slice's."""
+    key_of_take = key[group_of_take]
+    project, rest = np.divmod(key_of_take, 100_000 * 10_000)
+    user, day = np.divmod(rest, 10_000)
+    minus = np.full_like(project, -1)
+    grains = [(user, day), (user, minus), (minus, day), (minus, minus)]
+
+    def rows():
+        for u, d in grains:
+            stacked = np.stack([project, u, d, buckets])
+            unique, inverse, counts = np.unique(stacked, axis=1, return_inverse=True, return_counts=True)
+            sums = np.bincount(inverse.ravel(), weights=durations)
+            for (p, uu, dd, b), n, total in zip(unique.T.tolist(), counts, sums, strict=True):
+                when = "" if dd < 0 else (first_day + timedelta(days=dd)).isoformat()
+                yield (p, uu, when, b, int(n), round(float(total), 3))
+
+    conn = session.connection()
+    conn.exec_driver_sql("CREATE TEMP TABLE bucket_load (LIKE duration_buckets)")
+    columns = ["project_id", "user_id", "day", "bucket", "takes", "seconds"]
+    count = copy_rows(session, "bucket_load", columns, rows())
+    conn.exec_driver_sql(
+        "INSERT INTO duration_buckets SELECT * FROM bucket_load "
+        "ON CONFLICT (project_id, user_id, day, bucket) DO UPDATE SET "
+        "takes = duration_buckets.takes + excluded.takes, "
+        "seconds = duration_buckets.seconds + excluded.seconds"
+    )
+    return count
 
 
 def build(url: str, args: argparse.Namespace) -> dict[str, Any]:

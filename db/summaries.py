@@ -10,12 +10,13 @@ the queue's bulk UPDATEs that fail takes call `takes_died` themselves.
 from __future__ import annotations
 
 import math
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, event, func, select, update
+from sqlalchemy import Connection, Engine, Table, event, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.attributes import get_history
@@ -32,6 +33,8 @@ from db.models import (
     ReviewDecision,
 )
 from db.summary_models import (
+    ALL_ANNOTATORS,
+    ALL_DAYS,
     CAPTION_STATE_COLUMNS,
     IMAGE_COUNT_SLOTS,
     NO_ANNOTATOR,
@@ -98,7 +101,15 @@ class Tally:
 
     def add_take(self, key: Key, seconds: float, status: Any) -> None:
         self.add(key, takes=1, audio_seconds=seconds, **take_state_counts(status))
-        bucket = self.buckets[(*key, duration_bucket(seconds))]
+        project, user, day = key
+        # Each take in four histograms, so every grouping reads a few thousand rows, never one per
+        # annotator and day: the project's, per annotator, per day, and per annotator and day.
+        for grain in ((project, user, day), (project, user, ALL_DAYS), (project, ALL_ANNOTATORS, day)):
+            self._bucket(grain, seconds)
+        self._bucket((project, ALL_ANNOTATORS, ALL_DAYS), seconds)
+
+    def _bucket(self, grain: Key, seconds: float) -> None:
+        bucket = self.buckets[(*grain, duration_bucket(seconds))]
         bucket["takes"] += 1
         bucket["seconds"] += seconds
 
@@ -140,6 +151,8 @@ def take_keys(conn: Connection, recording_ids: Iterable[int]) -> dict[int, Key]:
 def takes_died(session: Session, recording_ids: Iterable[int]) -> None:
     """Counts takes the queue failed with a bulk UPDATE (the ORM hook never sees those)."""
     conn = session.connection()
+    if not _has_summaries(conn):
+        return
     tally = Tally()
     for key in take_keys(conn, recording_ids).values():
         tally.add(key, failed_takes=1)
@@ -148,7 +161,7 @@ def takes_died(session: Session, recording_ids: Iterable[int]) -> None:
 
 def images_changed(session: Session, project_id: int, slot: int, images: int = 0, complete: int = 0) -> None:
     """Counts images added (ingest's bulk insert) or completed (intake's done_count UPDATE)."""
-    if images or complete:
+    if (images or complete) and _has_summaries(session.connection()):
         keys = {"project_id": project_id, "slot": slot % IMAGE_COUNT_SLOTS}
         _upsert(
             session.connection(), ImageCount.__table__, keys, {"images": images, "images_complete": complete}
@@ -223,10 +236,26 @@ def _count_review(conn: Connection, tally: Tally, review: Review) -> None:
     tally.add((project_id, user_id, day_of(review.created_at)), **{DECISION_COLUMN[review.decision]: 1})
 
 
+_ENGINES_WITH_SUMMARIES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _has_summaries(conn: Connection) -> bool:
+    """Whether this database has the summary tables yet: a database still at an older migration (the
+    migration tests build one) has nothing to count into. Only a yes is remembered."""
+    if conn.engine in _ENGINES_WITH_SUMMARIES:
+        return True
+    if not inspect(conn).has_table(DailySummary.__tablename__):
+        return False
+    _ENGINES_WITH_SUMMARIES.add(conn.engine)
+    return True
+
+
 def count_flush(session: Session, flush_context: UOWTransaction) -> None:
     """The after_flush hook: counts what this flush inserted or changed."""
     tally = Tally()
     conn = session.connection()
+    if not _has_summaries(conn):
+        return
     for obj in sorted(session.new, key=lambda o: (type(o).__name__, getattr(o, "id", 0) or 0)):
         if isinstance(obj, Recording):
             tally.add_take(

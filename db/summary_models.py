@@ -41,8 +41,17 @@ class DailySummary(Base):
     skips: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+# DurationBucket rows also hold roll-ups: user_id ALL_ANNOTATORS and/or day ALL_DAYS.
+ALL_ANNOTATORS = -1
+ALL_DAYS = ""
+
+
 class DurationBucket(Base):
-    """Take lengths in ~5% wide log buckets with their exact sum: medians to within a couple of percent."""
+    """Take lengths in ~5% wide log buckets with their exact sum: medians to within a couple of percent.
+
+    Kept at four grains (project; project and annotator; project and day; all three) so a median per
+    project, annotator or day reads only that grain's rows.
+    """
 
     __tablename__ = "duration_buckets"
 

@@ -16,7 +16,7 @@ from sqlalchemy import Select, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from db.models import Project, User
-from db.summary_models import NO_ANNOTATOR, DailySummary, DurationBucket
+from db.summary_models import ALL_ANNOTATORS, ALL_DAYS, NO_ANNOTATOR, DailySummary, DurationBucket
 
 SUMMED = (
     "takes",
@@ -96,7 +96,9 @@ def _medians(session: Session, project_id: int | None, by: str) -> dict[Any, flo
     b = DurationBucket
     key = _key_column(b, by).label("key")
     query = select(key, b.bucket, func.sum(b.takes), func.sum(b.seconds))
-    query = _grouped(query, b, by, project_id).group_by(b.bucket)
+    per_annotator = b.user_id != ALL_ANNOTATORS if by == "annotator" else b.user_id == ALL_ANNOTATORS
+    per_day = b.day != ALL_DAYS if by == "day" else b.day == ALL_DAYS
+    query = _grouped(query.where(per_annotator, per_day), b, by, project_id).group_by(b.bucket)
     histograms: dict[Any, list[tuple[int, int, float]]] = defaultdict(list)
     for k, bucket, takes, seconds in session.execute(query):
         if takes:
