@@ -228,3 +228,17 @@ def test_stats_rebuild_command_recounts_a_project(session, blobs) -> None:
     missing = _cli("stats", "rebuild", "Nowhere")
     assert missing.returncode == 1 and "No project named" in missing.stderr
     assert _cli("stats", "Harbour", "extra").returncode != 0
+
+
+def test_ingest_counts_its_images(session, engine, blobs, settings) -> None:
+    from annotate.services.ingest import ingest, items_from_source
+
+    project = factories.add_project(session, "Harbour")
+    session.commit()
+    result = ingest(engine, blobs, settings, project.id, items_from_source(str(IMAGES)), workers=1)
+    again = ingest(engine, blobs, settings, project.id, items_from_source(str(IMAGES)), workers=1)
+    assert result.added > 0 and again.added == 0  # a re-run adds nothing, so counts nothing
+    session.expire_all()
+    live = stats.live_counts(session, project.id)
+    assert (live["images"], live["images_complete"]) == (result.added, 0)
+    assert live == {**stats.live_counts_from_rows(session, project.id), "at": live["at"]}
