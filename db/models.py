@@ -303,7 +303,10 @@ class Caption(TimestampMixin, Base):
 
 class Review(TimestampMixin, Base):
     __tablename__ = "reviews"
-    __table_args__ = (Index("ix_reviews_caption", "caption_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_reviews_caption", "caption_id", "created_at"),
+        Index("ix_reviews_created", "created_at"),  # the dashboard's decisions in the last 24 hours
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     caption_id: Mapped[int] = mapped_column(ForeignKey("captions.id", ondelete="CASCADE"))
@@ -335,3 +338,7 @@ class RateLimitCount(Base):
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     window: Mapped[int] = mapped_column(Integer, primary_key=True)  # epoch seconds // window length
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# The summary tables share this metadata (they import Base from here, so the import comes last).
+import db.summary_models  # noqa: E402, F401

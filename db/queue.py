@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Row, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from db import summaries
 from db.models import Project, Recording, RecordingStatus, utcnow
 
 
@@ -51,22 +52,28 @@ def expire_leases(session: Session, stage: Stage, max_crashes: int, now: datetim
     """
     now = now or utcnow()
     expired = and_(Recording.status == stage.working, Recording.lease_until < now)
-    failed = session.execute(
-        update(Recording)
-        .where(expired, Recording.isolated, Recording.crashes_alone + 1 >= max_crashes)
-        .values(
-            status=RecordingStatus.failed,
-            crashes=Recording.crashes + 1,
-            crashes_alone=Recording.crashes_alone + 1,
-            last_error=(
-                f"{stage.name}: its worker died {max_crashes} times while processing this recording on "
-                "its own (lease expired each time): it likely crashes the worker; see the worker's log"
-            ),
-            claimed_by=None,
-            lease_until=None,
+    failed = (
+        session.execute(
+            update(Recording)
+            .where(expired, Recording.isolated, Recording.crashes_alone + 1 >= max_crashes)
+            .values(
+                status=RecordingStatus.failed,
+                crashes=Recording.crashes + 1,
+                crashes_alone=Recording.crashes_alone + 1,
+                last_error=(
+                    f"{stage.name}: its worker died {max_crashes} times while processing this recording on "
+                    "its own (lease expired each time): it likely crashes the worker; see the worker's log"
+                ),
+                claimed_by=None,
+                lease_until=None,
+            )
+            .returning(Recording.id)
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .scalars()
+        .all()
+    )
+    summaries.takes_died(session, failed)
     returned = session.execute(
         update(Recording)
         .where(expired)
@@ -81,7 +88,7 @@ def expire_leases(session: Session, stage: Stage, max_crashes: int, now: datetim
         )
         .execution_options(synchronize_session=False)
     ).rowcount
-    return (failed or 0) + (returned or 0)
+    return len(failed) + (returned or 0)
 
 
 def claim(
@@ -241,6 +248,8 @@ def fail(
         )
         .execution_options(synchronize_session=False)
     )
+    if give_up:
+        summaries.takes_died(session, [recording_id])
     return status
 
 

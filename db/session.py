@@ -99,3 +99,13 @@ def dispose_engines() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
+
+
+def _count_summaries() -> None:
+    # Imported here, not at the top: db.summaries needs the models, and every session must count.
+    from db import summaries
+
+    summaries.install()
+
+
+_count_summaries()

@@ -21,6 +21,18 @@ if TYPE_CHECKING:
     from annotate.services.export import ExportOptions
     from db.models import Project
 
+FORMAT_OPTION = typer.Option(
+    ["jsonl"],
+    "--format",
+    "-f",
+    help="jsonl, parquet and/or localized-narratives (one line per recording); repeat for several.",
+)
+PROFILE_OPTION = typer.Option(
+    "full",
+    "--profile",
+    help="full (every field) or pixmo-cap (PixMo-Cap's image_url, caption, transcripts + image_sha256).",
+)
+
 
 def export(
     project: str = typer.Argument(..., help="Project name or id."),
@@ -36,17 +48,8 @@ def export(
     split: str = typer.Option(
         "90,5,5", "--split", help="train,validation,test percentages; by image hash, stable across runs."
     ),
-    formats: list[str] = typer.Option(
-        ["jsonl"],
-        "--format",
-        "-f",
-        help="jsonl, parquet and/or localized-narratives (one line per recording); repeat for several.",
-    ),
-    profile: str = typer.Option(
-        "full",
-        "--profile",
-        help="full (every field) or pixmo-cap (PixMo-Cap's image_url, caption, transcripts + image_sha256).",
-    ),
+    formats: list[str] = FORMAT_OPTION,
+    profile: str = PROFILE_OPTION,
     with_media: bool = typer.Option(
         False, "--with-media", help="Copy images and audio into OUT/media; rows then give relative paths."
     ),
@@ -81,39 +84,69 @@ def export(
 
     Load it: `datasets.load_dataset("exports/harbour-v1")` (README.md's configs name the files written).
     """
-    # Imported here: the export's modules (and SQLAlchemy's PostgreSQL dialect) load only for an export.
-    # ExportFilter and ExportOptions reject a bad state, format, date or split; this only reports it.
-    from annotate.services.export import ExportFilter, ExportOptions, SplitSpec, parse_when
-
-    settings = get_settings()
     with db_session() as session:
         record = get_project(session, project)
-        try:
-            flt = ExportFilter(
-                project_id=record.id,
-                state=state,
-                since=parse_when(since),
-                until=parse_when(until),
-                caption_version=caption_version,
-            )
-            options = ExportOptions(
-                filter=flt,
-                split=SplitSpec.parse(split),
-                formats=tuple(formats),
-                with_media=with_media,
-                overwrite=overwrite,
-                public_base_url=settings.public_base_url,
-                workers=workers,
-                profile=profile,
-                links=media_links(settings),
-            )
-        except VoicecapError as exc:
-            fail(exc.message)
+        project_id = record.id
+    try:
+        options = _options(
+            project_id,
+            state=state,
+            since=since,
+            until=until,
+            caption_version=caption_version,
+            split=split,
+            formats=formats,
+            with_media=with_media,
+            overwrite=overwrite,
+            workers=workers,
+            profile=profile,
+        )
+    except VoicecapError as exc:
+        fail(exc.message)
     manifest = _export_with_progress(record, options, out, as_json)
     if as_json:
         print_json(manifest)
     else:
         _print_summary(manifest, out)
+
+
+def _options(
+    project_id: int,
+    *,
+    state: str,
+    since: str | None,
+    until: str | None,
+    caption_version: str | None,
+    split: str,
+    formats: list[str],
+    with_media: bool,
+    overwrite: bool,
+    workers: int,
+    profile: str,
+) -> ExportOptions:
+    """The export's options; ExportFilter and ExportOptions reject a bad state, format, date or split."""
+    # Imported here: the export's modules (and SQLAlchemy's PostgreSQL dialect) load only for an export.
+    from annotate.services.export import ExportFilter, ExportOptions, SplitSpec, parse_when
+
+    settings = get_settings()
+    flt = ExportFilter(
+        project_id=project_id,
+        state=state,
+        since=parse_when(since),
+        until=parse_when(until),
+        caption_version=caption_version,
+    )
+    return ExportOptions(
+        filter=flt,
+        split=SplitSpec.parse(split),
+        formats=tuple(formats),
+        with_media=with_media,
+        overwrite=overwrite,
+        public_base_url=settings.public_base_url,
+        workers=workers,
+        profile=profile,
+        links=media_links(settings),
+    )
 
 
 def _export_with_progress(

@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from annotate.cli import summaries as summaries_cli
 from annotate.cli.common import JSON_OPTION, console, db_session, fail, print_json, table
 from annotate.services.permissions import check_reviewer
 from annotate.services.projects import get_project
@@ -46,14 +47,24 @@ def _fmt(column: str, value: Any) -> str:
 
 def stats_command(
     project: str | None = PROJECT_ARGUMENT,
+    rebuild_project: str | None = typer.Argument(
+        None, help="After `rebuild`: the project to recount (all when left out).", show_default=False
+    ),
     by: str = BY_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Per annotator, project or day: images done, audio hours, median seconds per take, words per
-    caption, approval and rejection rates, takes per day.
+    caption, approval and rejection rates, takes per day. `voicecap stats rebuild [PROJECT]` recounts
+    the summaries these figures are read from (once after upgrading a database that holds takes).
 
-    Examples: `voicecap stats`; `voicecap stats Harbour --by day`; `voicecap stats --by project --json`
+    Examples: `voicecap stats`; `voicecap stats Harbour --by day`; `voicecap stats --by project --json`;
+    `voicecap stats rebuild Harbour`
     """
+    if project == summaries_cli.REBUILD:
+        summaries_cli.rebuild_command(rebuild_project, as_json)
+        return
+    if rebuild_project is not None:
+        fail(f"Unexpected argument {rebuild_project!r}; `voicecap stats rebuild PROJECT` recounts a project.")
     from annotate.services import stats  # pandas: loaded only by the commands that need it
 
     if by not in stats.GROUPINGS:

@@ -43,6 +43,7 @@ from annotate.errors import InvalidInput
 from annotate.imaging import ImageRejected, configure_pillow, inspect_image, sha256_hex
 from annotate.services import url_guard
 from annotate.services.jsonl import read_jsonl
+from db import summaries
 from db.blobstore import BlobStore, key_for
 from db.models import Image, Project, utcnow
 from db.settings import Settings
@@ -609,6 +610,7 @@ class _RowWriter:
                 .returning(Image.sha256)
             )
             inserted = len(session.scalars(statement).all())
+            summaries.images_changed(session, self.project_id, slot=0, images=inserted)
             session.commit()
         self.summary.added += inserted
         self.summary.duplicate += len(self.rows) - inserted  # added meanwhile by another ingest

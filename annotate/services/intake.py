@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from annotate.errors import Conflict, Forbidden, VoicecapError
+from db import summaries
 from db.blobstore import BlobStore, BlobTooLarge
 from db.models import Assignment, AssignmentStatus, Image, Project, Recording, User
 from db.settings import Settings
@@ -260,7 +261,14 @@ def accept_recording(
         if created:
             if assignment is not None:
                 assignment.status = AssignmentStatus.submitted
-            session.execute(update(Image).where(Image.id == image.id).values(done_count=Image.done_count + 1))
+            done = session.scalar(
+                update(Image)
+                .where(Image.id == image.id)
+                .values(done_count=Image.done_count + 1)
+                .returning(Image.done_count)
+            )
+            if done == project.per_image:  # this take completed the image
+                summaries.images_changed(session, project.id, slot=image.id, complete=1)
             session.flush()
         return recording, created
     finally:

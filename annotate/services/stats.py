@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from annotate.errors import InvalidInput
+from annotate.services import summary_live, summary_stats
 from annotate.services.qc import query_frame, records
 from db.models import DEAD_RECORDING_STATES, Caption, CaptionStatus, Image, Project, Recording, Review, User
 from db.queue import counts_by_status
@@ -171,7 +172,13 @@ def compute(frames: Frames, by: str) -> pd.DataFrame:
         )
     if not parts:
         return pd.DataFrame(columns=["key", *COLUMNS])
-    table = pd.concat(parts, axis=1)
+    return finish(pd.concat(parts, axis=1), by)
+
+
+def finish(table: pd.DataFrame, by: str) -> pd.DataFrame:
+    """The dashboard's columns from per-key counts (from takes or from summaries): rates, quiet days."""
+    if table.empty:
+        return pd.DataFrame(columns=["key", *COLUMNS])
     for column in (
         "images_done",
         "takes",
@@ -232,7 +239,23 @@ def totals(frames: Frames) -> dict[str, Any]:
 
 
 def stats(session: Session, project_id: int | None = None, by: str = "annotator") -> dict[str, Any]:
-    """The dashboard table for `by`, with totals; JSON-ready."""
+    """The dashboard table for `by`, with totals; JSON-ready. Read from the summary tables."""
+    if by not in GROUPINGS:
+        raise InvalidInput(f"Unknown grouping {by!r}; use {', '.join(GROUPINGS)}.")
+    rows = finish(summary_stats.summary_table(session, project_id, by), by)
+    total = records(finish(summary_stats.summary_table(session, project_id, "all"), "project"))
+    return {
+        "by": by,
+        "project_id": project_id,
+        "rows": records(rows),
+        "totals": {k: v for k, v in total[0].items() if k != "key"} if total else dict.fromkeys(COLUMNS, 0),
+    }
+
+
+def stats_from_takes(
+    session: Session, project_id: int | None = None, by: str = "annotator"
+) -> dict[str, Any]:
+    """The same table computed from every take (slow at scale): the reference the summaries must match."""
     frames = load_frames(session, project_id)
     return {
         "by": by,
@@ -243,7 +266,12 @@ def stats(session: Session, project_id: int | None = None, by: str = "annotator"
 
 
 def live_counts(session: Session, project_id: int | None = None) -> dict[str, Any]:
-    """Cheap counts the dashboard polls: the pipeline's states, the review queue, today's decisions."""
+    """Cheap counts the dashboard polls, read from the summaries (annotate.services.summary_live)."""
+    return summary_live.live_counts(session, project_id)
+
+
+def live_counts_from_rows(session: Session, project_id: int | None = None) -> dict[str, Any]:
+    """The same counts from every take and caption (slow at scale): the reference for the summaries."""
     captions = select(Caption.status, Caption.flagged, func.count()).join(Image, Image.id == Caption.image_id)
     images = select(func.count()).select_from(Image)
     reviews_today = (
