@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from annotate.services import assignments, review, stats, summaries
@@ -102,7 +102,10 @@ def upload(session: Session, blobs, settings, project, image, user) -> Recording
 def transcribe_stage(session: Session, *, fail: set[int], die: set[int]) -> None:
     """What the transcribe stage does to the rows it claims: store a transcript and complete, fail a
     take for good, or hold it until the lease runs out (a worker that died)."""
-    ids = queue.claim(session, TRANSCRIBE, "w1", limit=100, lease_seconds=60, max_attempts=1)
+    ids = queue.claim(session, TRANSCRIBE, "w1", limit=100, lease_seconds=60, max_crashes=1)
+    # As if each dying take had been claimed alone (an earlier batch of it died): its worker's death
+    # now counts against it, and with max_crashes=1 the expired lease fails it.
+    session.execute(update(Recording).where(Recording.id.in_(die)).values(isolated=True))
     session.commit()
     for recording in session.scalars(select(Recording).where(Recording.id.in_(ids))):
         if recording.id in fail:
@@ -118,7 +121,7 @@ def transcribe_stage(session: Session, *, fail: set[int], die: set[int]) -> None
             )
             assert queue.complete(session, TRANSCRIBE, "w1", recording.id)
         session.commit()
-    queue.expire_leases(session, TRANSCRIBE, max_attempts=1, now=utcnow() + timedelta(minutes=5))
+    queue.expire_leases(session, TRANSCRIBE, max_crashes=1, now=utcnow() + timedelta(minutes=5))
     session.commit()
     session.expire_all()  # the queue wrote through Core: reload what this session holds
 
