@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from annotate.errors import Forbidden, Unauthorized
 from annotate.security import SessionSigner
 from annotate.services.permissions import RECORDER_ROLES, check_reviewer, check_role
-from db.blobstore import BlobStore
+from db.blobstore import Blobs
 from db.models import Role, User
 from db.settings import Settings
 
@@ -35,7 +35,7 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_blobs(request: Request) -> BlobStore:
+def get_blobs(request: Request) -> Blobs:
     return request.app.state.blobs
 
 
@@ -63,7 +63,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
+BlobsDep = Annotated[Blobs, Depends(get_blobs)]
 SignerDep = Annotated[SessionSigner, Depends(get_signer)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from annotate.errors import InvalidInput
 from annotate.imaging import ImageRejected, configure_pillow, inspect_image, sha256_hex
 from annotate.services.jsonl import read_jsonl
-from db.blobstore import BlobStore, key_for
+from db.blobstore import Blobs, key_for
 from db.models import Image, Project, utcnow
 from db.settings import Settings
 
@@ -329,7 +329,7 @@ class _ImageStorer:
     handle.
     """
 
-    def __init__(self, config: StorerConfig, blobs: BlobStore) -> None:
+    def __init__(self, config: StorerConfig, blobs: Blobs) -> None:
         self.config = config
         self.blobs = blobs
         self.known_count = len(config.known) // 32
@@ -589,7 +589,7 @@ class _RowWriter:
 
 def ingest(
     db: Engine | sessionmaker[Session],
-    blobs: BlobStore,
+    blobs: Blobs,
     settings: Settings,
     project: Project | int,
     items: Iterable[IngestItem],
@@ -647,7 +647,7 @@ def ingest(
 
 def ingest_source(
     db: Engine | sessionmaker[Session],
-    blobs: BlobStore,
+    blobs: Blobs,
     settings: Settings,
     project: Project | int,
     source: str,
@@ -673,7 +673,7 @@ def ingest_source(
 
 def ingest_bytes(
     db: Engine | sessionmaker[Session],
-    blobs: BlobStore,
+    blobs: Blobs,
     settings: Settings,
     project: Project | int,
     files: Iterable[tuple[str, bytes]],

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from annotate.errors import Conflict, Forbidden, VoicecapError
-from db.blobstore import BlobStore, BlobTooLarge
+from db.blobstore import Blobs, BlobTooLarge
 from db.models import Assignment, AssignmentStatus, Image, Project, Recording, User
 from db.settings import Settings
 from transcribe.audio import SAMPLE_RATE, AudioDecodeError, decode_audio
@@ -184,7 +184,7 @@ def find_recording(session: Session, client_uuid: str) -> Recording | None:
 
 def accept_recording(
     session: Session,
-    blobs: BlobStore,
+    blobs: Blobs,
     settings: Settings,
     *,
     project: Project,
@@ -211,7 +211,8 @@ def accept_recording(
         if size == 0:
             raise IntakeRejected("The upload was empty. Please record again.", code="audio_empty")
         try:
-            samples = decode_audio(blobs.path(original_key))
+            with blobs.local_file(original_key) as path:
+                samples = decode_audio(path)
         except AudioDecodeError:
             raise IntakeRejected(
                 "The recording could not be decoded (the file is damaged or not audio). Please record again.",
@@ -253,7 +254,7 @@ def accept_recording(
             _discard_unreferenced(session, blobs, stored)
 
 
-def _store_original(blobs: BlobStore, chunks: Iterable[bytes], suffix: str, limit: int) -> tuple[str, int]:
+def _store_original(blobs: Blobs, chunks: Iterable[bytes], suffix: str, limit: int) -> tuple[str, int]:
     counted = _Counter(chunks)
     try:
         key, _ = blobs.put_stream(counted, suffix=suffix, max_bytes=limit)
@@ -296,7 +297,7 @@ def _insert(session: Session, recording: Recording, user: User) -> tuple[Recordi
     return existing, False
 
 
-def _discard_unreferenced(session: Session, blobs: BlobStore, keys: list[str]) -> None:
+def _discard_unreferenced(session: Session, blobs: Blobs, keys: list[str]) -> None:
     """Delete stored blobs of a refused take that no row names (the same bytes may belong to an
     accepted take). Best effort: an orphan left behind is the sweeper's, and must not hide the error."""
     for key in keys:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from annotate.errors import InvalidInput, NotFound, VoicecapError
 from annotate.services import review as review_service
 from annotate.services.export import ExportFilter, ImageRecord, iter_records
-from db.blobstore import BlobStore
+from db.blobstore import Blobs
 from db.files import atomic_write
 from db.models import Caption, CaptionStatus, Image, Project, Review, User
 
@@ -60,7 +60,7 @@ def project_title(project: Project) -> str:
 class MediaLinks:
     """How tasks point at images and audio."""
 
-    blobs: BlobStore
+    blobs: Blobs
     mode: MediaMode = "url"
     public_base_url: str = ""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from db.blobstore import BlobStore
+from db.blobstore import open_blobstore
 from db.queue import STAGES
 from db.settings import Settings
 from transcribe.stages.base import StageProcessor
@@ -35,7 +35,9 @@ def build_processors(
         from transcribe.stages.transcribe import TranscribeProcessor
 
         loaded = load_engine(settings, engine=engine, model=model, device=device, compute_type=compute_type)
-        processors.append(TranscribeProcessor(loaded, BlobStore(settings.blob_dir), settings.language))
+        processors.append(
+            TranscribeProcessor(loaded, open_blobstore(settings.blob_location), settings.language)
+        )
     if "clean" in stages:
         from transcribe.stages.clean import CleanProcessor
 

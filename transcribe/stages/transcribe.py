@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.blobstore import BlobStore
+from db.blobstore import Blobs
 from db.models import Project, Recording, Transcript
 from db.queue import STAGES, Stage
 from transcribe.audio import AudioDecodeError, decode_audio
@@ -57,7 +57,7 @@ class TranscribeProcessor:
     min_batch_size: int = 0
     sweep: Sweep | None = None  # nothing to follow up: a transcript needs only its own recording
 
-    def __init__(self, engine: TranscriptionEngine, blobs: BlobStore, language: str | None = None) -> None:
+    def __init__(self, engine: TranscriptionEngine, blobs: Blobs, language: str | None = None) -> None:
         self.engine = engine
         self.blobs = blobs
         self.language = language or None  # forced language (settings.language); else the project's
@@ -112,7 +112,8 @@ class TranscribeProcessor:
             # Not permanent: shared storage may be mounted late or still syncing.
             raise FileNotFoundError(f"audio blob {item.wav_key} is missing from the blob store")
         try:
-            audio = decode_audio(self.blobs.path(item.wav_key))
+            with self.blobs.local_file(item.wav_key) as path:
+                audio = decode_audio(path)
         except AudioDecodeError as exc:
             raise PermanentError(str(exc)) from exc
         if audio.size == 0:
