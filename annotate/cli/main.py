@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from annotate.cli import (
+    blobs,
     dbcmd,
     demo,
     exporting,
@@ -42,6 +43,7 @@ for module in (
     reviewing,
     exporting,
     labelstudio,
+    blobs,
 ):
     module.register(app)
 
