@@ -62,7 +62,11 @@ class S3BlobStore:
         self.prefix = parsed.path.strip("/")
         self.url = f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
         # Endpoint, region and credentials come from the AWS_* variables or ~/.aws, as for any AWS tool.
-        config = Config(retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": "path"})
+        config = Config(
+            retries={"max_attempts": 5, "mode": "standard"},
+            s3={"addressing_style": "path"},
+            signature_version="s3v4",  # presigned URLs too (botocore would sign those with SigV2)
+        )
         self.client = client or boto3.client("s3", config=config)
 
     def _name(self, key: str) -> str:
