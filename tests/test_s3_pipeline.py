@@ -84,6 +84,15 @@ def test_upload_worker_export_with_media_on_s3(
     audio_files = list((out / "media" / "audio").rglob("*.*"))
     assert {f.read_bytes() for f in audio_files} >= {take}
 
+    # Without media, rows locate the blobs in the bucket; part builder processes open the store too.
+    located = tmp_path / "located"
+    run_cli("export", "harbour", "--out", str(located), "--state", "captioned", "--workers", "2")
+    rows = [json.loads(line) for f in sorted(located.glob("*.jsonl")) for line in f.read_text().splitlines()]
+    assert rows[0]["image_id"] == image.id
+    assert rows[0]["image_path"] == blobs.location(image.blob_key) and blobs.location("a/b").startswith(
+        "s3://"
+    )
+
 
 def test_media_redirect_gives_a_presigned_url(
     engine, session: Session, blobs: Blobs, settings: Settings, make_user, monkeypatch: pytest.MonkeyPatch

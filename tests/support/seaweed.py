@@ -110,7 +110,7 @@ def running_seaweed() -> Iterator[Seaweed]:
     finally:
         process.terminate()
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

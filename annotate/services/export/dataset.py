@@ -167,7 +167,7 @@ def _part_jobs(run: ExportRun, runs: list[Run], builders: int) -> list[PartJob]:
         PartJob(
             database_url=run.engine.url.render_as_string(hide_password=False),
             project_name=run.project.name,
-            blob_url=run.blobs.url,
+            blob_root=run.blobs.url,
             out_dir=str(run.out_dir),
             filter=options.filter.as_dict(),
             split=options.split.percentages(),

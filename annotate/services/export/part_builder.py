@@ -31,7 +31,7 @@ def main() -> int:
     job = PartJob.from_json(sys.stdin.read())
     engine = make_engine(job.database_url)
     builder = RowBuilder(
-        job.project_name, open_blobstore(job.blob_url), job.split_spec(), job.public_base_url
+        job.project_name, open_blobstore(job.blob_root), job.split_spec(), job.public_base_url
     )
     try:
         for run in job.runs:
