@@ -10,6 +10,7 @@ a partial object; a crash can only leave an orphan, which `voicecap blobs check 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -17,7 +18,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, cast, runtime_checkable
 
 from db.files import publish
 from db.settings import get_settings
@@ -58,7 +59,10 @@ class Blobs(Protocol):
     url: str
 
     def exists(self, key: str) -> bool: ...
-    def open(self, key: str) -> BinaryIO: ...
+    def open(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        """The blob's bytes from `start` to `end` (inclusive; None: to the end), streamed."""
+        ...
+
     def read_bytes(self, key: str) -> bytes: ...
     def size(self, key: str) -> int: ...
     def delete(self, key: str) -> None: ...
@@ -104,8 +108,13 @@ class BlobStore:
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
-    def open(self, key: str) -> BinaryIO:
-        return self.path(key).open("rb")
+    def open(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        handle = self.path(key).open("rb")
+        if start == 0 and end is None:
+            return handle
+        handle.seek(start)
+        window = _Window(handle, None if end is None else end - start + 1)
+        return cast(BinaryIO, io.BufferedReader(window, CHUNK))
 
     def read_bytes(self, key: str) -> bytes:
         return self.path(key).read_bytes()
@@ -188,6 +197,29 @@ class BlobStore:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+class _Window(io.RawIOBase):
+    """At most `length` bytes of a file from where it stands (a Range request on a local blob)."""
+
+    def __init__(self, handle: BinaryIO, length: int | None) -> None:
+        self._handle = handle
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = len(buffer) if self._left is None else min(len(buffer), self._left)
+        data = self._handle.read(want)
+        buffer[: len(data)] = data
+        if self._left is not None:
+            self._left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
 
 
 def open_blobstore(url: str | Path) -> Blobs:

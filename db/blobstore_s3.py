@@ -85,16 +85,17 @@ class S3BlobStore:
                 return False
             raise
 
-    def _get(self, key: str) -> Any:
+    def _get(self, key: str, start: int = 0, end: int | None = None) -> Any:
+        extra = {} if start == 0 and end is None else {"Range": f"bytes={start}-{'' if end is None else end}"}
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._name(key))["Body"]
+            return self.client.get_object(Bucket=self.bucket, Key=self._name(key), **extra)["Body"]
         except ClientError as exc:
             if _missing(exc):
                 raise FileNotFoundError(f"blob {key} is missing from {self.url}") from None
             raise
 
-    def open(self, key: str) -> BinaryIO:
-        return cast(BinaryIO, io.BufferedReader(_BodyReader(self._get(key)), CHUNK))
+    def open(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        return cast(BinaryIO, io.BufferedReader(_BodyReader(self._get(key, start, end)), CHUNK))
 
     def read_bytes(self, key: str) -> bytes:
         body = self._get(key)

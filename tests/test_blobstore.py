@@ -41,6 +41,15 @@ def test_put_bytes_is_content_addressed_and_reads_back(store: Blobs) -> None:
     assert list(store.keys()) == [key]
 
 
+def test_open_reads_a_byte_range(store: Blobs) -> None:
+    data = bytes(range(256)) * 40
+    key, _ = store.put_bytes(data, suffix=".webm")
+    with store.open(key, 100, 199) as handle:
+        assert handle.read() == data[100:200]
+    with store.open(key, 10_000) as handle:
+        assert handle.read() == data[10_000:]
+
+
 def test_multi_part_stream_round_trips_through_a_local_file(store: Blobs) -> None:
     data = os.urandom(2 * PART_SIZE + 12345)  # three parts on S3
     key, sha = store.put_stream(chunked(data), suffix=".bin")

@@ -63,6 +63,14 @@ def test_upload_worker_export_with_media_on_s3(
     audio = ann.get(f"/api/recordings/by-id/{recording.id}/audio")
     assert audio.status_code == 200 and audio.content == take
     assert audio.headers["content-length"] == str(len(take))
+    # One byte range at a time, so the player can seek.
+    part = ann.get(f"/api/recordings/by-id/{recording.id}/audio", headers={"Range": "bytes=10-99"})
+    assert part.status_code == 206 and part.content == take[10:100]
+    assert part.headers["content-range"] == f"bytes 10-99/{len(take)}"
+    tail = ann.get(f"/api/recordings/by-id/{recording.id}/audio", headers={"Range": "bytes=-50"})
+    assert tail.status_code == 206 and tail.content == take[-50:]
+    past = ann.get(f"/api/recordings/by-id/{recording.id}/audio", headers={"Range": f"bytes={len(take)}-"})
+    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{len(take)}"
     image_id = task["image"]["id"]
     thumb = ann.get(f"/api/images/{image_id}/thumbnail")
     image = next(i for i in images if i.id == image_id)

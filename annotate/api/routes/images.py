@@ -3,7 +3,7 @@ assignments, leads and admins see every image."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 
@@ -38,14 +38,15 @@ def _image_for(session: Session, user: User, image_id: int) -> Image:
     return image
 
 
-def _send(blobs: Blobs, settings: Settings, key: str, media_type: str) -> Response:
+def _send(request: Request, blobs: Blobs, settings: Settings, key: str, media_type: str) -> Response:
     missing = "The image file is missing from the blob store."
-    return send_blob(blobs, settings, key, media_type, headers=CACHE, missing=missing)
+    return send_blob(request, blobs, settings, key, media_type, headers=CACHE, missing=missing)
 
 
 @router.get("/{image_id}/original", response_class=FileResponse)
 def image_original(
     image_id: int,
+    request: Request,
     user: CurrentUser,
     session: SessionDep,
     blobs: BlobsDep,
@@ -54,13 +55,18 @@ def image_original(
     """The image as ingested (EXIF orientation is applied by the browser)."""
     image = _image_for(session, user, image_id)
     return _send(
-        blobs, settings, image.blob_key, MEDIA_TYPES.get(image.format.upper(), "application/octet-stream")
+        request,
+        blobs,
+        settings,
+        image.blob_key,
+        MEDIA_TYPES.get(image.format.upper(), "application/octet-stream"),
     )
 
 
 @router.get("/{image_id}/thumbnail", response_class=FileResponse)
 def image_thumbnail(
     image_id: int,
+    request: Request,
     user: CurrentUser,
     session: SessionDep,
     blobs: BlobsDep,
@@ -68,4 +74,4 @@ def image_thumbnail(
 ) -> Response:
     """A JPEG thumbnail (long side 512 px)."""
     image = _image_for(session, user, image_id)
-    return _send(blobs, settings, image.thumb_key, "image/jpeg")
+    return _send(request, blobs, settings, image.thumb_key, "image/jpeg")

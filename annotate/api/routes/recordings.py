@@ -223,6 +223,7 @@ def get_recording(client_uuid: uuid.UUID, user: AnnotatorUser, session: SessionD
 @router.get("/by-id/{recording_id}/audio", response_class=FileResponse)
 def recording_audio(
     recording_id: int,
+    request: Request,
     user: AnnotatorUser,
     session: SessionDep,
     blobs: BlobsDep,
@@ -237,7 +238,7 @@ def recording_audio(
     media_type = recording.content_type if kind == "original" else "audio/wav"
     missing = "The audio file of this recording is missing from the blob store."
     headers = {"Cache-Control": "private, max-age=3600"}
-    return send_blob(blobs, settings, key, media_type, headers=headers, missing=missing)
+    return send_blob(request, blobs, settings, key, media_type, headers=headers, missing=missing)
 
 
 def _may_see(user: User, recording: Recording) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
@@ -97,6 +97,7 @@ def decide(
 @router.get("/recordings/{recording_id}/audio", response_class=FileResponse)
 def audio(
     recording_id: int,
+    request: Request,
     session: SessionDep,
     blobs: BlobsDep,
     settings: SettingsDep,
@@ -108,6 +109,7 @@ def audio(
         raise NotFound(f"No recording {recording_id}.")
     # Content-addressed: the bytes behind a key never change, so the browser may cache them.
     return send_blob(
+        request,
         blobs,
         settings,
         recording.original_key,
