@@ -164,6 +164,7 @@ class BlobStore:
             final = self.path(key)
             if final.exists():
                 os.unlink(tmp_name)  # same content is already stored
+                os.utime(final)  # in use again: no longer an old orphan for `blobs check --sweep`
             else:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 publish(tmp_name, final)

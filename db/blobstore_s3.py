@@ -181,18 +181,32 @@ class S3BlobStore:
                     buffer.clear()
             sha = digest.hexdigest()
             key = key_for(sha, suffix)
+            stored = self.exists(key)
             if upload is None:
-                if not self.exists(key):
+                if not stored:
                     self.client.put_object(Bucket=self.bucket, Key=self._name(key), Body=bytes(buffer))
             else:
                 if buffer:
                     upload.send(bytes(buffer))
-                upload.finish_as(self._name(key), copy=not self.exists(key))
+                upload.finish_as(self._name(key), copy=not stored)
+            if stored:
+                self._touch(key)
             return key, sha
         except BaseException:
             if upload is not None:
                 upload.abandon()
             raise
+
+    def _touch(self, key: str) -> None:
+        """Renew an existing object's LastModified (a copy onto itself): the same bytes are in use again,
+        so `blobs check --sweep` must not take it for an old orphan."""
+        name = self._name(key)
+        self.client.copy_object(
+            Bucket=self.bucket,
+            Key=name,
+            CopySource={"Bucket": self.bucket, "Key": name},
+            MetadataDirective="REPLACE",
+        )
 
     def sweep_temporaries(self, older_than: datetime) -> int:
         removed = 0

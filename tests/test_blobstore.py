@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +40,15 @@ def test_put_bytes_is_content_addressed_and_reads_back(store: Blobs) -> None:
     # The same bytes again: the same key, one object.
     assert store.put_bytes(b"hello voicecap", suffix=".txt") == (key, sha)
     assert list(store.keys()) == [key]
+
+
+def test_storing_the_same_bytes_again_renews_the_blob_age(store: Blobs) -> None:
+    key, _ = store.put_bytes(b"an orphan, then uploaded again", suffix=".webm")
+    before = next(store.entries()).modified
+    time.sleep(1.1)  # S3 LastModified has one-second resolution
+    store.put_bytes(b"an orphan, then uploaded again", suffix=".webm")
+    assert next(store.entries()).modified > before
+    assert store.read_bytes(key) == b"an orphan, then uploaded again"
 
 
 def test_open_reads_a_byte_range(store: Blobs) -> None:
