@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -21,17 +22,19 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import urlparse
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
 from db.blobstore import CHUNK, TMP_DIR, BlobEntry, BlobTooLarge, check_key, key_for
 
 PART_SIZE = 8 * 1024 * 1024  # S3 parts are at least 5 MiB, except the last
 
 
-def _missing(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}
+def _missing(exc: Exception) -> bool:
+    """A botocore ClientError saying the object is not there (botocore is imported only on first use)."""
+    response = getattr(exc, "response", None)
+    return isinstance(response, dict) and response.get("Error", {}).get("Code") in {
+        "404",
+        "NoSuchKey",
+        "NotFound",
+    }
 
 
 class _BodyReader(io.RawIOBase):
@@ -61,13 +64,26 @@ class S3BlobStore:
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
         self.url = f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
-        # Endpoint, region and credentials come from the AWS_* variables or ~/.aws, as for any AWS tool.
-        config = Config(
-            retries={"max_attempts": 5, "mode": "standard"},
-            s3={"addressing_style": "path"},
-            signature_version="s3v4",  # presigned URLs too (botocore would sign those with SigV2)
-        )
-        self.client = client or boto3.client("s3", config=config)
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """Made on first use: an export without media only names blobs, and need not load boto3 (about
+        a second of CPU and 25 MB in each of its processes)."""
+        with self._lock:  # boto3's default session is not thread-safe
+            if self._client is None:
+                import boto3
+                from botocore.config import Config
+
+                # Endpoint, region and credentials: the AWS_* variables or ~/.aws, as for any AWS tool.
+                config = Config(
+                    retries={"max_attempts": 5, "mode": "standard"},
+                    s3={"addressing_style": "path"},
+                    signature_version="s3v4",  # presigned URLs too (botocore would sign those with SigV2)
+                )
+                self._client = boto3.client("s3", config=config)
+            return self._client
 
     def _name(self, key: str) -> str:
         check_key(key)
@@ -80,7 +96,7 @@ class S3BlobStore:
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._name(key))
             return True
-        except ClientError as exc:
+        except Exception as exc:
             if _missing(exc):
                 return False
             raise
@@ -89,7 +105,7 @@ class S3BlobStore:
         extra = {} if start == 0 and end is None else {"Range": f"bytes={start}-{'' if end is None else end}"}
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self._name(key), **extra)["Body"]
-        except ClientError as exc:
+        except Exception as exc:
             if _missing(exc):
                 raise FileNotFoundError(f"blob {key} is missing from {self.url}") from None
             raise
@@ -107,7 +123,7 @@ class S3BlobStore:
     def size(self, key: str) -> int:
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=self._name(key))
-        except ClientError as exc:
+        except Exception as exc:
             if _missing(exc):
                 raise FileNotFoundError(f"blob {key} is missing from {self.url}") from None
             raise
