@@ -443,18 +443,21 @@ def main() -> None:
         engine.dispose()
         stores = args.stores.split(",")
         with object_store(stores) as seaweed:
-            results = {
-                store: run_export(
-                    url,
-                    work / "data",
-                    work / f"out-{store}",
-                    formats,
-                    args.extra,
-                    blob_url(store, seaweed, work),
-                )
-                for store in stores
-            }
-        result = results[stores[0]] if len(stores) == 1 else {"by_store": results}
+            results = [
+                {
+                    "store": store,
+                    **run_export(
+                        url,
+                        work / "data",
+                        work / f"out-{n}-{store}",
+                        formats,
+                        args.extra,
+                        blob_url(store, seaweed, work),
+                    ),
+                }
+                for n, store in enumerate(stores)
+            ]
+        result = results[0] if len(stores) == 1 else {"by_store": results}
         report = {
             "database": args.db,
             "database_url": url,
