@@ -9,7 +9,9 @@ stores them), an approved caption of about 70 words, and every tenth an approval
 as the real CLI in a child process; its wall time, CPU time and the peak resident memory of it and of
 each worker process it starts (VmHWM from /proc, and their sum) are reported, with the rows and bytes
 written. `--keep` keeps the database (its URL is in the report) and `--reuse URL` exports from it again
-without seeding. Results go in docs/benchmarks.md under "## Export".
+without seeding. `--stores local,s3` exports the same database once per blob store (s3: a bucket on a
+SeaweedFS server started for the run), rows then locate blobs as s3:// URLs. Results go in
+docs/benchmarks.md under "## Export".
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from sqlalchemy import Engine, create_engine, insert, text
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.stores import blob_url, object_store  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.models import Project, User  # noqa: E402
 from db.session import make_engine  # noqa: E402
@@ -356,8 +359,12 @@ sys.exit(code)
 """
 
 
-def run_export(url: str, data_dir: Path, out: Path, formats: list[str], extra: list[str]) -> dict[str, Any]:
+def run_export(
+    url: str, data_dir: Path, out: Path, formats: list[str], extra: list[str], blobs: str = ""
+) -> dict[str, Any]:
     env = {**os.environ, "VOICECAP_DATABASE_URL": url, "VOICECAP_DATA_DIR": str(data_dir)}
+    if blobs:
+        env["VOICECAP_BLOB_URL"] = blobs
     peak_file = out.parent / "peak.json"
     args = ["export", "bench", "--out", str(out), "--json", *extra]
     for fmt in formats:
@@ -401,6 +408,7 @@ def main() -> None:
         help="export from this database (one a --keep run left, its URL printed as database_url) "
         "instead of seeding a new one",
     )
+    parser.add_argument("--stores", default="local", help="local and/or s3: export once per blob store")
     parser.add_argument("extra", nargs="*", help="more `voicecap export` options, after --")
     args = parser.parse_args()
     formats = args.formats or ["jsonl"]
@@ -433,7 +441,23 @@ def main() -> None:
         (load_sqlite if args.db == "sqlite" else load_postgres)(engine, args.images, project_id, users, lead)
         load_seconds = time.perf_counter() - started
         engine.dispose()
-        result = run_export(url, work / "data", work / "out", formats, args.extra)
+        stores = args.stores.split(",")
+        with object_store(stores) as seaweed:
+            results = [
+                {
+                    "store": store,
+                    **run_export(
+                        url,
+                        work / "data",
+                        work / f"out-{n}-{store}",
+                        formats,
+                        args.extra,
+                        blob_url(store, seaweed, work),
+                    ),
+                }
+                for n, store in enumerate(stores)
+            ]
+        result = results[0] if len(stores) == 1 else {"by_store": results}
         report = {
             "database": args.db,
             "database_url": url,

@@ -2,6 +2,7 @@
 
     python bench/upload.py                                  # SQLite and PostgreSQL, both arrival patterns
     python bench/upload.py --databases postgresql --annotators 50 --modes paced
+    python bench/upload.py --databases postgresql --stores local,s3     # the S3 store against the local one
 
 Every annotator logs in, asks for the next image, and uploads a distinct 60 s webm/opus take (espeak-ng
 speech from the test fixtures, 48 kbit/s like a browser) with PUT /api/recordings/{uuid}; the latency of
@@ -46,6 +47,7 @@ sys.path.insert(0, str(REPO))
 import av  # noqa: E402
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 
+from bench.stores import blob_url, object_store  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.models import Image, Project, User  # noqa: E402
 from db.session import make_engine  # noqa: E402
@@ -85,13 +87,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(url: str, data_dir: Path) -> Iterator[tuple[str, int]]:
+def serve(url: str, data_dir: Path, blobs: str) -> Iterator[tuple[str, int]]:
     """`voicecap serve` in a subprocess on this database; yields its base URL and process id."""
     port = free_port()
     env = {
         **os.environ,
         "VOICECAP_DATABASE_URL": url,
         "VOICECAP_DATA_DIR": str(data_dir),
+        "VOICECAP_BLOB_URL": blobs,
         "VOICECAP_SECRET_KEY": "bench",
         "VOICECAP_LOGIN_ATTEMPTS_PER_MINUTE": "100000",
     }
@@ -237,16 +240,19 @@ def encode_opus(samples: np.ndarray, rate: int = 48000) -> bytes:
 # --- the run -----------------------------------------------------------------------------------------
 
 
-def run(kind: str, mode: str, annotators: int, takes: list[bytes], spread: float) -> dict[str, object]:
+def run(
+    kind: str, mode: str, annotators: int, takes: list[bytes], spread: float, store: str, seaweed
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="voicecap-bench-") as tmp:
         workdir = Path(tmp)
+        blobs = blob_url(store, seaweed, workdir)
         with database(kind, workdir) as url:
             engine = make_engine(url)
             upgrade(engine)
             seed_project(engine, annotators * 2, min_seconds=30, max_seconds=120, per_image=1)
             names = seed_users(engine, annotators)
             engine.dispose()
-            with serve(url, workdir) as (base, pid):
+            with serve(url, workdir, blobs) as (base, pid):
                 clients = [login(base, name) for name in names]
                 tasks = [c.post("/api/tasks/next", json={}).json()["task"] for c in clients]
                 latencies: list[float] = []
@@ -297,6 +303,7 @@ def run(kind: str, mode: str, annotators: int, takes: list[bytes], spread: float
                 print(f"server log (last lines):\n{log[-4000:]}", file=sys.stderr)
     return {
         "database": kind,
+        "store": store,
         "mode": mode,
         "annotators": annotators,
         "uploads_ok": len(latencies),
@@ -319,6 +326,7 @@ def main() -> None:
     )
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--modes", default="paced,burst")
+    parser.add_argument("--stores", default="local", help="local and/or s3 (a SeaweedFS bucket).")
     parser.add_argument("--annotators", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0, help="Length of each take.")
     parser.add_argument("--spread", type=float, default=60.0, help="Paced: takes finish within this window.")
@@ -327,21 +335,26 @@ def main() -> None:
     print(f"encoding {args.annotators} distinct {args.seconds:g} s opus takes…", flush=True)
     takes = make_takes(args.annotators, args.seconds)
     results = []
-    for kind in args.databases.split(","):
-        for mode in args.modes.split(","):
-            result = run(kind, mode, args.annotators, takes, args.spread)
-            results.append(result)
-            print(json.dumps(result), flush=True)
+    stores = args.stores.split(",")
+    with object_store(stores) as seaweed:
+        for kind in args.databases.split(","):
+            for mode in args.modes.split(","):
+                for store in stores:
+                    result = run(kind, mode, args.annotators, takes, args.spread, store, seaweed)
+                    results.append(result)
+                    print(json.dumps(result), flush=True)
 
     print()
     print(
-        "| database | arrivals | uploads | errors | p50 ms | p95 ms | max ms | server CPU ms/upload | load |"
+        "| database | store | arrivals | uploads | errors | p50 ms | p95 ms | max ms | server CPU ms/upload "
+        "| load |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
-            f"| {r['database']} | {r['mode']} | {r['uploads_ok']} | {r['errors']} | {r['p50_ms']} | "
-            f"{r['p95_ms']} | {r['max_ms']} | {r['server_cpu_ms_per_upload']} | {r['load_average_after']} |"
+            f"| {r['database']} | {r['store']} | {r['mode']} | {r['uploads_ok']} | {r['errors']} | "
+            f"{r['p50_ms']} | {r['p95_ms']} | {r['max_ms']} | {r['server_cpu_ms_per_upload']} | "
+            f"{r['load_average_after']} |"
         )
     OUT.mkdir(parents=True, exist_ok=True)
     meta = {

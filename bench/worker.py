@@ -2,6 +2,7 @@
 
     python bench/worker.py                                 # SQLite and PostgreSQL, 8 one-minute takes
     python bench/worker.py --databases sqlite --recordings 16 --batch-size 8 --repeat 3
+    python bench/worker.py --databases postgresql --stores local,s3   # the S3 store against the local one
 
 The recordings are one-minute takes (the four speech fixtures joined with pauses, the length annotators
 speak), stored as the intake stores them: a 16 kHz WAV in the blob store, a Recording row in `uploaded`.
@@ -40,7 +41,8 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import delete, update  # noqa: E402
 from sqlalchemy.orm import sessionmaker  # noqa: E402
 
-from db.blobstore import BlobStore  # noqa: E402
+from bench.stores import blob_url, object_store  # noqa: E402
+from db.blobstore import open_blobstore  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.models import Recording, RecordingStatus, Transcript  # noqa: E402
 from db.session import make_engine  # noqa: E402
@@ -58,6 +60,7 @@ PG_ADMIN_URL = os.environ.get("VOICECAP_TEST_PG_URL", "postgresql+psycopg://post
 @dataclass
 class Row:
     database: str
+    store: str
     recordings: int
     audio_seconds: float
     batch_size: int
@@ -113,12 +116,14 @@ def reset(factory: sessionmaker) -> None:
         )
 
 
-def bench_database(kind: str, engine, takes: list[np.ndarray], batch_size: int, repeat: int) -> Row:
+def bench_database(
+    kind: str, engine, takes: list[np.ndarray], batch_size: int, repeat: int, store: str, seaweed
+) -> Row:
     with tempfile.TemporaryDirectory() as tmp, database(kind, Path(tmp)) as url:
         db = make_engine(url)
         upgrade(db)
         factory = sessionmaker(bind=db, expire_on_commit=False)
-        blobs = BlobStore(Path(tmp) / "blobs")
+        blobs = open_blobstore(blob_url(store, seaweed, Path(tmp)))
         with factory() as session:
             fixture = make_fixture(session, "bench")
             for take in takes:
@@ -152,6 +157,7 @@ def bench_database(kind: str, engine, takes: list[np.ndarray], batch_size: int, 
     audio_seconds = sum(len(t) for t in takes) / SAMPLE_RATE
     return Row(
         database=kind,
+        store=store,
         recordings=len(takes),
         audio_seconds=round(audio_seconds, 1),
         batch_size=batch_size,
@@ -174,6 +180,7 @@ def main() -> None:
     )
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--recordings", type=int, default=8)
+    parser.add_argument("--stores", default="local", help="local and/or s3 (a SeaweedFS bucket).")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--model", default="tiny.en")
@@ -185,19 +192,22 @@ def main() -> None:
     engine = load_engine(settings)
     takes = one_minute_takes(args.recordings)
     engine.transcribe(takes[0][: 10 * SAMPLE_RATE], "en")  # warm up: the first call pays one-off costs
-    rows = [
-        bench_database(kind.strip(), engine, takes, args.batch_size, args.repeat)
-        for kind in args.databases.split(",")
-        if kind.strip()
-    ]
+    stores = args.stores.split(",")
+    with object_store(stores) as seaweed:
+        rows = [
+            bench_database(kind.strip(), engine, takes, args.batch_size, args.repeat, store, seaweed)
+            for kind in args.databases.split(",")
+            if kind.strip()
+            for store in stores
+        ]
 
     print(
-        f"{'database':<11}{'recs':>5}{'audio s':>9}{'direct s':>10}{'worker s':>10}"
+        f"{'database':<11}{'store':<7}{'recs':>5}{'audio s':>9}{'direct s':>10}{'worker s':>10}"
         f"{'overhead':>10}{'cpu ovh':>9}{'pipeline':>10}{'RTF':>8}"
     )
     for r in rows:
         print(
-            f"{r.database:<11}{r.recordings:>5}{r.audio_seconds:>9.0f}{r.direct_engine_seconds:>10.2f}"
+            f"{r.database:<11}{r.store:<7}{r.recordings:>5}{r.audio_seconds:>9.0f}{r.direct_engine_seconds:>10.2f}"
             f"{r.worker_wall_seconds:>10.2f}{r.overhead_vs_direct:>10.1%}{r.cpu_overhead_vs_direct:>9.1%}"
             f"{r.pipeline_share:>10.1%}"
             f"{r.real_time_factor:>8.3f}"

@@ -19,6 +19,18 @@ class Settings(BaseSettings):
 
     # Storage
     data_dir: Path = Field(Path("./voicecap-data"), description="Blob store, secrets and the SQLite file.")
+    blob_url: str = Field(
+        "",
+        description="Where images and audio are stored: a folder, or s3://BUCKET/PREFIX (an existing "
+        "bucket; endpoint, region and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, "
+        "AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION). Empty means data_dir/blobs.",
+    )
+    media_redirect: bool = Field(
+        False,
+        description="Serve images and audio by redirect to a short-lived presigned URL of the object "
+        "store (S3 only) instead of through the app.",
+    )
+    presigned_url_seconds: int = Field(900, description="How long a presigned media URL stays valid.")
     database_url: str = Field("", description="SQLAlchemy URL; empty means sqlite:///<data_dir>/voicecap.db.")
 
     # Web app
@@ -206,6 +218,11 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def blob_location(self) -> str:
+        """VOICECAP_BLOB_URL, or the local folder data_dir/blobs."""
+        return self.blob_url or str(self.blob_dir)
 
 
 @lru_cache

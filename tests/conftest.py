@@ -14,6 +14,7 @@ from db.migrate import upgrade
 from db.session import dispose_engines, get_engine, read_only_engine
 from db.settings import Settings, get_settings, reset_settings_cache
 from tests.support.databases import postgres_available, postgres_database, require, sqlite_url
+from tests.support.seaweed import Seaweed, running_seaweed
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -95,3 +96,18 @@ def make_user(session: Session):
         return user, password
 
     return make
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[Seaweed]:
+    """One SeaweedFS server (S3 API on a loopback port) for the whole test session."""
+    with running_seaweed() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_blob_url(seaweed: Seaweed, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket; the AWS_* variables that reach it are set for this test and its subprocesses."""
+    for name, value in seaweed.env().items():
+        monkeypatch.setenv(name, value)
+    return f"s3://{seaweed.new_bucket()}/blobs"

@@ -34,7 +34,22 @@ def test_compose_file_has_postgres_app_and_scalable_worker() -> None:
     assert "healthcheck" in services["app"] and "healthcheck" in services["postgres"]
     assert "container_name" not in services["worker"]  # --scale worker=N needs unnamed containers
     assert services["worker"]["environment"]["VOICECAP_ENGINE"]
-    assert any("blobs" in v for v in services["app"]["volumes"])
+
+
+def test_compose_shares_only_postgres_and_the_object_store() -> None:
+    data = yaml.safe_load(COMPOSE.read_text())
+    services = data["services"]
+    assert "healthcheck" in services["objects"] and "-s3" in services["objects"]["command"]
+    for name in ("app", "worker", "worker-gpu"):
+        service = services[name]
+        env = service["environment"]
+        assert env["VOICECAP_BLOB_URL"].startswith("${VOICECAP_BLOB_URL:-s3://"), name
+        assert env["AWS_ENDPOINT_URL"] and env["AWS_ACCESS_KEY_ID"] and env["AWS_SECRET_ACCESS_KEY"], name
+        # No data volume: only the GPU worker's model cache, which is its own.
+        mounts = [v.split(":")[1] for v in service.get("volumes", [])]
+        assert "/data" not in mounts, f"{name} still mounts a shared data volume"
+    assert "blobs" not in (data.get("volumes") or {})
+    assert services["app"]["depends_on"]["bucket"]["condition"] == "service_completed_successfully"
 
 
 def test_every_voicecap_command_in_compose_exists() -> None:

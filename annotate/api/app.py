@@ -28,7 +28,7 @@ from annotate.api.routes import (
 from annotate.api.security_headers import SecurityHeaders
 from annotate.security import SessionSigner, secret_key
 from annotate.services.media_links import MediaSigner
-from db.blobstore import BlobStore
+from db.blobstore import open_blobstore
 from db.migrate import check_schema
 from db.session import get_engine, session_factory
 from db.settings import Settings, get_settings
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, *, verify_schema: bool = True) 
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
-    app.state.blobs = BlobStore(settings.blob_dir)
+    app.state.blobs = open_blobstore(settings.blob_location)
     app.state.signer = SessionSigner(secret_key(settings), settings.session_days * 86400)
     app.state.media_signer = MediaSigner(secret_key(settings))
     app.state.login_limiter = LoginLimiter(

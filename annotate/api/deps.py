@@ -24,7 +24,7 @@ from annotate.security import SessionSigner
 from annotate.services.media_links import MediaSigner
 from annotate.services.permissions import RECORDER_ROLES, check_reviewer, check_role
 from annotate.services.sessions import find_session
-from db.blobstore import BlobStore
+from db.blobstore import Blobs
 from db.models import Role, User
 from db.settings import Settings
 
@@ -38,7 +38,7 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_blobs(request: Request) -> BlobStore:
+def get_blobs(request: Request) -> Blobs:
     return request.app.state.blobs
 
 
@@ -74,7 +74,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
+BlobsDep = Annotated[Blobs, Depends(get_blobs)]
 SignerDep = Annotated[SessionSigner, Depends(get_signer)]
 LoginLimiterDep = Annotated[LoginLimiter, Depends(get_login_limiter)]
 MediaSignerDep = Annotated[MediaSigner, Depends(get_media_signer)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from annotate.cli import (
+    blobs,
     dbcmd,
     demo,
     exporting,
@@ -46,6 +47,7 @@ for module in (
     labelstudio,
     llm,
     models,
+    blobs,
 ):
     module.register(app)
 

@@ -46,7 +46,7 @@ def import_audio(
             task = progress.add_task("importing", total=total)
             summary = service.import_audio(
                 session,
-                get_blobstore(settings.blob_dir),
+                get_blobstore(settings.blob_location),
                 settings,
                 target,
                 manifest,

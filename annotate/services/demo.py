@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from annotate.services import projects, users
-from db.blobstore import BlobStore
+from db.blobstore import open_blobstore
 from db.migrate import upgrade
 from db.models import Project, User
 from db.session import get_engine, session_scope
@@ -56,7 +56,9 @@ def setup_demo(settings: Settings, images_dir: Path) -> DemoSetup:
 
     with session_scope(engine) as session:
         project = projects.get_project(session, DEMO_PROJECT)
-    summary = ingest(engine, BlobStore(settings.blob_dir), settings, project, iter_folder(images_dir))
+    summary = ingest(
+        engine, open_blobstore(settings.blob_location), settings, project, iter_folder(images_dir)
+    )
 
     logins: dict[str, dict[str, str]] = {}
     with session_scope(engine) as session:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from annotate.errors import VoicecapError
 from annotate.services.intake import accept_recording, find_recording
 from annotate.services.jsonl import read_jsonl
-from db.blobstore import BlobStore
+from db.blobstore import Blobs
 from db.models import Image, Project, User
 from db.settings import Settings
 
@@ -75,7 +75,7 @@ def content_type_for(path: Path) -> str:
 
 def import_audio(
     session: Session,
-    blobs: BlobStore,
+    blobs: Blobs,
     settings: Settings,
     project: Project,
     manifest: Path,
@@ -114,7 +114,7 @@ def import_audio(
 
 def _import_one(
     session: Session,
-    blobs: BlobStore,
+    blobs: Blobs,
     settings: Settings,
     lookup: _Lookup,
     entry: dict[str, Any],

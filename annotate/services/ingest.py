@@ -44,7 +44,7 @@ from annotate.imaging import ImageRejected, configure_pillow, inspect_image, sha
 from annotate.services import url_guard
 from annotate.services.jsonl import read_jsonl
 from db import summaries
-from db.blobstore import BlobStore, key_for
+from db.blobstore import Blobs, key_for
 from db.models import Image, Project, utcnow
 from db.settings import Settings
 
@@ -349,7 +349,7 @@ class _ImageStorer:
     handle.
     """
 
-    def __init__(self, config: StorerConfig, blobs: BlobStore) -> None:
+    def __init__(self, config: StorerConfig, blobs: Blobs) -> None:
         self.config = config
         self.blobs = blobs
         self.known_count = len(config.known) // 32
@@ -619,7 +619,7 @@ class _RowWriter:
 
 def ingest(
     db: Engine | sessionmaker[Session],
-    blobs: BlobStore,
+    blobs: Blobs,
     settings: Settings,
     project: Project | int,
     items: Iterable[IngestItem],
@@ -678,7 +678,7 @@ def ingest(
 
 def ingest_source(
     db: Engine | sessionmaker[Session],
-    blobs: BlobStore,
+    blobs: Blobs,
     settings: Settings,
     project: Project | int,
     source: str,
@@ -704,7 +704,7 @@ def ingest_source(
 
 def ingest_bytes(
     db: Engine | sessionmaker[Session],
-    blobs: BlobStore,
+    blobs: Blobs,
     settings: Settings,
     project: Project | int,
     files: Iterable[tuple[str, bytes]],

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from annotate.errors import Conflict, Forbidden, VoicecapError
 from db import summaries
-from db.blobstore import BlobStore, BlobTooLarge
+from db.blobstore import Blobs, BlobTooLarge
 from db.models import Assignment, AssignmentStatus, Image, Project, Recording, User
 from db.settings import Settings
 from transcribe.audio import (
@@ -202,7 +202,7 @@ def find_recording(session: Session, client_uuid: str) -> Recording | None:
 
 def accept_recording(
     session: Session,
-    blobs: BlobStore,
+    blobs: Blobs,
     settings: Settings,
     *,
     project: Project,
@@ -276,11 +276,12 @@ def accept_recording(
             _discard_unreferenced(session, blobs, stored)
 
 
-def _decode_bounded(blobs: BlobStore, key: str, project: Project, settings: Settings) -> np.ndarray:
+def _decode_bounded(blobs: Blobs, key: str, project: Project, settings: Settings) -> np.ndarray:
     """Decode with a hard cap at the longest take the project accepts: a few KB can claim hours."""
     max_seconds = project.max_seconds + settings.duration_tolerance_seconds
     try:
-        return decode_audio(blobs.path(key), limits=AudioLimits(max_seconds=max_seconds))
+        with blobs.local_file(key) as path:
+            return decode_audio(path, limits=AudioLimits(max_seconds=max_seconds))
     except AudioTooLong:
         raise IntakeRejected(
             f"The recording is longer than this project allows (at most {project.max_seconds:g} s). "
@@ -298,7 +299,7 @@ def _decode_bounded(blobs: BlobStore, key: str, project: Project, settings: Sett
         ) from None
 
 
-def _store_original(blobs: BlobStore, chunks: Iterable[bytes], suffix: str, limit: int) -> tuple[str, int]:
+def _store_original(blobs: Blobs, chunks: Iterable[bytes], suffix: str, limit: int) -> tuple[str, int]:
     counted = _Counter(chunks)
     try:
         key, _ = blobs.put_stream(counted, suffix=suffix, max_bytes=limit)
@@ -341,7 +342,7 @@ def _insert(session: Session, recording: Recording, user: User) -> tuple[Recordi
     return existing, False
 
 
-def _discard_unreferenced(session: Session, blobs: BlobStore, keys: list[str]) -> None:
+def _discard_unreferenced(session: Session, blobs: Blobs, keys: list[str]) -> None:
     """Delete stored blobs of a refused take that no row names (the same bytes may belong to an
     accepted take). Best effort: an orphan left behind is the sweeper's, and must not hide the error."""
     for key in keys:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from db.blobstore import BlobStore
+from db.blobstore import open_blobstore
 from db.queue import STAGES
 from db.settings import Settings
 from transcribe.stages.base import StageProcessor
@@ -48,7 +48,7 @@ def build_processors(
         thresholds = Thresholds(
             settings.unsure_word_probability, settings.unsure_word_share, settings.unsure_mean_logprob
         )
-        blobs = BlobStore(settings.blob_dir)
+        blobs = open_blobstore(settings.blob_location)
         processors.append(
             TranscribeProcessor(
                 loaded, blobs, settings.language, thresholds, escalation, settings.check_language

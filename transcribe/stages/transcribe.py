@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.blobstore import BlobStore
+from db.blobstore import Blobs
 from db.models import Project, Recording, Transcript
 from db.queue import STAGES, Stage
 from transcribe import language_policy
@@ -63,7 +63,7 @@ class TranscribeProcessor:
     def __init__(
         self,
         engine: TranscriptionEngine,
-        blobs: BlobStore,
+        blobs: Blobs,
         language: str | None = None,
         thresholds: language_policy.Thresholds | None = None,
         escalation: TranscriptionEngine | None = None,
@@ -147,7 +147,8 @@ class TranscribeProcessor:
             # Not permanent: shared storage may be mounted late or still syncing.
             raise FileNotFoundError(f"audio blob {item.wav_key} is missing from the blob store")
         try:
-            audio = decode_audio(self.blobs.path(item.wav_key))
+            with self.blobs.local_file(item.wav_key) as path:
+                audio = decode_audio(path)
         except AudioDecodeError as exc:
             raise PermanentError(str(exc)) from exc
         if audio.size == 0:

@@ -3,15 +3,17 @@ assignments, leads and admins see every image."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 
-from annotate.api.deps import BlobsDep, CurrentUser, SessionDep
+from annotate.api.deps import BlobsDep, CurrentUser, SessionDep, SettingsDep
+from annotate.api.media import send_blob
 from annotate.errors import Forbidden, NotFound
 from annotate.services.assignments import can_view_image
-from db.blobstore import BlobStore
+from db.blobstore import Blobs
 from db.models import Image, User
+from db.settings import Settings
 
 router = APIRouter(prefix="/api/images", tags=["images"])
 
@@ -36,32 +38,40 @@ def _image_for(session: Session, user: User, image_id: int) -> Image:
     return image
 
 
-def _send(blobs: BlobStore, key: str, media_type: str) -> FileResponse:
-    path = blobs.path(key)
-    if not path.is_file():
-        raise NotFound("The image file is missing from the blob store.", code="blob_missing")
-    return FileResponse(path, media_type=media_type, headers=CACHE)
+def _send(request: Request, blobs: Blobs, settings: Settings, key: str, media_type: str) -> Response:
+    missing = "The image file is missing from the blob store."
+    return send_blob(request, blobs, settings, key, media_type, headers=CACHE, missing=missing)
 
 
 @router.get("/{image_id}/original", response_class=FileResponse)
 def image_original(
     image_id: int,
+    request: Request,
     user: CurrentUser,
     session: SessionDep,
     blobs: BlobsDep,
-) -> FileResponse:
+    settings: SettingsDep,
+) -> Response:
     """The image as ingested (EXIF orientation is applied by the browser)."""
     image = _image_for(session, user, image_id)
-    return _send(blobs, image.blob_key, MEDIA_TYPES.get(image.format.upper(), "application/octet-stream"))
+    return _send(
+        request,
+        blobs,
+        settings,
+        image.blob_key,
+        MEDIA_TYPES.get(image.format.upper(), "application/octet-stream"),
+    )
 
 
 @router.get("/{image_id}/thumbnail", response_class=FileResponse)
 def image_thumbnail(
     image_id: int,
+    request: Request,
     user: CurrentUser,
     session: SessionDep,
     blobs: BlobsDep,
-) -> FileResponse:
+    settings: SettingsDep,
+) -> Response:
     """A JPEG thumbnail (long side 512 px)."""
     image = _image_for(session, user, image_id)
-    return _send(blobs, image.thumb_key, "image/jpeg")
+    return _send(request, blobs, settings, image.thumb_key, "image/jpeg")

@@ -16,10 +16,11 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from annotate.api.deps import BlobsDep, MediaSignerDep, SessionDep, SettingsDep
+from annotate.api.media import send_blob
 from annotate.api.routes.images import MEDIA_TYPES
 from annotate.errors import InvalidInput, NotFound, Unauthorized
 from annotate.services.media_links import MediaLinkInvalid, MediaSigner, origin_of
-from db.blobstore import BlobStore
+from db.blobstore import Blobs
 from db.models import DEAD_RECORDING_STATES, Image, Recording
 from db.settings import Settings
 
@@ -48,12 +49,12 @@ def _verify(signer: MediaSigner, token: str) -> tuple[str, tuple[int, ...]]:
         raise Unauthorized(str(exc), code="media_link_invalid") from exc
 
 
-def _joined_wav(blobs: BlobStore, keys: list[str]) -> bytes:
+def _joined_wav(blobs: Blobs, keys: list[str]) -> bytes:
     """The WAVs one after another, in one WAV (all are the 16 kHz mono files intake writes)."""
     out = io.BytesIO()
     with wave.open(out, "wb") as joined:
         for index, key in enumerate(keys):
-            with wave.open(str(blobs.path(key)), "rb") as part:
+            with blobs.open(key) as handle, wave.open(handle, "rb") as part:
                 if index == 0:
                     joined.setparams(part.getparams())
                 elif part.getparams()[:3] != joined.getparams()[:3]:
@@ -71,6 +72,7 @@ def media_preflight(token: str, name: str, request: Request, settings: SettingsD
 def media(
     token: str,
     name: str,
+    request: Request,
     session: SessionDep,
     blobs: BlobsDep,
     settings: SettingsDep,
@@ -81,18 +83,37 @@ def media(
     headers = {**_cors(settings), "Cache-Control": "private, max-age=3600"}
     if kind == "image":
         image = session.get(Image, ids[0])
-        if image is None or not blobs.path(image.blob_key).is_file():
+        if image is None:
             raise NotFound("This image is gone.", code="image_not_found")
         media_type = MEDIA_TYPES.get(image.format.upper(), "application/octet-stream")
-        return FileResponse(blobs.path(image.blob_key), media_type=media_type, headers=headers)
+        return send_blob(
+            request,
+            blobs,
+            settings,
+            image.blob_key,
+            media_type,
+            headers=headers,
+            missing="This image is gone.",
+            code="image_not_found",
+        )
     rows = session.execute(
         select(Recording.id, Recording.wav_key).where(
             Recording.id.in_(ids), Recording.status.not_in(DEAD_RECORDING_STATES)
         )
     ).all()
     keys = dict(rows)
-    if len(keys) != len(set(ids)) or not all(blobs.path(k).is_file() for k in keys.values()):
-        raise NotFound("A recording of this link is gone.", code="recording_not_found")
+    gone = "A recording of this link is gone."
+    if len(keys) != len(set(ids)) or not all(blobs.exists(k) for k in keys.values()):
+        raise NotFound(gone, code="recording_not_found")
     if len(ids) == 1:
-        return FileResponse(blobs.path(keys[ids[0]]), media_type="audio/wav", headers=headers)
+        return send_blob(
+            request,
+            blobs,
+            settings,
+            keys[ids[0]],
+            "audio/wav",
+            headers=headers,
+            missing=gone,
+            code="recording_not_found",
+        )
     return Response(_joined_wav(blobs, [keys[i] for i in ids]), media_type="audio/wav", headers=headers)

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from annotate.api.deps import AnnotatorUser, BlobsDep, SessionDep, SettingsDep, SignerDep, current_user
+from annotate.api.media import send_blob
 from annotate.errors import Conflict, NotFound, VoicecapError
 from annotate.security import SessionSigner
 from annotate.services import intake
@@ -225,23 +226,22 @@ def get_recording(client_uuid: uuid.UUID, user: AnnotatorUser, session: SessionD
 @router.get("/by-id/{recording_id}/audio", response_class=FileResponse)
 def recording_audio(
     recording_id: int,
+    request: Request,
     user: AnnotatorUser,
     session: SessionDep,
     blobs: BlobsDep,
+    settings: SettingsDep,
     kind: str = Query("original", pattern="^(original|wav)$", description="original or wav (16 kHz mono)."),
-) -> FileResponse:
+) -> Response:
     """The audio of a recording (annotators: their own only; leads: all)."""
     recording = session.get(Recording, recording_id)
     if recording is None or not _may_see(user, recording):
         raise NotFound("No such recording.", code="recording_not_found")
     key = recording.original_key if kind == "original" else recording.wav_key
-    path = blobs.path(key)
-    if not path.is_file():
-        raise NotFound(
-            "The audio file of this recording is missing from the blob store.", code="blob_missing"
-        )
     media_type = recording.content_type if kind == "original" else "audio/wav"
-    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+    missing = "The audio file of this recording is missing from the blob store."
+    headers = {"Cache-Control": "private, max-age=3600"}
+    return send_blob(request, blobs, settings, key, media_type, headers=headers, missing=missing)
 
 
 def _may_see(user: User, recording: Recording) -> bool:

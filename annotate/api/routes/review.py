@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from annotate.api.deps import BlobsDep, LeadUser, SessionDep, SettingsDep
+from annotate.api.media import send_blob
 from annotate.errors import InvalidInput, NotFound
 from annotate.services import qc
 from annotate.services import review as service
@@ -96,19 +97,24 @@ def decide(
 @router.get("/recordings/{recording_id}/audio", response_class=FileResponse)
 def audio(
     recording_id: int,
+    request: Request,
     session: SessionDep,
     blobs: BlobsDep,
+    settings: SettingsDep,
     _: LeadUser,
-) -> FileResponse:
+) -> Response:
     """The take as uploaded, with its content type; Range requests are answered so the player can seek."""
     recording = session.get(Recording, recording_id)
     if recording is None:
         raise NotFound(f"No recording {recording_id}.")
-    if not blobs.exists(recording.original_key):
-        raise NotFound(f"The audio of recording {recording_id} is missing from the blob store.")
     # Content-addressed: the bytes behind a key never change, so the browser may cache them.
-    return FileResponse(
-        blobs.path(recording.original_key),
-        media_type=recording.content_type or "application/octet-stream",
+    return send_blob(
+        request,
+        blobs,
+        settings,
+        recording.original_key,
+        recording.content_type or "application/octet-stream",
         headers={"Cache-Control": "private, max-age=86400"},
+        missing=f"The audio of recording {recording_id} is missing from the blob store.",
+        code="not_found",
     )

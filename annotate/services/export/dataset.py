@@ -41,7 +41,7 @@ from annotate.services.export.profiles import PROFILES, Profile
 from annotate.services.export.rows import TOTALS, RowBuilder, encode_line, iter_rows, write_rows
 from annotate.services.export.selection import SPLITS, ExportFilter, SplitSpec, count_images, plan_parts
 from annotate.services.media_links import MediaLinks
-from db.blobstore import BlobStore
+from db.blobstore import Blobs
 from db.models import Project
 from db.session import is_sqlite
 
@@ -90,7 +90,7 @@ class ExportRun:
     """One export under way: what it reads, the files it writes, and what it has counted so far."""
 
     engine: Engine
-    blobs: BlobStore
+    blobs: Blobs
     project: Project
     options: ExportOptions
     out_dir: Path
@@ -122,7 +122,7 @@ class ExportRun:
 
 def _open_run(
     engine: Engine,
-    blobs: BlobStore,
+    blobs: Blobs,
     project: Project,
     options: ExportOptions,
     out_dir: Path,
@@ -218,7 +218,7 @@ def _part_jobs(run: ExportRun, runs: list[Run], builders: int) -> list[PartJob]:
         PartJob(
             database_url=run.engine.url.render_as_string(hide_password=False),
             project_name=run.project.name,
-            blob_root=str(run.blobs.root.resolve()),
+            blob_root=run.blobs.url,
             out_dir=str(run.out_dir),
             filter=options.filter.as_dict(),
             split=options.split.percentages(),
@@ -301,7 +301,7 @@ def _manifest(
 
 def export_dataset(
     engine: Engine,
-    blobs: BlobStore,
+    blobs: Blobs,
     project: Project,
     options: ExportOptions,
     out_dir: Path,

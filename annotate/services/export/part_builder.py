@@ -11,13 +11,12 @@ from __future__ import annotations
 import gc
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from annotate.errors import InvalidInput, VoicecapError
 from annotate.services.export.parts import PartJob, build_run
 from annotate.services.export.rows import RowBuilder
-from db.blobstore import BlobStore
+from db.blobstore import open_blobstore
 from db.session import make_engine
 
 
@@ -32,7 +31,7 @@ def main() -> int:
     job = PartJob.from_json(sys.stdin.read())
     engine = make_engine(job.database_url)
     builder = RowBuilder(
-        job.project_name, BlobStore(Path(job.blob_root)), job.split_spec(), job.public_base_url
+        job.project_name, open_blobstore(job.blob_root), job.split_spec(), job.public_base_url
     )
     try:
         for run in job.runs:

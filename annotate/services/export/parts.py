@@ -50,7 +50,7 @@ class PartJob:
 
     database_url: str
     project_name: str
-    blob_root: str
+    blob_root: str  # the blob store: a folder or an s3:// URL
     out_dir: str
     filter: dict[str, Any]
     split: dict[str, int]

@@ -19,7 +19,7 @@ from annotate.services.export.fields import CAPTIONS, RECORDINGS, REVIEWS
 from annotate.services.export.records import ImageRecord, iter_records
 from annotate.services.export.selection import ExportFilter, SplitSpec
 from annotate.services.media_links import MediaLinks
-from db.blobstore import BlobStore
+from db.blobstore import Blobs
 from db.files import atomic_write
 
 IMAGE_EXTENSIONS = {
@@ -41,7 +41,7 @@ class RowBuilder:
     def __init__(
         self,
         project: str,
-        blobs: BlobStore,
+        blobs: Blobs,
         split: SplitSpec,
         public_base_url: str = "",
         media_dir: Path | None = None,
@@ -57,8 +57,8 @@ class RowBuilder:
         self.split = split
         self.public_base_url = public_base_url.rstrip("/")
         self.media_dir = media_dir
-        # Resolved once: BlobStore.path() resolves symlinks per call, which dominated large exports.
-        self.blob_root = str(blobs.root.resolve())
+        # Computed once: BlobStore.path() resolves symlinks per call, which dominated large exports.
+        self.blob_root = blobs.url
         self.media_lines: BinaryIO | None = None
         self.media_files = 0
         self.missing_media: list[str] = []
@@ -104,12 +104,13 @@ class RowBuilder:
         assert self.media_dir is not None
         target = self.media_dir.parent / relative
         if not target.exists():
-            source = self.blobs.path(key)
-            if not source.is_file():
+            try:
+                blob = self.blobs.open(key)
+            except FileNotFoundError:
                 if len(self.missing_media) < 100:
                     self.missing_media.append(key)
                 return relative
-            with source.open("rb") as blob, atomic_write(target, "wb") as copy:
+            with blob, atomic_write(target, "wb") as copy:
                 shutil.copyfileobj(blob, copy, 1024 * 1024)
             if self.media_lines is not None:
                 # Blob keys are the sha256 of the bytes, so the media list costs no re-hashing.
