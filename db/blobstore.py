@@ -90,7 +90,24 @@ class Blobs(Protocol):
         ...
 
 
-class BlobStore:
+class StreamedPuts:
+    """put_bytes and put_file for a store whose one way in is put_stream."""
+
+    def put_stream(
+        self, chunks: Iterable[bytes], suffix: str = "", max_bytes: int | None = None
+    ) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def put_bytes(self, data: bytes, suffix: str = "") -> tuple[str, str]:
+        """Store bytes; returns (key, sha256)."""
+        return self.put_stream(iter([data]), suffix=suffix)
+
+    def put_file(self, source: Path, suffix: str = "") -> tuple[str, str]:
+        with source.open("rb") as handle:
+            return self.put_stream(iter(lambda: handle.read(CHUNK), b""), suffix=suffix)
+
+
+class BlobStore(StreamedPuts):
     """The local folder store: a blob is streamed to a temp file, fsynced and renamed into place."""
 
     def __init__(self, root: Path) -> None:
@@ -130,14 +147,6 @@ class BlobStore:
 
     def presigned_url(self, key: str, seconds: int) -> str | None:
         return None
-
-    def put_bytes(self, data: bytes, suffix: str = "") -> tuple[str, str]:
-        """Store bytes; returns (key, sha256)."""
-        return self.put_stream(iter([data]), suffix=suffix)
-
-    def put_file(self, source: Path, suffix: str = "") -> tuple[str, str]:
-        with source.open("rb") as handle:
-            return self.put_stream(iter(lambda: handle.read(CHUNK), b""), suffix=suffix)
 
     def put_stream(
         self, chunks: Iterable[bytes], suffix: str = "", max_bytes: int | None = None

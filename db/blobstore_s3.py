@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import urlparse
 
-from db.blobstore import CHUNK, TMP_DIR, BlobEntry, BlobTooLarge, check_key, key_for
+from db.blobstore import CHUNK, TMP_DIR, BlobEntry, BlobTooLarge, StreamedPuts, check_key, key_for
 
 PART_SIZE = 8 * 1024 * 1024  # S3 parts are at least 5 MiB, except the last
 
@@ -56,7 +56,7 @@ class _BodyReader(io.RawIOBase):
         super().close()
 
 
-class S3BlobStore:
+class S3BlobStore(StreamedPuts):
     def __init__(self, url: str, client: Any = None) -> None:
         parsed = urlparse(url)
         if parsed.scheme != "s3" or not parsed.netloc:
@@ -168,13 +168,6 @@ class S3BlobStore:
     def presigned_url(self, key: str, seconds: int) -> str | None:
         params = {"Bucket": self.bucket, "Key": self._name(key)}
         return cast(str, self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds))
-
-    def put_bytes(self, data: bytes, suffix: str = "") -> tuple[str, str]:
-        return self.put_stream(iter([data]), suffix=suffix)
-
-    def put_file(self, source: Path, suffix: str = "") -> tuple[str, str]:
-        with source.open("rb") as handle:
-            return self.put_stream(iter(lambda: handle.read(CHUNK), b""), suffix=suffix)
 
     def put_stream(
         self, chunks: Iterable[bytes], suffix: str = "", max_bytes: int | None = None

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annotate.services.review import QueueFilter, _caption_filters, get_caption
+from annotate.services.review import QueueFilter, caption_filters, get_caption, queue_item
 from db.models import Caption, Image, Recording, Transcript, User
 from db.settings import Settings
 
@@ -131,7 +131,7 @@ def attention_queue(session: Session, settings: Settings, f: QueueFilter, offset
         .outerjoin(Recording, Recording.id == Caption.recording_id)
         .outerjoin(User, User.id == Recording.user_id)
         .outerjoin(Transcript, Transcript.id == Caption.transcript_id)
-        .where(*_caption_filters(f))
+        .where(*caption_filters(f))
         .order_by(Caption.id)
         .limit(MAX_CANDIDATES)
     ).all()
@@ -144,22 +144,7 @@ def attention_queue(session: Session, settings: Settings, f: QueueFilter, offset
     )
     page = ranked[offset : offset + limit]
     items = [
-        {
-            "id": caption.id,
-            "image_id": caption.image_id,
-            "project_id": project_id,
-            "recording_id": caption.recording_id,
-            "annotator": name,
-            "kind": caption.kind.value,
-            "status": caption.status,
-            "flagged": caption.flagged,
-            "flags": caption.flags,
-            "faithfulness": caption.faithfulness,
-            "word_count": caption.word_count,
-            "preview": caption.text[:140],
-            "created_at": caption.created_at.isoformat(),
-            "attention": summary,
-        }
+        {**queue_item(caption, project_id, name), "attention": summary}
         for summary, caption, project_id, name in page
     ]
     more = offset + limit < len(ranked)

@@ -66,7 +66,7 @@ class Decision:
     new_caption: Caption | None = None  # the edited caption, for an edit
 
 
-def _caption_filters(f: QueueFilter) -> list[Any]:
+def caption_filters(f: QueueFilter) -> list[Any]:
     conditions: list[Any] = []
     if f.status is not None:
         if f.status not in CAPTION_STATES:
@@ -90,6 +90,25 @@ def _caption_filters(f: QueueFilter) -> list[Any]:
     return conditions
 
 
+def queue_item(caption: Caption, project_id: int, annotator: str | None) -> dict[str, Any]:
+    """One caption as the review queue lists it."""
+    return {
+        "id": caption.id,
+        "image_id": caption.image_id,
+        "project_id": project_id,
+        "recording_id": caption.recording_id,
+        "annotator": annotator,
+        "kind": caption.kind.value,
+        "status": caption.status,
+        "flagged": caption.flagged,
+        "flags": caption.flags,
+        "faithfulness": caption.faithfulness,
+        "word_count": caption.word_count,
+        "preview": caption.text[:140],
+        "created_at": caption.created_at.isoformat(),
+    }
+
+
 def list_queue(session: Session, f: QueueFilter) -> dict[str, Any]:
     """One page of the review queue, oldest first, and how many match in all."""
     limit = max(1, min(f.limit, 500))
@@ -98,28 +117,14 @@ def list_queue(session: Session, f: QueueFilter) -> dict[str, Any]:
         .join(Image, Image.id == Caption.image_id)
         .outerjoin(Recording, Recording.id == Caption.recording_id)
         .outerjoin(User, User.id == Recording.user_id)
-        .where(*_caption_filters(f))
+        .where(*caption_filters(f))
     )
     total = session.scalar(select(func.count()).select_from(base.with_only_columns(Caption.id).subquery()))
     page = base.order_by(Caption.id).limit(limit)
     if f.after_id is not None:
         page = page.where(Caption.id > f.after_id)
     items = [
-        {
-            "id": caption.id,
-            "image_id": image.id,
-            "project_id": image.project_id,
-            "recording_id": caption.recording_id,
-            "annotator": user.name if user else None,
-            "kind": caption.kind.value,
-            "status": caption.status,
-            "flagged": caption.flagged,
-            "flags": caption.flags,
-            "faithfulness": caption.faithfulness,
-            "word_count": caption.word_count,
-            "preview": caption.text[:140],
-            "created_at": caption.created_at.isoformat(),
-        }
+        queue_item(caption, image.project_id, user.name if user else None)
         for caption, image, _recording, user in session.execute(page)
     ]
     return {
