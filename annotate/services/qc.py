@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from annotate.errors import InvalidInput
 from db.models import Caption, CaptionStatus, Project, Recording, Transcript, User
 from db.settings import Settings
 
@@ -259,6 +260,8 @@ def recordings_with_flag(
     session: Session, settings: Settings, flag: str, project_id: int | None = None
 ) -> list[int]:
     """Ids of the takes carrying a QC flag (or any flag, for `any`), for the review queue's filter."""
+    if flag != "any" and flag not in QC_FLAGS:
+        raise InvalidInput(f"Unknown QC flag {flag!r}; use any or one of {', '.join(QC_FLAGS)}.")
     frame = recording_figures(session, project_id)
     if frame.empty:
         return []

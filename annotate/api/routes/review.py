@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from annotate.api.deps import BlobsDep, LeadUser, SessionDep, SettingsDep
 from annotate.api.media import send_blob
-from annotate.errors import InvalidInput, NotFound
+from annotate.errors import NotFound
 from annotate.services import qc
 from annotate.services import review as service
 from db.models import CaptionStatus, Recording
@@ -42,11 +42,7 @@ def queue(
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     """Captions to review, oldest first, filtered; `next_after` pages on."""
-    takes = None
-    if qc_flag:
-        if qc_flag != "any" and qc_flag not in qc.QC_FLAGS:
-            raise InvalidInput(f"Unknown QC flag {qc_flag!r}; use any or one of {', '.join(qc.QC_FLAGS)}.")
-        takes = qc.recordings_with_flag(session, settings, qc_flag, project)
+    takes = qc.recordings_with_flag(session, settings, qc_flag, project) if qc_flag else None
     f = service.QueueFilter(
         project_id=project,
         annotator_id=annotator,

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from annotate.api.deps import LeadUser, SessionDep, SettingsDep
-from annotate.errors import InvalidInput
 from annotate.services import activity, attention, batch_review, qc
 from annotate.services.review import QueueFilter
+from db.models import CaptionStatus
 
 router = APIRouter(prefix="/api", tags=["review"])
 
@@ -33,16 +33,12 @@ def attention_queue(
     qc_flag: str | None = Query(
         None, alias="qc", max_length=100, description="Only takes with this QC flag (or `any`)."
     ),
-    state: str = Query("pending", description="pending, approved, rejected, superseded or all."),
+    state: str = Query(CaptionStatus.pending.value, description=f"{', '.join(CaptionStatus)} or all."),
     offset: int = Query(0, ge=0, description="Skip this many (paging)."),
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     """The review queue worst first (unsure recognition, quiet, mostly silent, flagged, unfaithful)."""
-    takes = None
-    if qc_flag:
-        if qc_flag != "any" and qc_flag not in qc.QC_FLAGS:
-            raise InvalidInput(f"Unknown QC flag {qc_flag!r}; use any or one of {', '.join(qc.QC_FLAGS)}.")
-        takes = qc.recordings_with_flag(session, settings, qc_flag, project)
+    takes = qc.recordings_with_flag(session, settings, qc_flag, project) if qc_flag else None
     f = QueueFilter(
         project_id=project,
         annotator_id=annotator,
