@@ -102,6 +102,12 @@ class CaptionStatus(enum.StrEnum):
 DEAD_RECORDING_STATES = (RecordingStatus.rejected, RecordingStatus.failed)
 
 
+class ProjectMode(enum.StrEnum):
+    describe = "describe"  # speak about the image
+    narrate = "narrate"  # speak while the pointer is traced over the image; clicks drop points
+    point = "point"  # point at every instance of each of the project's (or image's) labels
+
+
 class ReviewDecision(enum.StrEnum):
     approve = "approve"
     edit = "edit"
@@ -143,6 +149,15 @@ class Project(TimestampMixin, Base):
     max_seconds: Mapped[float] = mapped_column(Float, default=120.0)
     per_image: Mapped[int] = mapped_column(Integer, default=1)
     language: Mapped[str] = mapped_column(String(16), default="en")
+    # The caption's language when it should differ from the spoken one (None: write what was spoken).
+    caption_language: Mapped[str | None] = mapped_column(String(16), default=None)
+    # The annotator page's own strings (web/i18n/<code>.json).
+    interface_language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
+    mode: Mapped[ProjectMode] = mapped_column(
+        _enum(ProjectMode, "project_mode"), default=ProjectMode.describe, server_default="describe"
+    )
+    # `point` mode: what to point at, unless an image names its own labels.
+    labels: Mapped[list[Any]] = mapped_column(default=list)
 
     images: Mapped[list[Image]] = relationship(back_populates="project")
 
@@ -167,6 +182,8 @@ class Image(TimestampMixin, Base):
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     # Accepted recordings; with live leases it decides whether the image still needs annotators.
     done_count: Mapped[int] = mapped_column(Integer, default=0)
+    # `point` mode: this image's labels from the ingest manifest (None: the project's labels).
+    labels: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
 
     project: Mapped[Project] = relationship(back_populates="images")
 
@@ -265,6 +282,66 @@ class Transcript(TimestampMixin, Base):
     # {low_word_share, mean_logprob, unsure, reasons, ..., cascade: {first, escalation, kept, reason}}
     # (transcribe/language_policy.py); {} for transcripts made before it was measured.
     confidence: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+
+
+class Trace(TimestampMixin, Base):
+    """The pointer's path over the image while a take was recorded (narrate mode); never edited.
+
+    `segments` is a list of strokes (the pointer left the image or was lifted between them), each a list
+    of [x, y, t]: x and y in 0..1 of the image as displayed (after EXIF orientation), t in seconds on
+    the take's audio clock."""
+
+    __tablename__ = "traces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), unique=True
+    )
+    segments: Mapped[list[Any]] = mapped_column(default=list)
+    sample_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PointSet(TimestampMixin, Base):
+    """A take's points, versioned like captions: version 1 is the annotator's (stored with the take),
+    each correction by a reviewer adds the next version; the newest is current, the rest is history.
+
+    `points` is a list of {x, y, t, label}: x and y in 0..1 of the image as displayed, t in seconds
+    on the take's audio clock (None for a point a reviewer added), label a string or None (narrate).
+    `absent_labels` are the labels the annotator answered "none in this image" for."""
+
+    __tablename__ = "point_sets"
+    __table_args__ = (UniqueConstraint("recording_id", "version", name="uq_point_sets_recording_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    points: Mapped[list[Any]] = mapped_column(default=list)
+    absent_labels: Mapped[list[Any]] = mapped_column(default=list)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class PointingAlignment(TimestampMixin, Base):
+    """What the words of one transcript point at, computed by the worker after transcription.
+
+    `words`: per transcript word, [first, last] trace sample indices drawn while it was spoken (flat
+    over the segments; None when the pointer was off the image); `links`: per point (by index in the
+    point set aligned), the noun phrase spoken nearest its time; `counts`: spoken numbers next to a
+    phrase against the points linked to it. A disagreement is the take's `count_mismatch` flag."""
+
+    __tablename__ = "pointing_alignments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transcript_id: Mapped[int] = mapped_column(
+        ForeignKey("transcripts.id", ondelete="CASCADE"), unique=True
+    )
+    point_set_id: Mapped[int | None] = mapped_column(
+        ForeignKey("point_sets.id", ondelete="CASCADE"), default=None
+    )
+    words: Mapped[list[Any]] = mapped_column(default=list)
+    links: Mapped[list[Any]] = mapped_column(default=list)
+    counts: Mapped[list[Any]] = mapped_column(default=list)
+    count_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Caption(TimestampMixin, Base):

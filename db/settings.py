@@ -69,6 +69,26 @@ class Settings(BaseSettings):
         0.5, description="A take more silent than this share is kept but flagged `mostly_silent`."
     )
 
+    # Pointing (narrate and point modes)
+    pointing_max_points: int = Field(
+        500, ge=1, description="Most points one take may carry; more is refused (`pointing_too_many_points`)."
+    )
+    pointing_max_trace_samples: int = Field(
+        20_000,
+        ge=1,
+        description="Most trace samples one take may carry (a 120 s take at 60 Hz is 7,200); more is "
+        "refused (`pointing_too_many_samples`).",
+    )
+    pointing_max_kb: int = Field(
+        2048, ge=1, description="Largest pointing JSON (traces and points) sent with one take, in KB."
+    )
+    pointing_time_tolerance_seconds: float = Field(
+        1.0, description="A trace sample or point may be timed this far outside the take's audio."
+    )
+    pointing_link_window_seconds: float = Field(
+        3.0, description="A point links to the noun phrase spoken nearest its time, at most this far away."
+    )
+
     # Review triage
     unsure_word_probability: float = Field(
         0.5, description="A word Whisper heard with a lower probability is unsure (underlined in review)."
