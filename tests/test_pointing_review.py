@@ -28,7 +28,9 @@ WORDS = [
 def take(server, app, session, make_user) -> dict[str, Any]:
     """A point project's take by `ann` with a trace, version 1 of its points and a transcript."""
     fast_logins(app)
-    project = factories.add_project(session, "harbour", mode="point", labels=LABELS, min_seconds=2, max_seconds=20)
+    project = factories.add_project(
+        session, "harbour", mode="point", labels=LABELS, min_seconds=2, max_seconds=20
+    )
     image = factories.add_image(session, project, width=640, height=480)
     ann, _ = make_user("ann")
     make_user("bob")
