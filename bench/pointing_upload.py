@@ -160,7 +160,8 @@ def main() -> None:
         print(json.dumps(result), flush=True)
     print()
     print(
-        "| database | upload | uploads | errors | p50 ms | p95 ms | max ms | server CPU ms/upload | p95 ratio |"
+        "| database | upload | uploads | errors | p50 ms | p95 ms | max ms | server CPU ms/upload "
+        "| p95 ratio |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
