@@ -167,6 +167,8 @@ def point(**fields: Any) -> dict[str, Any]:
 BAD: dict[str, tuple[int, Any, dict[str, Any]]] = {
     "malformed_json": (422, b'{"version": 1, "traces": [', {}),
     "malformed_nan": (422, b'{"version": 1, "traces": [[[NaN, 0.1, 0.2]]], "absent_labels": []}', {}),
+    "malformed_deep": (422, b"[" * 100_000, {}),
+    "malformed_huge_number": (422, answered(points=[point(x=10**400)]), {}),
     "malformed_shape": (422, answered(traces=[[[0.1, 0.2]]]), {}),
     "malformed_bool": (422, answered(points=[point(x=True)]), {}),
     "malformed_unlabelled": (422, answered(points=[point(label=None)]), {}),
