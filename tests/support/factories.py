@@ -1,5 +1,5 @@
 """The one way tests and bench scripts make rows: projects, users, images, recordings, transcripts,
-captions and reviews.
+captions, reviews, and a pointing take's trace and point sets.
 
 Each `*_values` function returns a row's attributes with sensible defaults, overridden by keyword; the
 `add_*` functions build the ORM object from them, add it and flush (the caller commits). Bulk seeders
@@ -24,11 +24,13 @@ from db.models import (
     Caption,
     CaptionKind,
     Image,
+    PointSet,
     Project,
     Recording,
     Review,
     ReviewDecision,
     Role,
+    Trace,
     Transcript,
     User,
 )
@@ -221,3 +223,25 @@ def add_review(
     session.add(review)
     session.flush()
     return review
+
+
+def add_trace(session: Session, recording: Recording, segments: list[Any]) -> Trace:
+    """A take's pointer trace: strokes of [x, y, t]."""
+    trace = Trace(
+        recording_id=recording.id,
+        segments=segments,
+        sample_count=sum(len(stroke) for stroke in segments),
+    )
+    session.add(trace)
+    session.flush()
+    return trace
+
+
+def add_point_set(
+    session: Session, recording: Recording, points: list[dict[str, Any]], version: int = 1, **fields: Any
+) -> PointSet:
+    """A version of a take's points ({x, y, t, label}); 1 is the annotator's, later ones a reviewer's."""
+    point_set = PointSet(recording_id=recording.id, version=version, points=points, **fields)
+    session.add(point_set)
+    session.flush()
+    return point_set
