@@ -12,16 +12,18 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from annotate.services import attention, qc
+from annotate.services import attention, qc, review
 from annotate.services.review import QueueFilter
 from db.blobstore import BlobStore
 from db.models import (
+    Caption,
     Image,
     PointingAlignment,
     Project,
     ProjectMode,
     Recording,
     RecordingStatus,
+    ReviewDecision,
     Transcript,
 )
 from db.settings import Settings
@@ -96,12 +98,15 @@ def pointing_take(session: Session, blobs: BlobStore, fixture, audio, heard, cha
 
 
 def alignment_of(session: Session, recording_id: int) -> PointingAlignment:
+    """The alignment of the take's newest transcript."""
     session.commit()  # a fresh read: the worker and realignments wrote in other sessions
     session.expire_all()
     return session.scalars(
         select(PointingAlignment)
         .join(Transcript, Transcript.id == PointingAlignment.transcript_id)
         .where(Transcript.recording_id == recording_id)
+        .order_by(Transcript.revision.desc())
+        .limit(1)
     ).one()
 
 
@@ -184,4 +189,14 @@ def test_worker_aligns_words_points_and_counts(
     assert alignment_of(session, agree.id).count_mismatch is True
     assert flags_of(session, agree.id) == ["count_mismatch"]
     assert session.scalar(select(func.count(PointingAlignment.id))) == 2
+    assert qc.recordings_with_flag(session, settings, "count_mismatch") == [agree.id]
+
+    # Sent back for re-cleaning, the take's copied transcript is aligned too, so QC keeps the flag.
+    with factory() as write, write.begin():
+        write.get_one(Recording, agree.id).status = RecordingStatus.captioned  # as the clean stage leaves it
+        caption_id = write.scalars(select(Caption.id).where(Caption.recording_id == agree.id)).one()
+        review.decide(write, caption_id, None, ReviewDecision.reclean)
+    session.commit()
+    assert session.scalar(select(func.count(PointingAlignment.id))) == 3
+    assert alignment_of(session, agree.id).count_mismatch is True
     assert qc.recordings_with_flag(session, settings, "count_mismatch") == [agree.id]
