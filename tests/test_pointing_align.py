@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from transcribe.noun_phrases import phrase_table, plural_forms
-from transcribe.pointing_align import align, find_phrases, word_trace_ranges
+from transcribe.pointing_align import Phrase, align, find_phrases, link_points, word_trace_ranges
 
 STEP = 0.5  # each test word lasts half a second, back to back
 
@@ -229,3 +229,43 @@ def test_a_label_counted_in_several_mentions_agrees_when_they_add_up() -> None:
     result = align(words_of(text), [], points, ["garden chair"], "en", 3.0)
     assert [(c["spoken"], c["pointed"], c["agrees"]) for c in result.counts] == [(2, 3, True), (1, 3, True)]
     assert align(words_of(text), [], points[:2], ["garden chair"], "en", 3.0).count_mismatch
+
+
+def test_links_match_a_brute_force_search() -> None:
+    """Linking bisects phrases in time order; it must choose what measuring every phrase chooses."""
+    rng = random.Random(11)
+    for trial in range(300):
+        phrases, t = [], 0.0
+        for k in range(rng.randint(0, 12)):
+            t += rng.choice([0.0, rng.uniform(0, 2)])  # phrases may touch
+            end = t + rng.choice([0.0, rng.uniform(0, 1)])
+            label = rng.choice([None, "boat", "Boat", "chair"])
+            phrases.append(Phrase(k, k, f"p{k}", label, t, end, None))
+            t = end
+        if trial % 10 == 0:
+            rng.shuffle(phrases)  # out of time order: every phrase is measured
+        points = [
+            point(round(rng.uniform(-1, t + 1), 1), rng.choice([None, "boat", "chair", "dog"]))
+            for _ in range(8)
+        ]
+        window = rng.choice([0.5, 1.0, 3.0])
+        got = [link["word_start"] for link in link_points(points, phrases, window)]
+        assert got == [brute_link(p, phrases, window) for p in points], trial
+
+
+def brute_link(point: dict[str, Any], phrases: list[Phrase], window: float) -> int | None:
+    def distance(phrase: Phrase) -> float:
+        t = point["t"]
+        return 0.0 if phrase.start <= t <= phrase.end else min(abs(t - phrase.start), abs(t - phrase.end))
+
+    label = (point["label"] or "").casefold() or None
+    for wanted in ([label] if label else []) + [None]:
+        group = [
+            p
+            for p in phrases
+            if (p.label.casefold() if p.label else None) == wanted and distance(p) <= window
+        ]
+        if group:
+            nearest = min(distance(p) for p in group)
+            return next(p.word_start for p in group if distance(p) == nearest)  # a tie: the earlier
+    return None

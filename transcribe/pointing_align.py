@@ -24,6 +24,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from transcribe.noun_phrases import Span, chunk, label_matcher, label_mentions, phrase_table, tokenize
@@ -125,6 +126,7 @@ def _same(a: str | None, b: str | None) -> bool:
 def link_points(
     points: Sequence[Mapping[str, Any]], phrases: Sequence[Phrase], window: float
 ) -> list[dict[str, Any]]:
+    groups = _Groups(phrases)
     links = []
     for index, point in enumerate(points):
         label = point.get("label") or None
@@ -134,8 +136,8 @@ def link_points(
         if t is None:
             chosen = _by_label(phrases, label)
         else:
-            found = _nearest(phrases, float(t), window, label) if label else None
-            found = found or _nearest(phrases, float(t), window, None)
+            found = groups.nearest(float(t), window, label.casefold()) if label else None
+            found = found or groups.nearest(float(t), window, None)
             if found:
                 chosen, distance = found
         phrase = phrases[chosen] if chosen is not None else None
@@ -151,18 +153,47 @@ def link_points(
     return links
 
 
-def _nearest(
-    phrases: Sequence[Phrase], t: float, window: float, label: str | None
-) -> tuple[int, float] | None:
-    """The phrase of `label` (None: an unlabelled phrase) nearest to t within the window, and how far."""
-    best: tuple[int, float] | None = None
-    for k, phrase in enumerate(phrases):
-        if not (_same(phrase.label, label) if label else phrase.label is None):
-            continue
-        distance = 0.0 if phrase.start <= t <= phrase.end else min(abs(t - phrase.start), abs(t - phrase.end))
-        if distance <= window and (best is None or distance < best[1]):
-            best = (k, distance)
-    return best
+class _Groups:
+    """The phrases per label (None: unlabelled), in time order, for finding the nearest by bisection."""
+
+    def __init__(self, phrases: Sequence[Phrase]) -> None:
+        self.phrases = phrases
+        self.members: dict[str | None, list[int]] = {}
+        for k, phrase in enumerate(phrases):
+            key = phrase.label.casefold() if phrase.label is not None else None
+            self.members.setdefault(key, []).append(k)
+        self.starts = {key: [phrases[k].start for k in ks] for key, ks in self.members.items()}
+        self.ends = {key: [phrases[k].end for k in ks] for key, ks in self.members.items()}
+        # Bisection needs phrases that follow each other in time; Whisper's words do, but if a
+        # transcript's times ever overlap, every phrase of the group is measured instead.
+        self.ordered = {
+            key: all(phrases[k].start <= phrases[k].end for k in ks)
+            and all(phrases[a].end <= phrases[b].start for a, b in pairwise(ks))
+            for key, ks in self.members.items()
+        }
+
+    def nearest(self, t: float, window: float, key: str | None) -> tuple[int, float] | None:
+        """The phrase of the group nearest to t within the window, and how far; a tie goes to the earlier."""
+        members = self.members.get(key)
+        if not members:
+            return None
+        if self.ordered[key]:
+            # In time order, the phrases within the window are those ending at or after t - window up
+            # to those starting at or before t + window: one slice, usually a phrase or two.
+            low = bisect_left(self.ends[key], t - window)
+            high = bisect_right(self.starts[key], t + window)
+            candidates = members[low:high]
+        else:
+            candidates = members
+        best: tuple[int, float] | None = None
+        for k in candidates:
+            phrase = self.phrases[k]
+            distance = (
+                0.0 if phrase.start <= t <= phrase.end else min(abs(t - phrase.start), abs(t - phrase.end))
+            )
+            if distance <= window and (best is None or distance < best[1]):
+                best = (k, distance)
+        return best
 
 
 def _by_label(phrases: Sequence[Phrase], label: str | None) -> int | None:
