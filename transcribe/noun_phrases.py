@@ -25,7 +25,7 @@ import string
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -108,12 +108,18 @@ def tokenize(words: Iterable[str]) -> Tokens:
     norm: list[str] = []
     ends: list[bool] = []
     for word in words:
-        raw = word.strip()
-        bare = raw.strip(PUNCTUATION)
+        bare, lower, end = _token(word)
         text.append(bare)
-        norm.append(bare.lower().replace("’", "'"))
-        ends.append(not bare or raw[-1] in CLAUSE_END)
+        norm.append(lower)
+        ends.append(end)
     return Tokens(text, norm, ends)
+
+
+@lru_cache(maxsize=1 << 16)  # a describer's vocabulary is small: most words are read once per process
+def _token(word: str) -> tuple[str, str, bool]:
+    raw = word.strip()
+    bare = raw.strip(PUNCTUATION)
+    return bare, bare.lower().replace("’", "'"), not bare or raw[-1] in CLAUSE_END
 
 
 def is_digits(token: str) -> bool:
