@@ -67,21 +67,53 @@ PHRASES = [
     ("five boxes", ["box"], [("boxes", "box", 5)]),
     ("two knives", ["knife"], [("knives", "knife", 2)]),
     ("one person", ["people"], [("person", "people", 1)]),  # a label written in the plural
-    ("tres sillas rojas", [], [("tres sillas rojas", None, None)]),  # no Spanish table: a clause
 ]
 
 
 @pytest.mark.parametrize(("text", "labels", "expected"), PHRASES, ids=[case[0] for case in PHRASES])
 def test_phrases_labels_and_counts(text: str, labels: list[str], expected: list[tuple]) -> None:
-    language = "es" if text.startswith("tres") else "en"
+    phrases = find_phrases(words_of(text), labels, "en")
+    assert [(p.text, p.label, p.spoken) for p in phrases] == expected
+
+
+# Other tables: digits and "no" words count (spelled numbers are read in English only); a label's
+# plural may sit on its first word.
+OTHER_LANGUAGES = [
+    (
+        "es",
+        "Hay 3 sillas de jardín en el muelle y ningún barco.",
+        ["silla de jardín", "barco"],
+        [("sillas de jardín", "silla de jardín", 3), ("muelle", None, None), ("barco", "barco", 0)],
+    ),
+    (
+        "fr",
+        "Il y a 3 chaises longues sur la jetée et aucun bateau.",
+        ["chaise longue", "bateau"],
+        [("chaises longues", "chaise longue", 3), ("jetée", None, None), ("bateau", "bateau", 0)],
+    ),
+    (
+        "de",
+        "Es gibt 3 Stühle auf dem Steg und kein Boot.",
+        ["Stuhl", "Boot"],
+        [("Stühle", "Stuhl", 3), ("Steg", None, None), ("Boot", "Boot", 0)],
+    ),
+    ("es", "tres sillas", [], [("tres sillas", None, None)]),
+    ("sw", "viti 3 vyekundu, meza", [], [("viti", None, None), ("vyekundu", None, 3), ("meza", None, None)]),
+    ("en-GB", "three boats", [], [("boats", None, 3)]),
+]
+
+
+@pytest.mark.parametrize(("language", "text", "labels", "expected"), OTHER_LANGUAGES)
+def test_phrases_in_other_languages(
+    language: str, text: str, labels: list[str], expected: list[tuple]
+) -> None:
     phrases = find_phrases(words_of(text), labels, language)
     assert [(p.text, p.label, p.spoken) for p in phrases] == expected
 
 
-def test_a_language_without_a_table_reads_digits_and_en_gb_reads_english() -> None:
-    assert [p.spoken for p in find_phrases(words_of("3 sillas"), [], "es")] == [3]
-    assert [p.spoken for p in find_phrases(words_of("three boats"), [], "en-GB")] == [3]
+def test_a_language_without_a_table_has_no_stopwords() -> None:
     assert phrase_table("sw").stop == frozenset()
+    assert phrase_table("en").stop and phrase_table("es").stop
 
 
 @pytest.mark.parametrize(

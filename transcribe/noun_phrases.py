@@ -6,7 +6,7 @@ The chunker is a documented heuristic, driven by one table per language
 - a *phrase* is a maximal run of content words inside one clause: words that are neither function
   words, determiners, numbers nor listed verbs (the table's `stopwords`), with no clause punctuation
   (, . ; : ! ?) between them. "three red boats on a calm lake" has the phrases "red boats" and "calm lake";
-- a *label mention* (point mode) is a phrase for that label: the label's words in order, the last one
+- a *label mention* (point mode) is a phrase for that label: the label's words in order, each one
   singular or plural ("garden chair", "garden chairs", "gardenchairs"), case-insensitive, even where
   a word of it is a stopword. A run holding a mention is cut there: the words before it go with the
   mention ("red garden chairs" is one phrase for "garden chair"), the words after it start a phrase;
@@ -26,6 +26,7 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -155,8 +156,9 @@ def label_matcher(labels: tuple[str, ...], language: str | None) -> LabelMatcher
         words = tuple(w for w in words if w)
         if not words:
             continue
-        for last in plural_forms(words[-1], table):
-            spoken = (*words[:-1], last)
+        # Any word may carry the plural: English marks the last ("deck chairs"), Spanish and French
+        # the first ("sillas de jardín"); the few extra forms this accepts are harmless.
+        for spoken in product(*(sorted(plural_forms(word, table)) for word in words)):
             variants = {spoken}
             if len(spoken) > 1:  # "garden chairs" may be heard as "gardenchairs" or "garden-chairs"
                 variants |= {("".join(spoken),), ("-".join(spoken),)}
