@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from annotate.services import attention, qc, review
+from annotate.services import attention, point_sets, qc, review
 from annotate.services.review import QueueFilter
 from db.blobstore import BlobStore
 from db.models import (
@@ -24,6 +24,7 @@ from db.models import (
     Recording,
     RecordingStatus,
     ReviewDecision,
+    Role,
     Transcript,
 )
 from db.settings import Settings
@@ -183,9 +184,22 @@ def test_worker_aligns_words_points_and_counts(
     assert [item["attention"]["flags"] for item in queue["items"]] == [["count_mismatch"], []]
 
     # Both ways on realignment: the corrected take loses the flag, the other gains it; one row each.
-    realign_with(factory, short.id, heard, chairs=3, version=2, settings=settings)
+    # The short take is corrected through the review service: a lead adds the missing chair (no time).
+    with factory() as write, write.begin():
+        lead = factories.add_user(write, "lead", Role.lead)
+        added = {"x": 0.35, "y": 0.5, "t": None, "label": "garden chair"}
+        fix = point_sets.Correction(base_version=1, points=[*points(heard, 2), added], absent_labels=[])
+        point_sets.correct_points(write, settings, lead, short.id, fix)
     realign_with(factory, agree.id, heard, chairs=2, version=2, settings=settings)
-    assert alignment_of(session, short.id).count_mismatch is False and flags_of(session, short.id) == []
+    corrected = alignment_of(session, short.id)
+    assert corrected.links[-1] == {
+        "point": 3,
+        "phrase": "garden chairs",
+        "word_start": garden,
+        "word_end": chairs,
+        "distance_s": None,
+    }
+    assert corrected.count_mismatch is False and flags_of(session, short.id) == []
     assert alignment_of(session, agree.id).count_mismatch is True
     assert flags_of(session, agree.id) == ["count_mismatch"]
     assert session.scalar(select(func.count(PointingAlignment.id))) == 2
