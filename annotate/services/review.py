@@ -33,6 +33,7 @@ from db.models import (
 from db.queue import fresh_budget
 from db.settings import get_settings
 from transcribe.clean.faithfulness import check
+from transcribe.stages.pointing import align_recording
 
 CAPTION_STATES = tuple(CaptionStatus)
 # A caption still being worked on by a worker cannot be sent back again until it lands.
@@ -331,6 +332,8 @@ def _send_back(session: Session, caption: Caption, to: RecordingStatus) -> None:
         # keyed by its transcript: a copy under the new revision makes the cleaner write a new caption
         # (same transcript text) while the old transcript and caption stay as they were.
         session.add(_transcript_copy(latest, recording.revision))
+        session.flush()
+        align_recording(session, recording.id, get_settings())  # a transcript never lacks its alignment
     recording.status = to
     fresh_budget(recording)
     recording.last_error = None
