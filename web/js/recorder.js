@@ -158,8 +158,18 @@ export class Recorder extends EventTarget {
     this.takePeak = 0;
     this.takeLoudestDbfs = -Infinity;
     this.mediaRecorder.start(1000);
+    // The take's audio clock starts here. start() attaches the recorder to the track synchronously,
+    // so the first sample it records is the next audio buffer delivered, within one buffer (~10 ms)
+    // of this moment; the `start` event comes a task later, and MediaRecorder gives no timestamp
+    // of its own. Pointer events carry timeStamps on this same performance.now() timeline, so
+    // audioSeconds() puts them on the audio's clock (0 = the first recorded sample).
     this.startedAt = performance.now();
     this.recording = true;
+  }
+
+  /** A performance.now() timestamp (an event's timeStamp) as seconds into the take; null when not recording. */
+  audioSeconds(timeStamp = performance.now()) {
+    return this.recording ? (timeStamp - this.startedAt) / 1000 : null;
   }
 
   /** Stop after the tail; resolves {blob, type, seconds, peak}. */
