@@ -38,9 +38,11 @@ function element(tag, attributes = {}, ...children) {
 export class Pointing {
   /**
    * viewport and img: the viewer's elements; viewer: {zoomAt, panBy, options} from task.js;
-   * panel: the side card to fill; clock(timeStamp): seconds into the take, or null when not recording.
+   * panel: the side card to fill; clock(timeStamp): seconds into the take, or null when not recording;
+   * onChange(): points or answers changed (Submit may have become possible).
    */
-  constructor({ viewport, img, viewer, panel, clock }) {
+  constructor({ viewport, img, viewer, panel, clock, onChange = () => {} }) {
+    this.onChange = onChange;
     this.viewport = viewport;
     this.img = img;
     this.viewer = viewer;
@@ -259,7 +261,7 @@ export class Pointing {
     viewport.addEventListener("viewchange", () => {
       this._dirty = true;
       // The image moved under a resting pointer: that is a new position on the image.
-      if (this.hover) this._sample(this.hover.clientX, this.hover.clientY, performance.now());
+      if (this.hover && this.mode === "narrate") this._sample(this.hover.clientX, this.hover.clientY, performance.now());
     });
     window.addEventListener("resize", () => (this._dirty = true));
     document.addEventListener("keydown", (event) => this._key(event));
@@ -465,7 +467,7 @@ export class Pointing {
 
   _changed() {
     this._dirty = true;
-    if (this.active) this._renderPanel();
+    if (this.active) this.onChange(); // the page renders, which renders the panel
   }
 
   // ---------- drawing ----------
@@ -475,7 +477,8 @@ export class Pointing {
       if (this.active) {
         const now = performance.now();
         // A resting pointer keeps its stroke sampled; a stroke left open after recording is closed.
-        if (this.hover && now - this.lastSampleAt >= REST_GAP_S * 1000) this._sample(this.hover.clientX, this.hover.clientY, now);
+        const resting = this.mode === "narrate" && this.hover && now - this.lastSampleAt >= REST_GAP_S * 1000;
+        if (resting) this._sample(this.hover.clientX, this.hover.clientY, now);
         else if (this.stroke && !this._recording()) this.stroke = null;
         if (this._dirty) this._draw();
       }
@@ -569,7 +572,7 @@ export class Pointing {
       this.mode === "narrate"
         ? t("pointing.narrate.help", "While you speak, move the pointer (or your finger) over what you describe. Click or tap to point at one thing.")
         : t("pointing.point.help", "Record, then pick a label and tap every one you see; say its name as you point. If there is none, answer “None in this image”.");
-    const children = [element("h2", { class: "pointing-title", text: this.mode === "narrate" ? t("pointing.narrate.title", "Point while you speak") : t("pointing.point.title", "Point at each one") }), element("p", { class: "small muted", text: help })];
+    const children = [element("h2", { class: "pointing-title", text: this.mode === "narrate" ? t("pointing.narrate.title", "Point while you speak") : t("pointing.point.title", "Point at each one") }), element("p", { class: "pointing-help small muted", text: help })];
     if (this.mode === "point") {
       const list = element("ul", { class: "label-list", id: "label-list" });
       this.labels.forEach((label, index) => {

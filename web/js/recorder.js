@@ -159,10 +159,11 @@ export class Recorder extends EventTarget {
     this.takeLoudestDbfs = -Infinity;
     this.mediaRecorder.start(1000);
     // The take's audio clock starts here. start() attaches the recorder to the track synchronously,
-    // so the first sample it records is the next audio buffer delivered, within one buffer (~10 ms)
-    // of this moment; the `start` event comes a task later, and MediaRecorder gives no timestamp
-    // of its own. Pointer events carry timeStamps on this same performance.now() timeline, so
-    // audioSeconds() puts them on the audio's clock (0 = the first recorded sample).
+    // so the first sample it records is the next audio buffer delivered; MediaRecorder gives no
+    // timestamp of its own. Measured in Chromium: the decoded take lasts (stop() - this moment) to
+    // within one 20 ms Opus frame, while the `start` event comes ~50 ms later, so this moment (not
+    // the event) is the first recorded sample. Pointer events carry timeStamps on the same
+    // performance.now() timeline, so audioSeconds() puts them on the audio's clock.
     this.startedAt = performance.now();
     this.recording = true;
   }

@@ -556,6 +556,7 @@ const pointing = new Pointing({
   viewer,
   panel: $("pointing"),
   clock: (timeStamp) => recorder.audioSeconds(timeStamp),
+  onChange: () => render(),
 });
 
 // ---------- keys and buttons ----------
