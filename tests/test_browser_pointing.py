@@ -11,8 +11,10 @@ tests/support/browser.SCREENSHOTS.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
+import json
 import math
 import time
 from collections.abc import Iterator
@@ -412,3 +414,58 @@ def test_exif_rotated_image_maps_correctly(
     samples = [s for segment in trace.segments for s in segment] if trace else []
     assert samples and all(0.19 <= x <= 0.31 and 0.69 <= y <= 0.81 for x, y, _ in samples)
     assert page.errors == []
+
+
+READ_OUTBOX = """async () => {
+  const db = await new Promise((resolve, reject) => {
+    const request = indexedDB.open("voicecap-outbox", 1);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  const items = await new Promise((resolve, reject) => {
+    const request = db.transaction("takes").objectStore("takes").getAll();
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  db.close();
+  const out = [];
+  for (const item of items) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", item.data));
+    const sha256 = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+    out.push({uuid: item.uuid, pointing: item.pointing, size: item.data.byteLength, sha256});
+  }
+  return out;
+}"""
+
+
+# The outbox keeps the pointing JSON beside the audio: after a failed upload and a reload, the retry
+# sends the same pair, and what is stored is exactly what was kept.
+def test_retry_after_reload_sends_the_same_pointing(browser, server, session, blobs, make_user) -> None:
+    pointing_project(session, blobs, make_user, "narrate")
+    page = open_task(browser, server, DESKTOP)
+    rect = rects(page)
+    page.route("**/api/recordings/**", lambda route: route.abort("connectionrefused"))
+    start_recording(page)
+    glide(page, [to_screen(rect, 0.2, 0.2), to_screen(rect, 0.7, 0.6)])
+    page.mouse.click(*to_screen(rect, 0.7, 0.6))
+    page.wait_for_timeout(1500)
+    stop_recording(page)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#outbox-state:has-text('1 take waiting')", timeout=15_000)
+    [kept] = page.evaluate(READ_OUTBOX)
+    assert kept["pointing"] and json.loads(kept["pointing"])["traces"]
+
+    page.reload()
+    page.wait_for_selector("#outbox-state:has-text('1 take waiting')", timeout=15_000)
+    assert page.evaluate(READ_OUTBOX) == [kept]  # the same take, the same pointing, after the reload
+    page.unroute("**/api/recordings/**")
+    page.wait_for_function("document.getElementById('saved').hidden === false", timeout=30_000)
+
+    recording, trace, point_set = stored(session)
+    sent = json.loads(kept["pointing"])
+    assert recording.client_uuid == kept["uuid"] and recording.size_bytes == kept["size"]
+    assert hashlib.sha256(blobs.read_bytes(recording.original_key)).hexdigest() == kept["sha256"]
+    assert trace is not None and point_set is not None
+    assert trace.segments == sent["traces"]
+    assert point_set.points == sent["points"] and len(sent["points"]) == 1
+    assert page.evaluate(READ_OUTBOX) == []

@@ -506,7 +506,7 @@ export class Pointing {
     g.lineWidth = 3;
     g.lineJoin = "round";
     g.lineCap = "round";
-    g.strokeStyle = "rgba(255, 214, 10, 0.55)";
+    g.strokeStyle = "rgba(255, 214, 10, 0.45)";
     g.shadowColor = "rgba(0, 0, 0, 0.35)";
     g.shadowBlur = 2;
     for (const stroke of this.strokes) {
@@ -609,7 +609,9 @@ export class Pointing {
       if (status)
         status.textContent =
           this.message ||
-          t("pointing.narrate.summary", "Traced {seconds} s · {points} points", { seconds: seconds.toFixed(1), points: this.points.length });
+          (this.points.length === 1
+            ? t("pointing.narrate.summary_one", "Traced {seconds} s · 1 point", { seconds: seconds.toFixed(1) })
+            : t("pointing.narrate.summary", "Traced {seconds} s · {points} points", { seconds: seconds.toFixed(1), points: this.points.length }));
       return;
     }
     for (const item of panel.querySelectorAll(".label-item")) {
