@@ -469,3 +469,37 @@ def test_retry_after_reload_sends_the_same_pointing(browser, server, session, bl
     assert trace.segments == sent["traces"]
     assert point_set.points == sent["points"] and len(sent["points"]) == 1
     assert page.evaluate(READ_OUTBOX) == []
+
+
+# The pointing page under the real Content-Security-Policy (no bypass): only selectors and actions.
+def test_point_mode_works_under_the_csp(browser, server, session, blobs, make_user) -> None:
+    pointing_project(session, blobs, make_user, "point", labels=["boat"])
+    context = browser.new_context(**DESKTOP)
+    response = context.request.post(f"{server}/api/auth/login", data={"name": "ann", "password": PASSWORD})
+    assert response.ok
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(message.text)
+            if "Content Security Policy" in message.text or "Refused to" in message.text
+            else None
+        ),
+    )
+    page.goto(f"{server}/task")
+    page.wait_for_selector("body[data-state='idle'][data-pointing-mode='point']")
+    page.wait_for_selector("#image[data-image-id]")
+    page.keyboard.press("Space")
+    page.wait_for_selector("body[data-state='recording']")
+    box = page.locator("#image").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # the one label is picked
+    page.wait_for_selector("li[data-label='boat'][data-answered='true']")
+    page.wait_for_timeout(2200)
+    page.keyboard.press("Space")
+    page.wait_for_selector("body[data-state='take']", timeout=10_000)
+    assert page.is_enabled("#submit")
+    assert problems == []
+    context.close()
