@@ -288,6 +288,25 @@ def touch_drag(page, start: tuple[float, float], end: tuple[float, float], steps
     cdp.detach()
 
 
+def pinch(page, centre: tuple[float, float], start_gap: float, end_gap: float, steps: int = 10) -> None:
+    """Two fingers moving apart (zoom in) or together around `centre`, through CDP touch events."""
+    cdp = page.context.new_cdp_session(page)
+
+    def fingers(gap: float) -> list[dict[str, float]]:
+        return [
+            {"x": centre[0] - gap / 2, "y": centre[1], "id": 1},
+            {"x": centre[0] + gap / 2, "y": centre[1], "id": 2},
+        ]
+
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": fingers(start_gap)})
+    for k in range(1, steps + 1):
+        gap = start_gap + (end_gap - start_gap) * k / steps
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": fingers(gap)})
+        page.wait_for_timeout(16)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
 def label_count(page, label: str) -> int:
     return int(page.inner_text(f"li[data-label='{label}'] .label-count"))
 
@@ -503,3 +522,46 @@ def test_point_mode_works_under_the_csp(browser, server, session, blobs, make_us
     assert page.is_enabled("#submit")
     assert problems == []
     context.close()
+
+
+# narrate on a phone: one finger traces, a tap points, two fingers pinch-zoom (and neither trace nor point).
+def test_narrate_with_a_finger_on_a_phone(browser, server, session, blobs, make_user) -> None:
+    pointing_project(session, blobs, make_user, "narrate")
+    page = open_task(browser, server, PHONE)
+    page.tap("#record")
+    page.wait_for_function("document.body.dataset.state === 'recording'")
+    page.locator("#viewport").scroll_into_view_if_needed()
+    rect = rects(page)
+    start, end = to_screen(rect, 0.2, 0.3), to_screen(rect, 0.8, 0.6)
+    touch_drag(page, start, end, steps=40)
+    tap = to_screen(rect, 0.5, 0.8)
+    page.touchscreen.tap(*tap)
+    page.wait_for_timeout(200)
+    zoom_before = page.inner_text("#zoom-level")
+    pinch(page, to_screen(rect, 0.5, 0.5), 60, 160)
+    assert int(page.inner_text("#zoom-level").rstrip("%")) > int(zoom_before.rstrip("%")), (
+        "the pinch zooms in"
+    )
+    page.wait_for_timeout(1500)
+    page.tap("#record")
+    page.wait_for_function("document.body.dataset.state === 'take'", timeout=10_000)
+    shot(page, "pointing-narrate-390x844-take")
+    page.tap("#submit")
+    page.wait_for_function("document.getElementById('saved').hidden === false", timeout=30_000)
+
+    recording, trace, point_set = stored(session)
+    assert trace is not None and point_set is not None
+    finger = trace.segments[0]
+    assert len(finger) >= 20
+    for x, y, _ in finger:
+        assert distance_to_path(to_screen(rect, x, y), [start, end]) <= ON_PATH_PX
+    assert math.dist(to_screen(rect, *finger[0][:2]), start) <= ON_PATH_PX
+    assert math.dist(to_screen(rect, *finger[-1][:2]), end) <= ON_PATH_PX
+    assert len(finger) / (finger[-1][2] - finger[0][2]) >= 20
+    # The tap is a point (and a one-sample stroke); the pinch left no point (its first finger, down
+    # before the second, may leave one sample).
+    [point] = point_set.points
+    expected = to_image(rect, *tap)
+    assert abs(point["x"] - expected[0]) < 2e-4 and abs(point["y"] - expected[1]) < 2e-4
+    assert 0 < point["t"] <= recording.duration_seconds + LAST_FRAME_S
+    assert page.errors == []

@@ -12,7 +12,8 @@ import { t } from "./i18n.js";
 
 const CLICK_SLOP_PX = 5; // a press that moves less than this is a click or a tap, not a drag
 const MIN_GAP_S = 0.015; // keep at most ~60 samples a second (mice report up to 1000)
-const REST_GAP_S = 0.04; // a resting pointer is sampled again at 25 Hz: a word spoken while it rests has samples
+// A resting pointer is sampled again at ~30 Hz (every 2nd frame), so a word spoken while it rests has samples.
+const REST_GAP_S = 0.03;
 // The server's caps (VOICECAP_POINTING_MAX_*), when the task does not say.
 const DEFAULT_MAX_SAMPLES = 20000;
 const DEFAULT_MAX_POINTS = 500;
