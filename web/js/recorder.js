@@ -63,6 +63,7 @@ export class Recorder extends EventTarget {
     this.mimeType = null;
     this.recording = false;
     this.startedAt = 0;
+    this.stoppedAt = null;
     this.takePeak = 0; // loudest spectrum bin (0-255) seen during the current take
     this.takeLoudestDbfs = -Infinity; // loudest frame (RMS, dBFS) of the current take
     this._timeData = null;
@@ -165,12 +166,14 @@ export class Recorder extends EventTarget {
     // the event) is the first recorded sample. Pointer events carry timeStamps on the same
     // performance.now() timeline, so audioSeconds() puts them on the audio's clock.
     this.startedAt = performance.now();
+    this.stoppedAt = null;
     this.recording = true;
   }
 
   /** A performance.now() timestamp (an event's timeStamp) as seconds into the take; null when not recording. */
   audioSeconds(timeStamp = performance.now()) {
-    return this.recording ? (timeStamp - this.startedAt) / 1000 : null;
+    if (!this.recording || (this.stoppedAt !== null && timeStamp > this.stoppedAt)) return null;
+    return (timeStamp - this.startedAt) / 1000;
   }
 
   /** Stop after the tail; resolves {blob, type, seconds, peak}. */
@@ -179,10 +182,13 @@ export class Recorder extends EventTarget {
     const recorder = this.mediaRecorder;
     if (tail) await new Promise((resolve) => setTimeout(resolve, TAIL_MS));
     const stopped = new Promise((resolve) => recorder.addEventListener("stop", resolve, { once: true }));
+    // The take's last sample: the `stop` event can come 100 ms later on a busy machine, and nothing
+    // after this moment is in the audio (see start()).
+    this.stoppedAt = performance.now();
     recorder.stop();
     await stopped;
     this.recording = false;
-    const seconds = (performance.now() - this.startedAt) / 1000;
+    const seconds = (this.stoppedAt - this.startedAt) / 1000;
     const type = recorder.mimeType || this.mimeType || "audio/webm";
     const blob = new Blob(this._chunks, { type });
     this._chunks = [];
