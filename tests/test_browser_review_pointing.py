@@ -230,8 +230,8 @@ def _versions(session, recording_id: int) -> list[PointSet]:
 
 def test_points_are_drawn_where_they_are_with_labels_numbers_links_and_the_count_flag(page, take) -> None:
     _assert_markers_at(page, POINTS)
-    labels = page.locator("#overlay .pt .pt-label").all_inner_texts()
-    numbers = page.locator("#overlay .pt .pt-number").all_inner_texts()
+    labels = page.locator("#overlay .pt-tag .pt-label").all_text_contents()
+    numbers = page.locator("#overlay .pt .pt-number").all_text_contents()
     assert list(zip(labels, numbers, strict=True)) == [
         ("boat", "1"),
         ("boat", "2"),
@@ -271,7 +271,7 @@ def test_points_are_drawn_where_they_are_with_labels_numbers_links_and_the_count
     page.wait_for_function(
         f"document.getElementById('item-title').textContent === 'Caption #{take.describe_caption_id}'"
     )
-    page.wait_for_function("['pointing', 'overlay'].every((id) => document.getElementById(id).hidden)")
+    page.wait_for_function("['pointing', 'overlay'].every((id) => document.getElementById(id).hasAttribute('hidden'))")
 
 
 def test_the_pointer_follows_the_trace_as_the_take_plays_and_seeks(page) -> None:

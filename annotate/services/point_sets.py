@@ -182,7 +182,8 @@ def _versions(session: Session, recording_id: int) -> list[PointSet]:
 def _names(session: Session, user_ids: set[int]) -> dict[int, str]:
     if not user_ids:
         return {}
-    return dict(session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).tuples())
+    rows = session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))
+    return {user_id: name for user_id, name in rows}  # dict(result) would take the Result for a mapping
 
 
 def _words(transcript: Transcript | None) -> list[dict[str, Any]]:

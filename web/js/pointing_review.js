@@ -53,7 +53,8 @@ export function setUpPointing({ wordNode }) {
   svg.addEventListener("pointerover", (event) => showLink(pointIndexOf(event.target)));
   svg.addEventListener("pointerout", () => showLink(state.editing ? state.selected : -1));
   new ResizeObserver(() => state.data && drawPoints()).observe(svg);
-  $("trace-toggle").addEventListener("change", () => ($("trace-all").hidden = !$("trace-toggle").checked));
+  // SVG elements have no `hidden` property: the attribute is set (the CSS hides [hidden]).
+  $("trace-toggle").addEventListener("change", () => $("trace-all").toggleAttribute("hidden", !$("trace-toggle").checked));
   $("points-edit").addEventListener("click", startEditing);
   $("point-cancel").addEventListener("click", () => stopEditing());
   $("point-save").addEventListener("click", save);
@@ -98,7 +99,7 @@ export function hidePointing() {
   state.data = null;
   state.samples = null;
   $("pointing").hidden = true;
-  $("overlay").hidden = true;
+  $("overlay").toggleAttribute("hidden", true);
   $("overlay").replaceChildren();
 }
 
@@ -139,7 +140,7 @@ function apply(data) {
   state.lastWord = -1;
   if (state.viewing !== null && !versionOf(state.viewing)) state.viewing = null;
   $("pointing").hidden = false;
-  $("overlay").hidden = false;
+  $("overlay").toggleAttribute("hidden", false);
   buildOverlay();
   render();
 }
@@ -208,7 +209,7 @@ function buildOverlay() {
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
   const all = svgNode("g", { id: "trace-all", class: "trace-all" });
-  all.hidden = !$("trace-toggle").checked;
+  all.toggleAttribute("hidden", !$("trace-toggle").checked);
   for (const stroke of state.data.trace?.segments || []) {
     all.append(svgNode("polyline", { points: polyline(stroke), "vector-effect": "non-scaling-stroke" }));
   }
@@ -216,6 +217,7 @@ function buildOverlay() {
     all,
     svgNode("g", { id: "trace-word", class: "trace-word" }),
     svgNode("polyline", { id: "trail", class: "trail", points: "", "vector-effect": "non-scaling-stroke" }),
+    svgNode("g", { id: "point-tags", class: "point-tags" }), // labels under every dot, so no dot is hidden
     svgNode("g", { id: "points", class: "points" }),
     svgNode("circle", { id: "pointer", class: "pointer", r: 1, visibility: "hidden" }),
   );
@@ -241,42 +243,53 @@ function drawPoints() {
   const k = 1 / scale();
   const hadFocus = $("overlay").contains(document.activeElement);
   const counts = new Map();
-  const nodes = shownPoints().map((point, index) => {
+  const dots = [];
+  const tags = [];
+  shownPoints().forEach((point, index) => {
     const number = (counts.get(point.label) || 0) + 1;
     counts.set(point.label, number);
     const name = point.label ? `${point.label} ${number}` : `point ${number}`;
-    const colour = labelColour(point.label);
-    return svgNode(
-      "g",
-      {
-        class: ["pt", index === state.selected ? "selected" : "", point.link?.phrase ? "linked" : ""].join(" ").trim(),
-        "data-index": index,
-        "data-label": point.label ?? "",
-        transform: `translate(${(point.x * width).toFixed(2)} ${(point.y * height).toFixed(2)})`,
-        tabindex: 0,
-        role: "button",
-        "aria-label": `${name} at ${(point.x * 100).toFixed(1)} %, ${(point.y * 100).toFixed(1)} %`,
-      },
+    const at = `translate(${(point.x * width).toFixed(2)} ${(point.y * height).toFixed(2)})`;
+    dots.push(
       svgNode(
         "g",
-        { transform: `scale(${k})` },
-        svgNode("circle", { class: "pt-dot", r: MARKER_PX, fill: colour }),
-        svgNode("text", { class: "pt-number", "text-anchor": "middle", dy: "0.35em" }, String(number)),
-        svgNode("text", { class: "pt-label", x: MARKER_PX + 4, dy: "0.35em" }, point.label ?? ""),
+        {
+          class: ["pt", index === state.selected && "selected", point.link?.phrase && "linked"].filter(Boolean).join(" "),
+          "data-index": index,
+          "data-label": point.label ?? "",
+          transform: at,
+          tabindex: 0,
+          role: "button",
+          "aria-label": `${name} at ${(point.x * 100).toFixed(1)} %, ${(point.y * 100).toFixed(1)} %`,
+        },
+        svgNode(
+          "g",
+          { transform: `scale(${k})` },
+          svgNode("circle", { class: "pt-dot", r: MARKER_PX, fill: labelColour(point.label) }),
+          svgNode("text", { class: "pt-number", "text-anchor": "middle", dy: "0.35em" }, String(number)),
+        ),
+      ),
+    );
+    tags.push(
+      svgNode(
+        "g",
+        { class: "pt-tag", "data-index": index, transform: at },
+        svgNode("text", { class: "pt-label", x: (MARKER_PX + 4) * k, dy: "0.35em", "font-size": 12 * k }, point.label ?? ""),
       ),
     );
   });
-  layer.replaceChildren(...nodes);
+  layer.replaceChildren(...dots);
+  $("point-tags").replaceChildren(...tags);
   $("pointer").setAttribute("r", (MARKER_PX * 0.7 * k).toFixed(2));
   if (hadFocus && state.selected >= 0) layer.querySelector(`[data-index="${state.selected}"]`)?.focus();
 }
 
 // Moves one marker without redrawing the rest (while dragging).
 function placePoint(index) {
-  const node = $("points").querySelector(`[data-index="${index}"]`);
   const point = state.draft[index];
   const { width, height } = state.data.image;
-  node?.setAttribute("transform", `translate(${(point.x * width).toFixed(2)} ${(point.y * height).toFixed(2)})`);
+  const at = `translate(${(point.x * width).toFixed(2)} ${(point.y * height).toFixed(2)})`;
+  for (const node of $("overlay").querySelectorAll(`[data-index="${index}"]`)) node.setAttribute("transform", at);
 }
 
 // The last sample at or before t, or -1.
@@ -441,6 +454,9 @@ function renderVersions() {
 function renderEditor() {
   $("point-editor").hidden = !state.editing;
   if (!state.editing) return;
+  // The chooser shows the selected point's label (changing it relabels that point).
+  const label = state.draft[state.selected]?.label ?? null;
+  if (label !== null && [...$("point-label").options].some((o) => o.value === label)) $("point-label").value = label;
   $("point-delete").disabled = state.selected < 0;
   $("point-add").setAttribute("aria-pressed", String(state.adding));
   $("point-add").classList.toggle("on", state.adding);
@@ -491,8 +507,8 @@ function showLink(index) {
 
 function startEditing() {
   if (!state.data || state.editing || state.viewing !== null) return;
-  state.editing = true;
   state.draft = shownPoints().map((point) => ({ ...point }));
+  state.editing = true;
   state.selected = -1;
   state.dirty = false;
   $("point-note").value = "";
@@ -564,8 +580,6 @@ function relabelSelected() {
 function focusPoint(index) {
   if (state.editing && index !== state.selected) {
     state.selected = index;
-    const label = state.draft[index]?.label ?? "";
-    if ([...$("point-label").options].some((o) => o.value === label)) $("point-label").value = label;
     for (const node of $("points").children) node.classList.toggle("selected", Number(node.dataset.index) === index);
     renderEditor();
   }
