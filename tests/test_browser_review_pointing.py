@@ -271,7 +271,8 @@ def test_points_are_drawn_where_they_are_with_labels_numbers_links_and_the_count
     page.wait_for_function(
         f"document.getElementById('item-title').textContent === 'Caption #{take.describe_caption_id}'"
     )
-    page.wait_for_function("['pointing', 'overlay'].every((id) => document.getElementById(id).hasAttribute('hidden'))")
+    hidden = "['pointing', 'overlay'].every((id) => document.getElementById(id).hasAttribute('hidden'))"
+    page.wait_for_function(hidden)
 
 
 def test_the_pointer_follows_the_trace_as_the_take_plays_and_seeks(page) -> None:
