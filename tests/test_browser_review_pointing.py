@@ -250,6 +250,9 @@ def test_points_are_drawn_where_they_are_with_labels_numbers_links_and_the_count
     assert "tree ↔ “two tall green trees”" in page.locator("#point-status").inner_text()
     page.locator('#overlay .pt[data-index="1"] .pt-dot').hover()
     assert page.locator("#transcript .word.linked").all_inner_texts() == ["three", "red", "boats"]
+    # And the other way: a word of a phrase lights its points.
+    page.locator("#transcript .word", has_text="trees").hover()
+    assert [n.get_attribute("data-index") for n in page.locator("#overlay .pt.hot").all()] == ["3"]
 
     # The whole trace on demand: one line per stroke.
     assert page.locator("#trace-all").is_hidden()
@@ -293,6 +296,12 @@ def test_the_pointer_follows_the_trace_as_the_take_plays_and_seeks(page) -> None
     page.wait_for_function("document.getElementById('pointer').dataset.x === '0.3000'")
     assert _pointer(page) == {"visible": True, "x": 0.3, "y": 0.4, "t": pytest.approx(2.0, abs=0.001)}
     assert page.locator("#transcript .word.now").inner_text() == "red"  # 1.94-2.18 s
+    # "three red boats" is being said: the three boats it is linked to are lit.
+    assert [n.get_attribute("data-index") for n in page.locator("#overlay .pt.spoken").all()] == [
+        "0",
+        "1",
+        "2",
+    ]
     # The trace drawn while "red" was spoken: samples 1.95-2.15 s.
     assert page.locator("#trace-word polyline").count() == 1
 
@@ -303,6 +312,7 @@ def test_the_pointer_follows_the_trace_as_the_take_plays_and_seeks(page) -> None
     page.wait_for_function("document.getElementById('pointer').dataset.x === '0.6000'")
     assert _pointer(page) == {"visible": True, "x": 0.6, "y": 0.3, "t": pytest.approx(7.0, abs=0.001)}
     assert page.locator("#transcript .word.now").inner_text() == "next"  # 6.88-7.24 s
+    assert page.locator("#overlay .pt.spoken").count() == 0
     shot(page, "review-pointing-seeked")
 
 
@@ -369,6 +379,14 @@ def test_a_point_added_from_the_keyboard_and_a_stale_save(page, take, session) -
     page.keyboard.press("Shift+ArrowDown")
     assert page.locator("#overlay .pt").count() == 6
     _assert_markers_at(page, [*POINTS, {"x": 0.505, "y": 0.55}])
+
+    # Paging away and back (j, k) keeps the unsaved correction, as a caption's draft text is kept.
+    page.keyboard.press("j")
+    page.wait_for_function("document.getElementById('pointing').hasAttribute('hidden')")
+    page.keyboard.press("k")
+    page.wait_for_selector("#point-editor:not([hidden])")
+    _assert_markers_at(page, [*POINTS, {"x": 0.505, "y": 0.55}])
+    assert "unsaved corrections are back" in page.locator("#point-status").inner_text()
 
     # Someone else saves version 2 while this page corrects version 1.
     factories.add_point_set(session, take.recording, POINTS[:2], version=2, note="meanwhile")

@@ -33,6 +33,7 @@ const state = {
   wordNode: () => null, // review.js: the transcript's node of word i
   litWords: [],
   drag: null,
+  drafts: new Map(), // recording id -> unsaved corrections {base, points, note}, kept across j/k
 };
 
 // --- public: review.js calls these --------------------------------------------------------------
@@ -55,8 +56,11 @@ export function setUpPointing({ wordNode }) {
   new ResizeObserver(() => state.data && drawPoints()).observe(svg);
   // SVG elements have no `hidden` property: the attribute is set (the CSS hides [hidden]).
   $("trace-toggle").addEventListener("change", () => $("trace-all").toggleAttribute("hidden", !$("trace-toggle").checked));
-  $("points-edit").addEventListener("click", startEditing);
-  $("point-cancel").addEventListener("click", () => stopEditing());
+  $("points-edit").addEventListener("click", () => startEditing());
+  $("point-cancel").addEventListener("click", () => {
+    state.drafts.delete(state.recordingId);
+    stopEditing();
+  });
   $("point-save").addEventListener("click", save);
   $("point-delete").addEventListener("click", () => removePoint(state.selected));
   $("point-add").addEventListener("click", (event) => {
@@ -72,6 +76,9 @@ export function setUpPointing({ wordNode }) {
       event.stopPropagation();
     }
   });
+  // A word of the transcript under the mouse lights the points linked to its phrase.
+  $("transcript").addEventListener("mouseover", (event) => lightPoints("hot", Number(event.target.dataset?.index ?? -1)));
+  $("transcript").addEventListener("mouseout", () => lightPoints("hot", -1));
   $("point-versions").addEventListener("click", (event) => {
     const button = event.target.closest("button[data-version]");
     if (button) view(Number(button.dataset.version));
@@ -81,6 +88,7 @@ export function setUpPointing({ wordNode }) {
 // A caption was opened: load its take's pointing when its project points, else hide everything.
 export async function showPointing(detail) {
   const recording = detail.recording;
+  keepDraft();
   stopEditing({ quiet: true });
   if (!recording || !POINTING_MODES.has(detail.image.mode)) {
     hidePointing();
@@ -94,6 +102,7 @@ export async function showPointing(detail) {
 }
 
 export function hidePointing() {
+  keepDraft();
   stopEditing({ quiet: true });
   state.recordingId = null;
   state.data = null;
@@ -114,6 +123,7 @@ export function syncPointing(t, wordIndex) {
   if (wordIndex !== state.lastWord) {
     state.lastWord = wordIndex;
     drawWordTrace(wordIndex);
+    lightPoints("spoken", wordIndex);
   }
 }
 
@@ -143,6 +153,7 @@ function apply(data) {
   $("overlay").toggleAttribute("hidden", false);
   buildOverlay();
   render();
+  restoreDraft();
 }
 
 // The trace as flat arrays, so the pointer at time t is a binary search away.
@@ -503,9 +514,43 @@ function showLink(index) {
   $("point-status").textContent = `${name} ↔ “${link.phrase}”${apart}`;
 }
 
+// The points linked to a phrase that covers word `index` get `className` (the word being spoken, or
+// the word under the mouse); -1 clears it.
+function lightPoints(className, index) {
+  if (!state.data || state.editing) return;
+  const points = shownPoints();
+  for (const node of $("points")?.children || []) {
+    const link = points[Number(node.dataset.index)]?.link;
+    node.classList.toggle(className, !!link?.phrase && index >= link.word_start && index <= link.word_end);
+  }
+}
+
 // --- correcting ----------------------------------------------------------------------------------
 
-function startEditing() {
+// Moving to another caption keeps unsaved corrections, as the caption's draft text is kept.
+function keepDraft() {
+  if (!state.editing || !state.dirty || state.recordingId === null) return;
+  const points = state.draft.map((point) => ({ ...point }));
+  state.drafts.set(state.recordingId, { base: state.data.current_version, points, note: $("point-note").value });
+}
+
+function restoreDraft() {
+  const kept = state.drafts.get(state.recordingId);
+  if (!kept) return;
+  state.drafts.delete(state.recordingId);
+  if (kept.base !== state.data.current_version) {
+    message(`Your unsaved corrections of version ${kept.base} were dropped: version ${state.data.current_version} was saved since.`);
+    return;
+  }
+  startEditing({ focus: false }); // the reviewer may be paging with j/k: keys stay shortcuts
+  state.draft = kept.points;
+  state.dirty = true;
+  $("point-note").value = kept.note;
+  render();
+  $("point-status").textContent = "Your unsaved corrections are back: save or cancel them.";
+}
+
+function startEditing({ focus = true } = {}) {
   if (!state.data || state.editing || state.viewing !== null) return;
   state.draft = shownPoints().map((point) => ({ ...point }));
   state.editing = true;
@@ -515,7 +560,7 @@ function startEditing() {
   message("");
   fillLabels();
   render();
-  $("point-label").focus();
+  if (focus) $("point-label").focus();
 }
 
 function stopEditing({ quiet = false } = {}) {
