@@ -85,6 +85,12 @@ class Take:
     recording: Recording
     lead_id: int
     describe_caption_id: int
+    narrate_recording: Recording
+    narrate_caption_id: int
+
+
+# The narrate take: its picture is stored on its side (EXIF orientation 6), so as displayed it is 451x300.
+NARRATE_POINTS = [factories.point_values(0.3, 0.4, 1.5), factories.point_values(0.7, 0.6, 6.0)]
 
 
 @pytest.fixture
@@ -103,7 +109,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def take(session, blobs) -> Take:
     """A point-mode take with trace, version 1 of its points and its alignment (saying "two tall green
-    trees" with one tree pointed at: a count mismatch); and a describe take after it in the queue."""
+    trees" with one tree pointed at: a count mismatch); after it in the queue a describe take, then a
+    narrate take (unlabelled points, not aligned yet) on an EXIF-rotated picture."""
     project = factories.add_project(session, "Harbour points", min_seconds=5.0, max_seconds=120.0)
     project.mode = ProjectMode.point
     project.labels = LABELS
@@ -146,8 +153,23 @@ def take(session, blobs) -> Take:
         session, plain, blobs=blobs, data=IMAGES / "rocket.jpg", source="rocket.jpg", width=640, height=427
     )
     _, _, describe_caption = add_take(session, blobs, other, ann)
+    narrate = factories.add_project(session, "Narrated", min_seconds=5.0, max_seconds=120.0)
+    narrate.mode = ProjectMode.narrate
+    rotated = IMAGES / "chelsea_exif_rotated.jpg"
+    cat = factories.add_image(
+        session, narrate, blobs=blobs, data=rotated, source=rotated.name, width=451, height=300, done_count=1
+    )
+    narrated, _, narrate_caption = add_take(session, blobs, cat, ann)
+    factories.add_trace(session, narrated, SEGMENTS)
+    factories.add_point_set(session, narrated, NARRATE_POINTS)
     session.commit()
-    return Take(recording=recording, lead_id=lead.id, describe_caption_id=describe_caption.id)
+    return Take(
+        recording=recording,
+        lead_id=lead.id,
+        describe_caption_id=describe_caption.id,
+        narrate_recording=narrated,
+        narrate_caption_id=narrate_caption.id,
+    )
 
 
 @pytest.fixture
@@ -399,3 +421,37 @@ def test_a_point_added_from_the_keyboard_and_a_stale_save(page, take, session) -
     assert page.locator("#point-editor").is_hidden()
     _assert_markers_at(page, POINTS[:2])  # the newest version is shown
     shot(page, "review-pointing-stale")
+
+
+def test_a_narrate_take_on_a_rotated_picture_gets_a_point_added_by_a_click(page, take, session) -> None:
+    page.goto(page.url.split("?")[0] + f"?caption={take.narrate_caption_id}")
+    page.wait_for_function(
+        f"document.getElementById('item-title').textContent === 'Caption #{take.narrate_caption_id}'"
+    )
+    page.wait_for_function("document.getElementById('image').naturalWidth === 451")  # EXIF applied
+    page.wait_for_function("document.querySelectorAll('#overlay .pt').length === 2")
+    _assert_markers_at(page, NARRATE_POINTS)
+    assert page.locator("#overlay .pt-tag .pt-label").all_text_contents() == ["", ""]
+    assert page.locator("#overlay .pt .pt-number").all_text_contents() == ["1", "2"]
+    assert page.locator("#point-counts").inner_text().strip() == "2 points"
+    assert page.locator("#point-flags").inner_text() == ""  # not aligned yet: no flag, nothing to link
+
+    page.locator("#points-edit").click()
+    assert page.locator("#point-label option").all_text_contents() == ["(no label)"]
+    page.locator("#point-add").click()
+    assert page.locator("#point-add").get_attribute("aria-pressed") == "true"
+    page.mouse.click(*_screen(page, 0.25, 0.75))
+    page.keyboard.press("Escape")  # stop adding (the focus is on the new point)
+    assert page.locator("#point-add").get_attribute("aria-pressed") == "false"
+    shot(page, "review-pointing-narrate")
+    page.locator("#point-save").click()
+    page.wait_for_function("document.querySelector('#point-versions li.shown button')?.textContent === 'v2'")
+
+    v1, v2 = _versions(session, take.narrate_recording.id)
+    assert v1.points == NARRATE_POINTS
+    assert v2.points[:2] == NARRATE_POINTS and v2.absent_labels == [] and v2.created_by == take.lead_id
+    added = v2.points[2]
+    box = page.evaluate(IMAGE_BOX)
+    assert (added["t"], added["label"]) == (None, None)
+    assert added["x"] == pytest.approx(0.25, abs=1 / box["width"])
+    assert added["y"] == pytest.approx(0.75, abs=1 / box["height"])

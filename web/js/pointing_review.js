@@ -70,12 +70,16 @@ export function setUpPointing({ wordNode }) {
     else setAdding(!state.adding);
   });
   $("point-label").addEventListener("change", relabelSelected);
-  $("point-editor").addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && state.adding) {
+  // Esc stops adding wherever the focus is, before the page's own Esc (which closes the zoom).
+  document.addEventListener(
+    "keydown",
+    (event) => {
+      if (event.key !== "Escape" || !state.adding) return;
       setAdding(false);
       event.stopPropagation();
-    }
-  });
+    },
+    { capture: true },
+  );
   // A word of the transcript under the mouse lights the points linked to its phrase.
   $("transcript").addEventListener("mouseover", (event) => lightPoints("hot", Number(event.target.dataset?.index ?? -1)));
   $("transcript").addEventListener("mouseout", () => lightPoints("hot", -1));
@@ -700,6 +704,7 @@ function onPointerDown(event) {
   const index = pointIndexOf(event.target);
   if (index < 0) {
     if (state.adding) {
+      event.preventDefault(); // the new point keeps the focus (no mousedown moves it to the page)
       const at = imagePosition(event);
       addPoint(at.x, at.y);
     } else focusPoint(-1);
