@@ -455,3 +455,29 @@ def test_a_narrate_take_on_a_rotated_picture_gets_a_point_added_by_a_click(page,
     assert (added["t"], added["label"]) == (None, None)
     assert added["x"] == pytest.approx(0.25, abs=1 / box["width"])
     assert added["y"] == pytest.approx(0.75, abs=1 / box["height"])
+
+
+def test_the_pointing_view_works_under_the_real_csp(browser, server, take) -> None:
+    """No bypass: the overlay, the swatches and the editor need no inline script or style."""
+    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    response = context.request.post(f"{server}/api/auth/login", data={"name": "lena", "password": PASSWORD})
+    assert response.ok, response.text()
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
+    page.on(
+        "console",
+        lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    page.goto(f"{server}/review")
+    page.wait_for_selector("#overlay .pt")  # only selectors and actions: eval is what the CSP forbids
+    assert page.locator("#overlay .pt").count() == len(POINTS)
+    page.locator("#trace-toggle").check()
+    page.wait_for_selector("#trace-all polyline")
+    page.locator("#points-edit").click()
+    page.wait_for_selector("#point-editor:not([hidden])")
+    page.locator('#overlay .pt[data-index="0"]').focus()
+    page.keyboard.press("ArrowDown")
+    page.wait_for_selector("#point-save:not([disabled])")
+    context.close()
+    assert problems == []
