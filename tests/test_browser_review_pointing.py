@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from db.models import PointSet, ProjectMode, Recording
 from tests.support import factories
-from tests.support.browser import launch, playwright_driver, shot
+from tests.support.browser import PHONE, launch, playwright_driver, shot
 from tests.support.databases import sqlite_url
 from tests.support.review_seed import BOATS_WORDS, IMAGES, PASSWORD, add_take
 
@@ -481,3 +481,30 @@ def test_the_pointing_view_works_under_the_real_csp(browser, server, take) -> No
     page.wait_for_selector("#point-save:not([disabled])")
     context.close()
     assert problems == []
+
+
+def test_on_a_phone_the_points_fit_the_image_and_a_tap_adds_one(browser, server, take, session) -> None:
+    context = browser.new_context(**{**PHONE, "bypass_csp": True})
+    response = context.request.post(f"{server}/api/auth/login", data={"name": "lena", "password": PASSWORD})
+    assert response.ok, response.text()
+    page = context.new_page()
+    page.goto(f"{server}/review")
+    page.wait_for_selector("#overlay .pt")
+    page.wait_for_function("document.getElementById('image').naturalWidth > 0")
+    page.locator("#image").scroll_into_view_if_needed()
+    _assert_markers_at(page, POINTS)
+    page.locator("#points-edit").tap()
+    page.locator("#point-label").select_option("house")
+    page.locator("#point-add").tap()
+    page.evaluate("document.getElementById('image').scrollIntoView({block: 'center'})")  # not under the top bar
+    page.touchscreen.tap(*_screen(page, 0.9, 0.1))
+    assert page.locator("#overlay .pt").count() == len(POINTS) + 1
+    shot(page, "review-pointing-phone", full_page=True)
+    page.locator("#point-save").tap()
+    page.wait_for_function("document.querySelector('#point-versions li.shown button')?.textContent === 'v2'")
+    added = _versions(session, take.recording.id)[1].points[-1]
+    box = page.evaluate(IMAGE_BOX)
+    assert (added["label"], added["t"]) == ("house", None)
+    assert added["x"] == pytest.approx(0.9, abs=1 / box["width"])
+    assert added["y"] == pytest.approx(0.1, abs=1 / box["height"])
+    context.close()

@@ -289,7 +289,18 @@ function drawPoints() {
       svgNode(
         "g",
         { class: "pt-tag", "data-index": index, transform: at },
-        svgNode("text", { class: "pt-label", x: (MARKER_PX + 4) * k, dy: "0.35em", "font-size": 12 * k }, point.label ?? ""),
+        svgNode(
+          "text",
+          {
+            class: "pt-label",
+            // Near the right edge the label goes on the left of its dot, so it is not cut off.
+            x: (point.x > 0.8 ? -1 : 1) * (MARKER_PX + 4) * k,
+            "text-anchor": point.x > 0.8 ? "end" : "start",
+            dy: "0.35em",
+            "font-size": 12 * k,
+          },
+          point.label ?? "",
+        ),
       ),
     );
   });
