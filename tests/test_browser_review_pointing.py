@@ -496,7 +496,8 @@ def test_on_a_phone_the_points_fit_the_image_and_a_tap_adds_one(browser, server,
     page.locator("#points-edit").tap()
     page.locator("#point-label").select_option("house")
     page.locator("#point-add").tap()
-    page.evaluate("document.getElementById('image').scrollIntoView({block: 'center'})")  # not under the top bar
+    # Centred, so the tap is not under the sticky top bar.
+    page.evaluate("document.getElementById('image').scrollIntoView({block: 'center'})")
     page.touchscreen.tap(*_screen(page, 0.9, 0.1))
     assert page.locator("#overlay .pt").count() == len(POINTS) + 1
     shot(page, "review-pointing-phone", full_page=True)
