@@ -31,6 +31,7 @@ const state = {
   lastT: null,
   lastWord: -1,
   wordNode: () => null, // review.js: the transcript's node of word i
+  transcriptId: null, // the transcript on the page; the alignment's word indices are of its own
   litWords: [],
   drag: null,
   drafts: new Map(), // recording id -> unsaved corrections {base, points, note}, kept across j/k
@@ -98,9 +99,16 @@ export async function showPointing(detail) {
     hidePointing();
     return;
   }
-  if (recording.id !== state.recordingId) state.viewing = null;
+  if (recording.id !== state.recordingId) {
+    // Another take: nothing of the last one stays drawn over this image while its data loads.
+    state.viewing = null;
+    state.data = null;
+    state.samples = null;
+    $("overlay").replaceChildren();
+  }
   state.recordingId = recording.id;
   state.annotator = recording.annotator;
+  state.transcriptId = detail.transcript?.id ?? null;
   message("");
   await load(recording.id);
 }
@@ -306,6 +314,7 @@ function drawPoints() {
   });
   layer.replaceChildren(...dots);
   $("point-tags").replaceChildren(...tags);
+  lightPoints("spoken", state.lastWord); // redrawn dots keep the phrase being spoken lit
   $("pointer").setAttribute("r", (MARKER_PX * 0.7 * k).toFixed(2));
   if (hadFocus && state.selected >= 0) layer.querySelector(`[data-index="${state.selected}"]`)?.focus();
 }
@@ -370,7 +379,7 @@ function drawPointer(t) {
 // split where the pointer left the image.
 function drawWordTrace(index) {
   const layer = $("trace-word");
-  const range = state.data.alignment?.words?.[index];
+  const range = alignedHere() ? state.data.alignment.words?.[index] : null;
   if (!layer) return;
   if (!Array.isArray(range) || range[0] === null || range[0] === undefined) {
     layer.replaceChildren();
@@ -518,7 +527,7 @@ function showLink(index) {
     $("point-status").textContent = `${name}: linked to no phrase`;
     return;
   }
-  for (let i = link.word_start; i <= link.word_end; i++) {
+  for (let i = link.word_start; alignedHere() && i <= link.word_end; i++) {
     const node = state.wordNode(i);
     if (node) {
       node.classList.add("linked");
@@ -529,10 +538,17 @@ function showLink(index) {
   $("point-status").textContent = `${name} ↔ “${link.phrase}”${apart}`;
 }
 
+// The alignment's word indices are of its transcript: they light words only when that is the one shown
+// (a caption of an older revision shows its own transcript).
+function alignedHere() {
+  const alignment = state.data?.alignment;
+  return !!alignment && (alignment.transcript_id === undefined || alignment.transcript_id === state.transcriptId);
+}
+
 // The points linked to a phrase that covers word `index` get `className` (the word being spoken, or
 // the word under the mouse); -1 clears it.
 function lightPoints(className, index) {
-  if (!state.data || state.editing) return;
+  if (!state.data || state.editing || !alignedHere()) return;
   const points = shownPoints();
   for (const node of $("points")?.children || []) {
     const link = points[Number(node.dataset.index)]?.link;
