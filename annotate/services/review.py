@@ -249,6 +249,7 @@ def caption_detail(session: Session, caption_id: int) -> dict[str, Any]:
             "source": public_source(image.source),
             "project_id": image.project_id,
             "project": project.name if project else None,
+            "mode": str(project.mode) if project else "describe",  # narrate/point: the page draws points
         },
         "recording": None,
         "transcript": None,
