@@ -25,12 +25,19 @@ def create(
     ),
     per_image: int = typer.Option(1, "--per-image", help="How many annotators describe each image."),
     language: str = typer.Option("en", "--language", help="Spoken language code, e.g. en."),
+    interface_language: str = typer.Option(
+        "en", "--interface-language", help="The annotator page's language (a catalog in web/i18n/: en, ar)."
+    ),
+    caption_language: str | None = typer.Option(
+        None, "--caption-language", help="Write captions in this language (llm cleaner); default: as spoken."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a project.
 
     Examples: `voicecap project create birds --min-seconds 45 --max-seconds 90 --per-image 3`;
-    `voicecap project create street --questions questions.yaml`
+    `voicecap project create street --questions questions.yaml`;
+    `voicecap project create souk --language ar --interface-language ar --caption-language en`
     """
     with db_session() as session:
         spec = service.ProjectSpec(
@@ -40,6 +47,8 @@ def create(
             max_seconds=max_seconds,
             per_image=per_image,
             language=language,
+            interface_language=interface_language,
+            caption_language=caption_language,
         )
         if instructions:
             spec.instructions = instructions
@@ -97,6 +106,10 @@ def show(name: str = typer.Argument(..., help="Project name or id."), as_json: b
     console.print(
         f"Recording {data['min_seconds']:g}-{data['max_seconds']:g} s, "
         f"{data['per_image']} annotator(s) per image, language {data['language']}"
+    )
+    console.print(
+        f"Interface language {data['interface_language']}, "
+        f"captions in {data['caption_language'] or 'the language spoken'}"
     )
     console.print(f"\n{data['instructions']}\n")
     for i, question in enumerate(data["questions"], 1):
