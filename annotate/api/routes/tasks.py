@@ -20,6 +20,8 @@ from db.models import Assignment, Image, Project, User
 from db.settings import Settings
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+# The page shows its catalog's "done.message" instead, in the interface language.
+NO_IMAGES_LEFT = "There are no images left for you to describe. Thank you!"
 
 
 class ProjectBrief(BaseModel):
@@ -138,7 +140,7 @@ def _next_task(session: Session, settings: Settings, user: User, body: NextReque
     task = None
     message = ""
     if assignment is None:
-        message = "There are no images left for you to describe. Thank you!"
+        message = NO_IMAGES_LEFT
         language = interface_languages.for_annotator(session, user, project)
     else:
         image, task_project = assignments.task_images(session, assignment)
