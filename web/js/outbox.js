@@ -3,6 +3,8 @@
 // network failure, a server restart or a page reload stores exactly one recording. Failures that may
 // pass (network, 5xx, 429) retry with exponential backoff that survives reloads; a refusal (the take
 // is too short, silent, ...) is kept with its message so the annotator can listen and re-record.
+// A take of a narrate or point project carries its pointing JSON (traces and points), stored here as
+// the exact string sent, so a retry, even after a reload, sends the identical pair.
 
 import { api, ApiError } from "./api.js";
 import { t } from "./i18n.js";
@@ -53,6 +55,16 @@ export function backoffMs(attempts) {
   return Math.round(base * (0.8 + Math.random() * 0.4)); // jitter: clients do not retry in lockstep
 }
 
+/** The request body of a take: its bytes as they are, or with pointing data a multipart form whose
+ * `pointing` part comes first (the server checks it before it reads any audio). */
+export function uploadBody(item) {
+  if (!item.pointing) return { body: item.data, headers: { "Content-Type": item.contentType } };
+  const form = new FormData();
+  form.append("pointing", new Blob([item.pointing], { type: "application/json" }), "pointing.json");
+  form.append("audio", new Blob([item.data], { type: item.contentType }), "take");
+  return { body: form }; // fetch sets multipart/form-data with its boundary
+}
+
 /**
  * Events: "uploaded" {item, recording}, "retry" {item, delayMs, error}, "rejected" {item, error},
  * "auth" {item, error}, "changed" {pending}.
@@ -72,7 +84,7 @@ export class Outbox extends EventTarget {
   }
 
   /** Keep a finished take; it is safe on this device from here on. */
-  async add({ assignmentId, imageId, blob, contentType, seconds, peak }) {
+  async add({ assignmentId, imageId, blob, contentType, seconds, peak, pointing = null }) {
     const item = {
       uuid: newUuid(),
       assignmentId,
@@ -82,6 +94,7 @@ export class Outbox extends EventTarget {
       contentType,
       seconds,
       peak,
+      pointing, // a JSON string, or null (describe projects)
       createdAt: Date.now(),
       attempts: 0,
       nextAttemptAt: 0,
@@ -168,11 +181,7 @@ export class Outbox extends EventTarget {
   async _attempt(item) {
     const params = new URLSearchParams({ assignment_id: item.assignmentId, client_seconds: item.seconds.toFixed(2) });
     try {
-      const recording = await api(`/api/recordings/${item.uuid}?${params}`, {
-        method: "PUT",
-        body: item.data,
-        headers: { "Content-Type": item.contentType },
-      });
+      const recording = await api(`/api/recordings/${item.uuid}?${params}`, { method: "PUT", ...uploadBody(item) });
       await this.remove(item.uuid);
       this.dispatchEvent(new CustomEvent("uploaded", { detail: { item, recording } }));
       return false;

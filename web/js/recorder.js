@@ -79,6 +79,7 @@ export class Recorder extends EventTarget {
     this.mimeType = null;
     this.recording = false;
     this.startedAt = 0;
+    this.stoppedAt = null;
     this.takePeak = 0; // loudest spectrum bin (0-255) seen during the current take
     this.takeLoudestDbfs = -Infinity; // loudest frame (RMS, dBFS) of the current take
     this._timeData = null;
@@ -184,8 +185,21 @@ export class Recorder extends EventTarget {
     this.takePeak = 0;
     this.takeLoudestDbfs = -Infinity;
     this.mediaRecorder.start(1000);
+    // The take's audio clock starts here. start() attaches the recorder to the track synchronously,
+    // so the first sample it records is the next audio buffer delivered; MediaRecorder gives no
+    // timestamp of its own. Measured in Chromium: the decoded take lasts (stop() - this moment) to
+    // within one 20 ms Opus frame, while the `start` event comes ~50 ms later, so this moment (not
+    // the event) is the first recorded sample. Pointer events carry timeStamps on the same
+    // performance.now() timeline, so audioSeconds() puts them on the audio's clock.
     this.startedAt = performance.now();
+    this.stoppedAt = null;
     this.recording = true;
+  }
+
+  /** A performance.now() timestamp (an event's timeStamp) as seconds into the take; null when not recording. */
+  audioSeconds(timeStamp = performance.now()) {
+    if (!this.recording || (this.stoppedAt !== null && timeStamp > this.stoppedAt)) return null;
+    return (timeStamp - this.startedAt) / 1000;
   }
 
   /** Stop after the tail; resolves {blob, type, seconds, peak}. */
@@ -194,10 +208,13 @@ export class Recorder extends EventTarget {
     const recorder = this.mediaRecorder;
     if (tail) await new Promise((resolve) => setTimeout(resolve, TAIL_MS));
     const stopped = new Promise((resolve) => recorder.addEventListener("stop", resolve, { once: true }));
+    // The take's last sample: the `stop` event can come 100 ms later on a busy machine, and nothing
+    // after this moment is in the audio (see start()).
+    this.stoppedAt = performance.now();
     recorder.stop();
     await stopped;
     this.recording = false;
-    const seconds = (performance.now() - this.startedAt) / 1000;
+    const seconds = (this.stoppedAt - this.startedAt) / 1000;
     const type = recorder.mimeType || this.mimeType || "audio/webm";
     const blob = new Blob(this._chunks, { type });
     this._chunks = [];

@@ -4,6 +4,7 @@
 import { ApiError, get, logout, me, navLinks, post } from "./api.js";
 import { applyDirection, errorText, loadCatalog, t, timeOfDay, tn, translatePage } from "./i18n.js";
 import { Outbox } from "./outbox.js";
+import { Pointing } from "./pointing.js";
 import { MicError, QUIET_PEAK, QUIET_SPEECH_DBFS, Recorder, TAIL_MS, playTake } from "./recorder.js";
 
 const $ = (id) => document.getElementById(id);
@@ -163,6 +164,7 @@ function showTask(task) {
   img.onerror = () => ($("image-error").hidden = false);
   img.src = image.url;
   renderSkipReasons();
+  pointing.configure({ ...task, limits: page.limits });
   setState("idle");
 }
 
@@ -179,6 +181,7 @@ async function restoreTakeFromOutbox() {
     uuid: item.uuid,
     rejected: item.state === "rejected" ? item.error : null,
   };
+  pointing.restore(item.pointing);
   if (item.state === "rejected") {
     showMessage($("take-message"), refusal(item.error, item.seconds));
     setState("take");
@@ -213,6 +216,7 @@ async function stopRecording({ auto = false } = {}) {
   const take = await recorder.stop({ tail: !auto });
   recorder.close(); // the microphone is released between takes; Record opens it again
   page.take = { ...take, uuid: null, rejected: null };
+  pointing.endTake(take.seconds);
   const { min_seconds: min } = page.task.project;
   if (take.peak < QUIET_PEAK) {
     showMessage(
@@ -308,6 +312,7 @@ async function discardTake() {
   stopPlayback();
   if (page.take && page.take.uuid && page.take.rejected) await outbox.remove(page.take.uuid);
   page.take = null;
+  pointing.reset(); // a re-recorded take starts clean: no trace, no points
   showMessage($("take-message"), "");
 }
 
@@ -350,7 +355,8 @@ function canSubmit() {
     !take.rejected &&
     take.peak >= QUIET_PEAK &&
     take.seconds >= page.task.project.min_seconds &&
-    (!page.limits || take.blob.size <= page.limits.max_upload_bytes)
+    (!page.limits || take.blob.size <= page.limits.max_upload_bytes) &&
+    pointing.ready()
   );
 }
 
@@ -368,6 +374,7 @@ async function submit() {
     contentType: take.type,
       seconds: take.seconds,
       peak: take.peak,
+      pointing: pointing.payload(take.seconds),
     });
   } catch (error) {
     showMessage($("take-message"), errorText(error));
@@ -562,6 +569,7 @@ function render() {
   const submitButton = $("submit");
   submitButton.disabled = !canSubmit();
   $("submit-label").textContent = state === "uploading" ? t("submit.uploading", "Uploading…") : t("submit.label", "Submit");
+  pointing.render(state);
 }
 
 // ---------- image zoom and pan ----------
@@ -574,10 +582,19 @@ const viewer = (() => {
   let x = 0;
   let y = 0;
   let drag = null;
+  // Pointing modes (web/js/pointing.js) decide which presses pan and turn off double-click zoom.
+  const options = { pan: () => true, dblclickZoom: true };
 
   function apply() {
     img.style.transform = `translate(${x}px, ${y}px) scale(${scale})`;
     $("zoom-level").textContent = `${Math.round(scale * 100)}%`;
+    viewport.dispatchEvent(new Event("viewchange")); // overlays follow zoom and pan
+  }
+
+  function panBy(dx, dy) {
+    x += dx;
+    y += dy;
+    apply();
   }
 
   function fit() {
@@ -613,6 +630,7 @@ const viewer = (() => {
     { passive: false },
   );
   viewport.addEventListener("pointerdown", (event) => {
+    if (!options.pan(event)) return;
     drag = { id: event.pointerId, sx: event.clientX, sy: event.clientY, x, y };
     viewport.setPointerCapture(event.pointerId);
     viewport.classList.add("dragging");
@@ -630,6 +648,7 @@ const viewer = (() => {
   viewport.addEventListener("pointerup", end);
   viewport.addEventListener("pointercancel", end);
   viewport.addEventListener("dblclick", (event) => {
+    if (!options.dblclickZoom) return;
     const rect = viewport.getBoundingClientRect();
     zoomAt(2, event.clientX - rect.left, event.clientY - rect.top);
   });
@@ -637,8 +656,17 @@ const viewer = (() => {
   $("zoom-in").addEventListener("click", () => zoomCentre(1.25));
   $("zoom-out").addEventListener("click", () => zoomCentre(0.8));
   $("zoom-fit").addEventListener("click", fit);
-  return { fit, zoomCentre };
+  return { fit, zoomCentre, zoomAt, panBy, options };
 })();
+
+const pointing = new Pointing({
+  viewport: $("viewport"),
+  img: $("image"),
+  viewer,
+  panel: $("pointing"),
+  clock: (timeStamp) => recorder.audioSeconds(timeStamp),
+  onChange: () => render(),
+});
 
 // ---------- keys and buttons ----------
 

@@ -24,7 +24,7 @@ from annotate.services import ingest
 from annotate.services import projects as project_service
 from annotate.services import users as user_service
 from annotate.services.permissions import check_may_manage
-from db.models import Role, User
+from db.models import ProjectMode, Role, User
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -47,6 +47,8 @@ class ProjectCreate(BaseModel):
     caption_language: str | None = Field(
         None, max_length=16, description="Write captions in this language; empty: the language spoken."
     )
+    mode: ProjectMode = ProjectMode.describe
+    labels: list[str] | None = Field(None, description="point mode: what to point at.")
 
 
 class ProjectUpdate(BaseModel):
@@ -61,6 +63,8 @@ class ProjectUpdate(BaseModel):
     caption_language: str | None = Field(
         None, max_length=16, description='"" clears it: captions in the language spoken again.'
     )
+    mode: ProjectMode | None = None
+    labels: list[str] | None = None
 
 
 class UserCreate(BaseModel):
@@ -96,6 +100,8 @@ def create_project(body: ProjectCreate, session: SessionDep, _: LeadUser) -> dic
         language=body.language,
         interface_language=body.interface_language,
         caption_language=body.caption_language,
+        mode=body.mode,
+        labels=body.labels,
     )
     if body.instructions and body.instructions.strip():
         spec.instructions = body.instructions.strip()
