@@ -34,8 +34,9 @@ from tests.test_assignments import add_images, make_project
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct-horse"
-# The decoded take may end up to one 20 ms Opus frame before the browser's clock stops.
-LAST_FRAME_S = 0.04
+# The decoded take may end before the browser's clock stops: by up to one 20 ms Opus frame on an idle
+# machine, by ~0.1 s when the test machine is busy (intake allows VOICECAP_POINTING_TIME_TOLERANCE_SECONDS).
+LAST_FRAME_S = 0.15
 ON_PATH_PX = 2.0  # a sample may sit this far from the path the mouse took (sub-pixel events, rounding)
 
 RECTS = """() => {
@@ -223,7 +224,9 @@ def test_narrate_trace_lies_on_the_mouse_path_of_a_zoomed_panned_image(
     assert any(math.dist(to_screen(rect, x, y), end) <= ON_PATH_PX for x, y, _ in first)
     span = first[-1][2] - first[0][2]
     assert len(first) / span >= 20, f"{len(first)} samples in {span:.2f} s"
-    assert max(b[2] - a[2] for a, b in itertools.pairwise(first)) <= 0.1
+    # Steady, not bursts: a rare long gap is the page's main thread stalling on a busy test machine.
+    gaps = [b[2] - a[2] for a, b in itertools.pairwise(first)]
+    assert sum(gap > 0.1 for gap in gaps) <= len(gaps) / 20, sorted(gaps)[-10:]
     assert span >= moved_for + 0.2  # the rest before the glide is in it too
     # The clicks are points (no label), where the mouse clicked, timed inside the take.
     assert len(point_set.points) == 2

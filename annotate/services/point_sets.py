@@ -166,7 +166,7 @@ def realign(session: Session, settings: Settings, recording_id: int) -> None:
 def _stale(base: int, current: int) -> Conflict:
     return Conflict(
         f"The points changed while you edited them (you started from version {base}; the newest is "
-        f"{current}). Reload to see the newest version, then correct it.",
+        f"version {current}). Reload to see the newest version, then correct it.",
         code="point_set_stale",
     )
 
@@ -182,7 +182,8 @@ def _versions(session: Session, recording_id: int) -> list[PointSet]:
 def _names(session: Session, user_ids: set[int]) -> dict[int, str]:
     if not user_ids:
         return {}
-    return dict(session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).tuples())
+    rows = session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))
+    return {user_id: name for user_id, name in rows}
 
 
 def _words(transcript: Transcript | None) -> list[dict[str, Any]]:

@@ -124,6 +124,8 @@ def _load_json(raw: bytes) -> Any:
         raise _malformed("the pointing data is not UTF-8 text") from None
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         raise _malformed(f"the pointing data is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise _malformed("the pointing data is nested too deeply") from None
 
 
 def _traces(value: Any, limits: PointingLimits) -> tuple[tuple[Sample, ...], ...]:
@@ -209,10 +211,15 @@ def _label(value: Any, where: str) -> str:
 
 
 def _number(value: Any, where: str) -> float:
-    # bool is an int in Python, and true is no coordinate.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _malformed(f"{where} holds {json.dumps(value)[:40]}, not a number")
-    return float(value)
+    # bool is an int in Python, and true is no coordinate; JSON integers may be too big for a float.
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    raise _malformed(f"{where} holds {json.dumps(value)[:40]}, not a number")
 
 
 def _check_inside(x: float, y: float, where: str) -> None:

@@ -482,6 +482,11 @@ export class Pointing {
         if (resting) this._sample(this.hover.clientX, this.hover.clientY, now);
         else if (this.stroke && !this._recording()) this.stroke = null;
         if (this._dirty) this._draw();
+        // The narrate summary follows the trace while recording (four times a second is plenty).
+        if (this.mode === "narrate" && this.stroke && now - (this._summaryAt || 0) > 250) {
+          this._summaryAt = now;
+          this._renderPanel();
+        }
       }
       requestAnimationFrame(frame);
     };
