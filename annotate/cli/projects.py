@@ -26,6 +26,12 @@ def create(
     ),
     per_image: int = typer.Option(1, "--per-image", help="How many annotators describe each image."),
     language: str = typer.Option("en", "--language", help="Spoken language code, e.g. en."),
+    interface_language: str = typer.Option(
+        "en", "--interface-language", help="The annotator page's language (a catalog in web/i18n/: en, ar)."
+    ),
+    caption_language: str | None = typer.Option(
+        None, "--caption-language", help="Write captions in this language (llm cleaner); default: as spoken."
+    ),
     mode: str = typer.Option(
         "describe",
         "--mode",
@@ -42,6 +48,7 @@ def create(
 
     Examples: `voicecap project create birds --min-seconds 45 --max-seconds 90 --per-image 3`;
     `voicecap project create street --questions questions.yaml`;
+    `voicecap project create souk --language ar --interface-language ar --caption-language en`;
     `voicecap project create harbour --mode point --labels labels.txt`
     """
     with db_session() as session:
@@ -52,6 +59,8 @@ def create(
             max_seconds=max_seconds,
             per_image=per_image,
             language=language,
+            interface_language=interface_language,
+            caption_language=caption_language,
             mode=service.parse_mode(mode),
             labels=service.load_labels(labels) if labels else None,
         )
@@ -115,6 +124,10 @@ def show(name: str = typer.Argument(..., help="Project name or id."), as_json: b
     console.print(
         f"Recording {data['min_seconds']:g}-{data['max_seconds']:g} s, "
         f"{data['per_image']} annotator(s) per image, language {data['language']}"
+    )
+    console.print(
+        f"Interface language {data['interface_language']}, "
+        f"captions in {data['caption_language'] or 'the language spoken'}"
     )
     labels = f"; labels: {escape(', '.join(data['labels']))}" if data["labels"] else ""
     console.print(f"Mode {data['mode']}{labels}")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from annotate.errors import Conflict, InvalidInput, NotFound
+from annotate.services.interface_languages import check_interface_language
 from annotate.services.pointing import normalize_labels
 from db.models import Image, Project, ProjectMode, Recording
+from transcribe.clean.languages import LANGUAGE_NAMES, base_language, shipped_languages
 
 # Modelled on PixMo-Cap's guiding questions.
 DEFAULT_QUESTIONS: list[str] = [
@@ -43,6 +46,8 @@ class ProjectSpec:
     max_seconds: float = 120.0
     per_image: int = 1
     language: str = "en"
+    interface_language: str = "en"  # the annotator page's strings (a catalog in web/i18n/)
+    caption_language: str | None = None  # None: captions in the language spoken
     mode: ProjectMode | str = ProjectMode.describe
     labels: list[str] | None = None
 
@@ -120,6 +125,25 @@ def validate_limits(min_seconds: float, max_seconds: float, per_image: int) -> N
         raise InvalidInput("--per-image must be between 1 and 100.")
 
 
+def check_caption_language(code: str | None) -> str | None:
+    """A caption language the LLM cleaner can be asked for by name ("es", "pt-BR"); None or "" means
+    "the language spoken"."""
+    if code is None or not code.strip():
+        return None
+    normalised = code.strip().replace("_", "-")
+    known = sorted(set(LANGUAGE_NAMES) | set(shipped_languages()))
+    if not re.fullmatch(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})?", normalised) or (
+        base_language(normalised) not in known
+    ):
+        raise InvalidInput(
+            f"Unknown caption language {code!r}; use one of: {', '.join(known)} (optionally with a region, "
+            "e.g. pt-BR).",
+            code="unknown_caption_language",
+        )
+    base, _, region = normalised.partition("-")
+    return f"{base.lower()}-{region.upper()}" if region else base.lower()
+
+
 def create_project(session: Session, spec: ProjectSpec) -> Project:
     name = spec.name.strip()
     if not name:
@@ -138,6 +162,8 @@ def create_project(session: Session, spec: ProjectSpec) -> Project:
         max_seconds=spec.max_seconds,
         per_image=spec.per_image,
         language=spec.language,
+        interface_language=check_interface_language(spec.interface_language),
+        caption_language=check_caption_language(spec.caption_language),
         mode=mode,
         labels=labels,
     )
@@ -157,6 +183,8 @@ def update_project(session: Session, project: Project, **changes: Any) -> Projec
         "name",
         "mode",
         "labels",
+        "interface_language",
+        "caption_language",
     }
     unknown = set(changes) - allowed
     if unknown:
@@ -171,6 +199,10 @@ def update_project(session: Session, project: Project, **changes: Any) -> Projec
             raise InvalidInput("Questions must be a list of non-empty strings.")
     if "name" in changes:
         changes["name"] = _free_name(session, str(changes["name"] or ""), project.id)
+    if "interface_language" in changes:
+        changes["interface_language"] = check_interface_language(str(changes["interface_language"] or ""))
+    if "caption_language" in changes:
+        changes["caption_language"] = check_caption_language(changes["caption_language"])
     for key, value in changes.items():
         setattr(project, key, value)
     session.flush()
@@ -237,6 +269,8 @@ def project_dict(project: Project, image_count: int | None = None) -> dict[str, 
         "max_seconds": project.max_seconds,
         "per_image": project.per_image,
         "language": project.language,
+        "interface_language": project.interface_language,
+        "caption_language": project.caption_language,
         "mode": project.mode.value,
         "labels": list(project.labels or []),
         "created_at": project.created_at.isoformat(),

@@ -377,9 +377,11 @@ def _edited_caption(
     existing = session.scalar(select(Caption).where(Caption.dedupe_key == key))
     if existing is not None:
         return existing
-    # Measured like any caption, so an edit that adds what nobody said is visible in QC and exports.
+    # Measured like any caption, so an edit that adds what nobody said is visible in QC and exports;
+    # except a translation, whose words cannot be compared with the transcript's (it keeps its flag).
+    translated = [flag for flag in parent.flags or [] if str(flag).startswith("translated:")]
     sources = _source_transcripts(session, parent)
-    report = check(text, sources, threshold) if sources else None
+    report = check(text, sources, threshold) if sources and not translated else None
     child = Caption(
         image_id=parent.image_id,
         recording_id=parent.recording_id,
@@ -394,7 +396,7 @@ def _edited_caption(
         word_count=len(text.split()),
         faithfulness=report.score if report else None,
         unsupported_words=report.unsupported_words if report else [],
-        flags=list(report.flags) if report else [],
+        flags=list(report.flags) + translated if report else translated,
         flagged=report.flagged if report else False,
         status=CaptionStatus.approved,
         created_by=reviewer.id,

@@ -7,6 +7,7 @@
 // the exact string sent, so a retry, even after a reload, sends the identical pair.
 
 import { api, ApiError } from "./api.js";
+import { t } from "./i18n.js";
 
 const DB_NAME = "voicecap-outbox";
 const STORE = "takes";
@@ -30,8 +31,13 @@ function run(db, mode, work) {
     const tx = db.transaction(STORE, mode);
     const result = work(tx.objectStore(STORE));
     tx.oncomplete = () => resolve(result && "result" in result ? result.result : undefined);
-    tx.onerror = () => reject(tx.error);
-    tx.onabort = () => reject(tx.error || new Error("IndexedDB transaction aborted"));
+    // The annotator gets a sentence in the page's language; the browser's own error stays as the cause.
+    const failed = () =>
+      new Error(t("outbox.storage_failed", "This device could not keep the take: its browser storage refused it."), {
+        cause: tx.error,
+      });
+    tx.onerror = () => reject(failed());
+    tx.onabort = () => reject(failed());
   });
 }
 

@@ -3,6 +3,8 @@
 // tells a muted microphone apart from a quiet one; half a second is kept after Stop so the last word
 // is not cut; takes play back through the AudioContext (iOS cannot play its own blob URLs).
 
+import { t } from "./i18n.js";
+
 export const TAIL_MS = 500;
 // Common Voice refuses a take whose loudest spectrum bin never passed 8/255.
 export const QUIET_PEAK = 8;
@@ -37,19 +39,33 @@ function micError(error) {
     case "SecurityError":
       return new MicError(
         "mic_denied",
-        "Microphone access is blocked. Allow it for this site (the icon left of the address bar), then try again.",
+        t(
+          "mic.denied",
+          "Microphone access is blocked. Allow it for this site (the icon left of the address bar), then try again.",
+        ),
       );
     case "NotFoundError":
     case "OverconstrainedError":
-      return new MicError("mic_absent", "No microphone was found. Plug one in (or enable it), then try again.");
+      return new MicError(
+        "mic_absent",
+        t("mic.absent", "No microphone was found. Plug one in (or enable it), then try again."),
+      );
     case "NotReadableError":
     case "AbortError":
       return new MicError(
         "mic_busy",
-        "The microphone cannot be opened; another app may be using it. Close that app, then try again.",
+        t(
+          "mic.busy",
+          "The microphone cannot be opened; another app may be using it. Close that app, then try again.",
+        ),
       );
     default:
-      return new MicError("mic_error", `The microphone could not be opened: ${error && error.message ? error.message : error}`);
+      return new MicError(
+        "mic_error",
+        t("mic.error", "The microphone could not be opened: {message}", {
+          message: error && error.message ? error.message : String(error),
+        }),
+      );
   }
 }
 
@@ -79,11 +95,17 @@ export class Recorder extends EventTarget {
   async open() {
     if (this.isOpen) return;
     if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      throw new MicError("mic_insecure", "Recording needs a secure page: open this site over https (or on localhost).");
+      throw new MicError(
+        "mic_insecure",
+        t("mic.insecure", "Recording needs a secure page: open this site over https (or on localhost)."),
+      );
     }
     this.mimeType = pickMimeType();
     if (this.mimeType === null) {
-      throw new MicError("mic_unsupported", "This browser cannot record audio. Use a current Chrome, Firefox, Edge or Safari.");
+      throw new MicError(
+        "mic_unsupported",
+        t("mic.unsupported", "This browser cannot record audio. Use a current Chrome, Firefox, Edge or Safari."),
+      );
     }
     try {
       this.stream = await navigator.mediaDevices.getUserMedia({
@@ -113,7 +135,11 @@ export class Recorder extends EventTarget {
     this._freqData = new Uint8Array(this.analyser.frequencyBinCount);
     for (const track of this.stream.getAudioTracks()) {
       track.addEventListener("ended", () =>
-        this.dispatchEvent(new CustomEvent("error", { detail: new MicError("mic_lost", "The microphone was disconnected.") })),
+        this.dispatchEvent(
+          new CustomEvent("error", {
+            detail: new MicError("mic_lost", t("mic.lost", "The microphone was disconnected.")),
+          }),
+        ),
       );
     }
     this._startMeter();
@@ -149,7 +175,7 @@ export class Recorder extends EventTarget {
   }
 
   start() {
-    if (!this.isOpen) throw new MicError("mic_closed", "Open the microphone first.");
+    if (!this.isOpen) throw new MicError("mic_closed", t("mic.closed", "Open the microphone first."));
     const options = this.mimeType ? { mimeType: this.mimeType, audioBitsPerSecond: 64000 } : {};
     this.mediaRecorder = new MediaRecorder(this.destination.stream, options);
     this._chunks = [];

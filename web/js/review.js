@@ -140,6 +140,12 @@ function flagBadge(flag) {
   const name = typeof flag === "string" ? flag : flag.code || flag.name || JSON.stringify(flag);
   const mismatch = /^language_mismatch:([\w-]+)!=([\w-]+)$/.exec(name); // transcribe/language_policy.py
   if (mismatch) return el("span", { class: "badge flag" }, `spoke ${mismatch[1]} in a project set to ${mismatch[2]}`);
+  const translation = /^(un)?translated:([\w-]+)->([\w-]+)$/.exec(name); // transcribe/stages/captions.py
+  if (translation) {
+    const [, not, from, to] = translation;
+    const text = not ? `left in ${from}: ${to} was asked, the rules cleaner cannot translate` : `translated from ${from} to ${to}: check it`;
+    return el("span", { class: "badge flag" }, text);
+  }
   return el("span", { class: "badge flag" }, name.replaceAll("_", " "));
 }
 

@@ -6,13 +6,14 @@ Every role may record.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from annotate.api.deps import CurrentUser, SessionDep, SettingsDep
-from annotate.services import assignments
+from annotate.services import assignments, interface_languages
 from annotate.services.intake import max_upload_bytes
 from annotate.services.pointing import effective_labels
 from annotate.services.projects import get_project
@@ -20,6 +21,8 @@ from db.models import Assignment, Image, Project, ProjectMode, User
 from db.settings import Settings
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+# The page shows its catalog's "done.message" instead, in the interface language.
+NO_IMAGES_LEFT = "There are no images left for you to describe. Thank you!"
 
 
 class ProjectBrief(BaseModel):
@@ -77,6 +80,10 @@ class SkipReason(BaseModel):
 class NextTask(BaseModel):
     task: Task | None = Field(description="None when no image is left for you.")
     message: str = ""
+    interface_language: str = Field(
+        "en", description="The page's language (the task's project's; /static/i18n/<code>.json)."
+    )
+    direction: Literal["ltr", "rtl"] = Field("ltr", description="The interface language's writing direction.")
     today: Today
     limits: Limits
     skip_reasons: list[SkipReason]
@@ -148,15 +155,19 @@ def _next_task(session: Session, settings: Settings, user: User, body: NextReque
     task = None
     message = ""
     if assignment is None:
-        message = "There are no images left for you to describe. Thank you!"
+        message = NO_IMAGES_LEFT
+        language = interface_languages.for_annotator(session, user, project)
     else:
         image, task_project = assignments.task_images(session, assignment)
         task = task_out(assignment, image, task_project)
+        language = task_project.interface_language or interface_languages.DEFAULT
     today = _today(session, user, body.since)
     session.commit()
     return NextTask(
         task=task,
         message=message,
+        interface_language=language,
+        direction=interface_languages.direction(language),
         today=today,
         limits=Limits(
             max_upload_bytes=max_upload_bytes(settings),
