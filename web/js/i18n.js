@@ -96,11 +96,13 @@ export function translatePage(root = document) {
 /**
  * An API or microphone error as a sentence in the page's language: "error.<code>" from the catalog
  * (filled with the message and what the caller knows, e.g. {min}), else the catalog's "error.unknown"
- * wrapped around the server's own (English) message.
+ * wrapped around the server's own (English) message. In English the server's own message wins: it
+ * was written for the annotator and carries what was measured (the take's seconds, its silence).
  */
 export function errorText(error, vars = {}) {
   const message = (error && error.message) || String(error);
   const code = error && error.code;
+  if (language === "en" && code && error.message) return message;
   if (code && has(`error.${code}`)) return t(`error.${code}`, message, { message, ...vars });
   return t("error.unknown", "{message}", { message });
 }
