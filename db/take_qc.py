@@ -31,10 +31,13 @@ from db.summary_models import (
 )
 
 CHUNK = 1000
-# Shares (0..1) in 1% buckets; positive quantities in ~5% log buckets, as take lengths are.
+# Shares (0..1) in linear buckets, positive quantities in log buckets: fine ones (0.1%, 0.5%) for the
+# project's histogram, whose median and spread set every take's outlier thresholds (a few hundred rows a
+# metric), coarse ones (1%, 5%) per annotator, whose medians are only compared with those thresholds.
 FRACTION_METRICS = {"silence_fraction", "faithfulness"}
+FRACTION_STEPS = {True: 1000, False: 100}
 LOG_BASE = 0.1
-LOG_GROWTH = 1.05
+LOG_GROWTH = {True: 1.005, False: 1.05}
 
 
 @dataclass(frozen=True)
@@ -60,12 +63,12 @@ class Limits:
     max_seconds: float
 
 
-def metric_bucket(metric: str, value: float) -> int:
+def metric_bucket(metric: str, value: float, fine: bool) -> int:
     if metric in FRACTION_METRICS:
-        return round(min(max(value, 0.0), 1.0) * 100)
+        return round(min(max(value, 0.0), 1.0) * FRACTION_STEPS[fine])
     if value <= LOG_BASE:
         return 0
-    return 1 + int(math.log(value / LOG_BASE) / math.log(LOG_GROWTH))
+    return 1 + int(math.log(value / LOG_BASE) / math.log(LOG_GROWTH[fine]))
 
 
 def rule_flags(figures: Figures, limits: Limits | None, settings: Settings) -> set[str]:
@@ -171,8 +174,8 @@ class QcTally:
             value = getattr(figures, metric)
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue
-            bucket = metric_bucket(metric, float(value))
             for user in (figures.user_id, ALL_ANNOTATORS):
+                bucket = metric_bucket(metric, float(value), fine=user == ALL_ANNOTATORS)
                 row = self.buckets[(figures.project_id, user, metric, bucket)]
                 row[0] += sign
                 row[1] += sign * float(value)
