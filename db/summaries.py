@@ -315,7 +315,9 @@ def _has_table(conn: Connection, name: str) -> bool:
 
 
 def _has_summaries(conn: Connection) -> bool:
-    return _has_table(conn, DailySummary.__tablename__)
+    # The newest of the summary tables: a database without it (before 0009) counts nothing, and
+    # `voicecap stats rebuild` after its upgrade counts everything.
+    return _has_table(conn, SummaryRollup.__tablename__)
 
 
 FIGURE_ATTRIBUTES = {

@@ -22,10 +22,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from annotate.services import assignments, review, stats, summaries
+from annotate.services import assignments, qc, qc_from_takes, review, stats, summaries
 from annotate.services.intake import accept_recording
 from db import queue
 from db.models import Caption, CaptionKind, CaptionStatus, Project, Recording, RecordingStatus, utcnow
+from db.settings import get_settings
 from db.summary_models import (
     ActiveDay,
     AnnotatorActiveDays,
@@ -79,7 +80,26 @@ def assert_incremental_equals_rebuilt(session: Session) -> None:
             stats.live_counts_from_rows(session, project_id),
         )
         assert {**live, "at": None} == {**reference, "at": None}
+    assert _qc_comparable(qc.qc_report(session, get_settings(), qc.QcFilter(limit=5000))) == _qc_comparable(
+        qc_from_takes.qc_report_from_takes(session, get_settings(), qc.QcFilter(limit=5000))
+    )
     session.commit()  # end the read: on SQLite an open transaction holds the write lock
+
+
+def _qc_comparable(report: dict[str, Any]) -> dict[str, Any]:
+    """What QC from summaries must agree on with QC from every take (medians come from buckets)."""
+    return {
+        "total": report["total"],
+        "flag_counts": report["flag_counts"],
+        "takes": [
+            (t["recording_id"], t["annotator"], sorted(t["flags"]), t["faithfulness"], t["words_per_minute"])
+            for t in report["takes"]
+        ],
+        "annotators": [
+            (a["project_id"], a["annotator"], a["takes"], a["flagged_takes"], a["outliers"])
+            for a in report["annotators"]
+        ],
+    }
 
 
 def _comparable(result: dict[str, Any], by: str) -> list[dict[str, Any]]:
