@@ -336,7 +336,7 @@ def annotator_summary(
     ).group_by(r.project_id, r.user_id, User.name)
     takes = {(p, u): (name, int(n)) for p, u, name, n in session.execute(people) if n}
     flagged = _flagged_per_annotator(session, f, spreads)
-    histograms = _histograms(session, f.project_id, True)
+    medians = annotator_medians(session, f)
     rows = []
     for (project, user), (name, count) in sorted(takes.items()):
         row: dict[str, Any] = {
@@ -348,8 +348,7 @@ def annotator_summary(
         }
         outliers = []
         for metric in Z_METRICS:
-            histogram = histograms.get((project, user, metric), [])
-            median = weighted_median([(total / n, n) for _, n, total in histogram if n > 0])
+            median = medians.get((project, user, metric), math.nan)
             spread = spreads.get((project, metric))
             z = spread.z(median) if spread is not None and not math.isnan(median) else 0.0
             row[f"median_{metric}"] = None if math.isnan(median) else round(median, 4)
@@ -359,6 +358,31 @@ def annotator_summary(
         row["outliers"] = outliers
         rows.append(row)
     return rows
+
+
+def annotator_medians(session: Session, f: QcFilter) -> dict[tuple[int, int, str], float]:
+    """Each annotator's median per metric from their histogram, each bucket's takes standing at its mean.
+    The database finds the bucket(s) holding the middle position(s) with running sums, so only those
+    come back (at most two rows per annotator and metric, however many buckets they have)."""
+    b = MetricBucket
+    partition = (b.project_id, b.user_id, b.metric)
+    upto = func.sum(b.takes).over(partition_by=partition, order_by=b.bucket).label("upto")
+    n = func.sum(b.takes).over(partition_by=partition).label("n")
+    running = _scope(
+        select(*partition, b.takes, b.total, upto, n).where(b.user_id != ALL_ANNOTATORS, b.takes > 0), b, f
+    ).subquery()
+    r = running.c
+    # Positions upto - takes .. upto - 1 (0-based) hold the middle ones, (n - 1) / 2 and n / 2.
+    middle = select(r.project_id, r.user_id, r.metric, r.takes, r.total, r.upto, r.n).where(
+        r.upto - r.takes <= r.n / 2, r.upto - 1 >= (r.n - 1) / 2
+    )
+    found: dict[tuple[int, int, str], list[float]] = defaultdict(list)
+    for project, user, metric, takes, total, upto, count in session.execute(middle):
+        start, mean = int(upto) - int(takes), float(total) / int(takes)
+        for position in {(int(count) - 1) // 2, int(count) // 2}:
+            if start <= position < int(upto):
+                found[(project, user, metric)].append(mean)
+    return {key: sum(values) / len(values) for key, values in found.items()}
 
 
 def _flagged_per_annotator(
