@@ -497,7 +497,7 @@ def main() -> None:
             f"{built['figure_rows']:,} take figures), "
             f"{args.real_takes:,} real takes\n"
         )
-        with serve(url, workdir) as (base, _pid):
+        with serve(url, workdir, "") as (base, _pid):  # the local blob store (no media read here)
             rows = measure(base, args.requests)
     print("| call | p50 ms | p95 ms |\n|---|---:|---:|")
     for label, p50, p95 in rows:
