@@ -188,10 +188,14 @@ def _outlier_condition(spreads: dict[tuple[int, str], Spread], metric: str, side
     return or_(*ranges) if ranges else None
 
 
-def _any_outlier(spreads: dict[tuple[int, str], Spread]) -> Any:
+def _outlier_ranges(f: QcFilter, spreads: dict[tuple[int, str], Spread]) -> list[Any]:
+    """Selects of the ids of the takes in scope beyond each threshold, to be united: one index range
+    each (one OR over all of them would let the planner read every take instead)."""
     conditions = [_outlier_condition(spreads, m, side) for m in Z_METRICS for side in ("high", "low")]
-    present = [c for c in conditions if c is not None]
-    return or_(*present) if present else false()
+    ranges = [
+        _scope(select(TakeFigures.recording_id).where(c), TakeFigures, f) for c in conditions if c is not None
+    ]
+    return ranges or [select(TakeFigures.recording_id).where(false())]
 
 
 def _scope(query: Select[Any], table: Any, f: QcFilter) -> Select[Any]:
@@ -214,8 +218,7 @@ def _flagged_ids(f: QcFilter, spreads: dict[tuple[int, str], Spread]) -> Any:
     stored = _scope(select(QcFlag.recording_id), QcFlag, f)
     if flag != "any":
         return stored.where(QcFlag.flag == flag)
-    outlying = _scope(select(TakeFigures.recording_id).where(_any_outlier(spreads)), TakeFigures, f)
-    return union(stored, outlying)
+    return union(stored, *_outlier_ranges(f, spreads))
 
 
 def _check_flag(flag: str | None) -> None:
@@ -394,9 +397,13 @@ def _flagged_per_annotator(
     flagged = {(p, u): int(n) for p, u, n in session.execute(stored)}
     has_stored = select(literal_column("1")).where(QcFlag.recording_id == TakeFigures.recording_id).exists()
     t = TakeFigures
-    outlying = _scope(
-        select(t.project_id, t.user_id, func.count()).where(_any_outlier(spreads), ~has_stored), t, f
-    ).group_by(t.project_id, t.user_id)
+    ids = union(*_outlier_ranges(f, spreads)).subquery()
+    outlying = (
+        select(t.project_id, t.user_id, func.count())
+        .join(ids, ids.c.recording_id == t.recording_id)
+        .where(~has_stored)
+        .group_by(t.project_id, t.user_id)
+    )
     for p, u, n in session.execute(outlying):
         flagged[(p, u)] = flagged.get((p, u), 0) + int(n)
     return flagged
