@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,8 +42,17 @@ from upload import PASSWORD, database, login, percentile, serve  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.models import Caption, Image, Project, Recording, Review, User  # noqa: E402
 from db.session import make_engine  # noqa: E402
+from db.settings import get_settings  # noqa: E402
 from db.summaries import BUCKET_GROWTH, duration_bucket, images_changed  # noqa: E402
-from db.summary_models import IMAGE_COUNT_SLOTS, DailySummary  # noqa: E402
+from db.summary_models import (  # noqa: E402
+    ALL_ANNOTATORS,
+    ANY_STORED_FLAG,
+    IMAGE_COUNT_SLOTS,
+    ROLLUP_SLOTS,
+    Z_METRICS,
+    DailySummary,
+)
+from db.take_qc import FRACTION_METRICS, FRACTION_STEPS, LOG_BASE, LOG_GROWTH  # noqa: E402
 from tests.support.factories import caption_values, image_values, recording_values, user_values  # noqa: E402
 
 STATES = (
@@ -217,7 +227,11 @@ def seed_summary_shape(session: Session, shape: list) -> tuple[int, int]:
             )
 
     columns = [c.name for c in DailySummary.__table__.columns]
-    daily = copy_rows(session, "daily_summaries", columns, daily_rows())
+    conn = session.connection()
+    conn.exec_driver_sql("CREATE TEMP TABLE daily_load (LIKE daily_summaries)")
+    daily = copy_rows(session, "daily_load", columns, daily_rows())
+    conn.exec_driver_sql("INSERT INTO daily_summaries SELECT * FROM daily_load")
+    _roll_up(session, columns)
     buckets = _load_buckets(session, key, group_of_take, buckets, durations, first_day)
     per_project = np.bincount(key // (100_000 * 10_000), weights=sizes)
 
@@ -227,6 +241,39 @@ def seed_summary_shape(session: Session, shape: list) -> tuple[int, int]:
             images_changed(session, project, slot, images=share, complete=int(share * 0.97))
     session.commit()
     return daily, buckets
+
+
+def _roll_up(session: Session, columns: list[str]) -> None:
+    """The loaded daily rows' roll-ups and day marks, as db.summaries.Tally writes them (slot = the
+    annotator's id modulo ROLLUP_SLOTS), added to the slice's."""
+    conn = session.connection()
+    counted = [c for c in columns if c not in ("project_id", "user_id", "day")]
+    sums = ", ".join(f"sum({c})" for c in counted)
+    add = ", ".join(f"{c} = summary_rollups.{c} + excluded.{c}" for c in [*counted, "active_days"])
+    slot = f"mod(user_id, {ROLLUP_SLOTS})"
+    grains = [
+        ("user_id", "''", "count(*) FILTER (WHERE takes > 0)", "project_id, user_id"),
+        ("-1", "day", "0", f"project_id, day, {slot}"),
+        ("-1", "''", "0", f"project_id, {slot}"),
+    ]
+    for user, day, active, group in grains:
+        conn.exec_driver_sql(
+            "INSERT INTO summary_rollups "
+            f"(project_id, user_id, day, slot, {', '.join(counted)}, active_days) "
+            f"SELECT project_id, {user}, {day}, min({slot}), {sums}, {active} "
+            f"FROM daily_load GROUP BY {group} "
+            f"ON CONFLICT (project_id, user_id, day, slot) DO UPDATE SET {add}"
+        )
+    for project, user in (("project_id", "-1"), ("0", "user_id"), ("0", "-1")):
+        conn.exec_driver_sql(
+            f"INSERT INTO active_days SELECT DISTINCT {project}, {user}, day FROM daily_load WHERE takes > 0 "
+            "ON CONFLICT DO NOTHING"
+        )
+    conn.exec_driver_sql("DELETE FROM annotator_active_days")
+    conn.exec_driver_sql(
+        "INSERT INTO annotator_active_days SELECT user_id, count(*) FROM active_days "
+        "WHERE project_id = 0 AND user_id > 0 GROUP BY user_id"
+    )
 
 
 def _load_buckets(session: Session, key, group_of_take, buckets, durations, first_day: date) -> int:
@@ -259,6 +306,116 @@ def _load_buckets(session: Session, key, group_of_take, buckets, durations, firs
     return count
 
 
+FIGURE_INDEXES = [f"ix_take_figures_{m}" for m in Z_METRICS] + ["ix_take_figures_user"]
+
+
+def seed_qc_shape(
+    session: Session, shape: list, first_id: int, min_seconds: float, max_seconds: float
+) -> int:
+    """The other takes' QC rows: a take_figures row each (figures drawn around typical values, with
+    the take lengths of the summaries), the flags the rules give them, their counts, and the metric
+    histograms at both grains, all as db.take_qc writes them. Their recordings exist only as summaries,
+    so take_figures' and qc_flags' foreign keys to recordings are dropped in this scratch database."""
+    key, _sizes, group_of_take, _buckets, durations, _first_day = shape
+    rng = np.random.default_rng(9)
+    n = len(durations)
+    key_of_take = key[group_of_take]
+    project, rest = np.divmod(key_of_take, 100_000 * 10_000)
+    user = rest // 10_000
+    wpm = np.clip(rng.normal(150, 25, n), 20, None)
+    figures = pd.DataFrame(
+        {
+            "recording_id": np.arange(first_id, first_id + n),
+            "project_id": project,
+            "user_id": user,
+            "caption_id": np.arange(first_id, first_id + n),
+            "duration_seconds": durations.round(3),
+            "loudness_dbfs": rng.normal(-22, 5, n).round(2),
+            "silence_fraction": np.clip(rng.normal(0.15, 0.08, n), 0, 1).round(4),
+            "words_per_minute": wpm.round(2),
+            "transcript_words": np.round(wpm * durations / 60).astype(np.int64),
+            "caption_words": np.round(wpm * durations / 75).astype(np.int64),
+            "faithfulness": np.clip(rng.normal(0.94, 0.05, n), 0, 1).round(4),
+        }
+    )
+    conn = session.connection()
+    for table in ("take_figures", "qc_flags"):
+        name = conn.exec_driver_sql(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' "
+            f"AND conrelid = '{table}'::regclass AND confrelid = 'recordings'::regclass"
+        ).scalar_one()
+        conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    for index in FIGURE_INDEXES:  # built once after the load, not row by row
+        conn.exec_driver_sql(f"DROP INDEX {index}")
+    _copy_frame(session, "take_figures", figures)
+    for index, metric in zip(FIGURE_INDEXES, [*Z_METRICS, "user_id, recording_id"], strict=True):
+        conn.exec_driver_sql(f"CREATE INDEX {index} ON take_figures (project_id, {metric})")
+
+    settings = get_settings()
+    rules = {
+        "too_short": figures["duration_seconds"] < min_seconds,
+        "too_long": figures["duration_seconds"] > max_seconds,
+        "mostly_silent": figures["silence_fraction"] > settings.mostly_silent_fraction,
+        "quiet": figures["loudness_dbfs"] < settings.quiet_loudness_dbfs,
+        "unfaithful": figures["faithfulness"] < 1.0 - settings.faithfulness_threshold,
+    }
+    flags = pd.concat(
+        [
+            figures.loc[mask, ["recording_id", "project_id", "user_id"]].assign(flag=f)
+            for f, mask in rules.items()
+        ]
+    )
+    _copy_frame(session, "qc_flags", flags[["recording_id", "flag", "project_id", "user_id"]])
+    counts = flags.groupby(["project_id", "user_id", "flag"]).size().rename("takes").reset_index()
+    anyflag = flags.drop_duplicates("recording_id").groupby(["project_id", "user_id"]).size()
+    counts = pd.concat([counts, anyflag.rename("takes").reset_index().assign(flag=ANY_STORED_FLAG)])
+    _merge(session, "qc_flag_counts", counts[["project_id", "user_id", "flag", "takes"]], ["takes"])
+
+    histograms = []
+    for metric in Z_METRICS:
+        values = figures[metric].to_numpy(dtype=float)
+        for fine in (True, False):
+            if metric in FRACTION_METRICS:
+                bucket = np.round(np.clip(values, 0, 1) * FRACTION_STEPS[fine]).astype(np.int64)
+            else:
+                bucket = 1 + (np.log(values / LOG_BASE) / np.log(LOG_GROWTH[fine])).astype(np.int64)
+            grain = pd.DataFrame(
+                {
+                    "project_id": figures["project_id"],
+                    "user_id": ALL_ANNOTATORS if fine else figures["user_id"],
+                    "metric": metric,
+                    "bucket": bucket,
+                    "value": values,
+                }
+            )
+            grouped = grain.groupby(["project_id", "user_id", "metric", "bucket"])["value"]
+            histograms.append(grouped.agg(takes="size", total="sum").reset_index())
+    _merge(session, "metric_buckets", pd.concat(histograms), ["takes", "total"])
+    return len(figures)
+
+
+def _copy_frame(session: Session, table: str, frame: pd.DataFrame, rows: int = 500_000) -> None:
+    raw = session.connection().connection.driver_connection
+    columns = ", ".join(frame.columns)
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for start in range(0, len(frame), rows):
+            copy.write(
+                frame.iloc[start : start + rows].to_csv(sep="\t", header=False, index=False, na_rep="\\N")
+            )
+
+
+def _merge(session: Session, table: str, frame: pd.DataFrame, added: list[str]) -> None:
+    """Adds the frame's counts to the table's rows (the slice's, counted by the rebuild)."""
+    conn = session.connection()
+    conn.exec_driver_sql(f"CREATE TEMP TABLE {table}_load (LIKE {table})")
+    _copy_frame(session, f"{table}_load", frame)
+    keys = [c for c in frame.columns if c not in added]
+    conn.exec_driver_sql(
+        f"INSERT INTO {table} SELECT * FROM {table}_load ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in added)
+    )
+
+
 def build(url: str, args: argparse.Namespace) -> dict[str, Any]:
     from annotate.services import summaries
 
@@ -277,6 +434,8 @@ def build(url: str, args: argparse.Namespace) -> dict[str, Any]:
             args.takes - args.real_takes, args.projects, args.annotators, first_day, args.days, args.per_day
         )
         daily, buckets = seed_summary_shape(session, shape)
+        figures = seed_qc_shape(session, shape, args.real_takes + 1, 5.0, 120.0)
+        session.commit()
         session.connection().exec_driver_sql("ANALYZE")
         session.commit()
     engine.dispose()
@@ -284,6 +443,7 @@ def build(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "seconds": time.perf_counter() - started,
         "daily_rows": daily + int(real_rows or 0),
         "bucket_rows": buckets,
+        "figure_rows": figures + args.real_takes,
     }
 
 
@@ -294,6 +454,11 @@ CALLS = [
     ("stats by day, biggest project", "/api/stats?project=1&by=day"),
     ("stats by project, all projects", "/api/stats?by=project"),
     ("stats by annotator, all projects", "/api/stats?by=annotator"),
+    ("QC, biggest project (first 500 takes)", "/api/qc?project=1"),
+    ("QC, biggest project, takes with any flag", "/api/qc?project=1&flag=any"),
+    ("QC, biggest project, one outlier flag", "/api/qc?project=1&flag=outlier_words_per_minute_high"),
+    ("QC, biggest project, one annotator", "/api/qc?project=1&annotator=2"),
+    ("QC, all projects", "/api/qc"),
 ]
 
 
@@ -328,10 +493,11 @@ def main() -> None:
         built = build(url, args)
         print(
             f"built in {built['seconds']:.0f} s: {args.takes:,} takes' summaries "
-            f"({built['daily_rows']:,} daily rows, {built['bucket_rows']:,} bucket rows), "
+            f"({built['daily_rows']:,} daily rows, {built['bucket_rows']:,} bucket rows, "
+            f"{built['figure_rows']:,} take figures), "
             f"{args.real_takes:,} real takes\n"
         )
-        with serve(url, workdir) as (base, _pid):
+        with serve(url, workdir, "") as (base, _pid):  # the local blob store (no media read here)
             rows = measure(base, args.requests)
     print("| call | p50 ms | p95 ms |\n|---|---:|---:|")
     for label, p50, p95 in rows:

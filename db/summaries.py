@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.attributes import get_history
 
+from db import take_qc
 from db.models import (
     Assignment,
     AssignmentStatus,
@@ -31,20 +32,29 @@ from db.models import (
     Recording,
     Review,
     ReviewDecision,
+    Transcript,
 )
 from db.summary_models import (
     ALL_ANNOTATORS,
     ALL_DAYS,
+    ALL_PROJECTS,
     CAPTION_STATE_COLUMNS,
+    DAY_ROLLUP_SKIPS_FOR_NO_ANNOTATOR,
     IMAGE_COUNT_SLOTS,
     NO_ANNOTATOR,
+    ROLLUP_SLOTS,
     TAKE_STATE_COLUMNS,
+    ActiveDay,
+    AnnotatorActiveDays,
     DailySummary,
     DurationBucket,
     ImageCount,
+    SummaryRollup,
+    TakeFigures,
 )
 
 Key = tuple[int, int, str]  # project_id, user_id, day
+RollupKey = tuple[int, int, str, int]  # project_id, user_id or ALL_ANNOTATORS, day or ALL_DAYS, slot
 Counts = dict[Key, dict[str, float]]
 
 BUCKET_BASE_SECONDS = 0.1
@@ -91,13 +101,20 @@ class Tally:
 
     def __init__(self) -> None:
         self.daily: Counts = defaultdict(lambda: defaultdict(float))
+        self.rollups: dict[RollupKey, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self.buckets: dict[tuple[int, int, str, int], dict[str, float]] = defaultdict(
             lambda: defaultdict(float)
         )
 
     def add(self, key: Key, sign: int = 1, **counts: float) -> None:
+        project, user, day = key
+        slot = user % ROLLUP_SLOTS
         for column, value in counts.items():
             self.daily[key][column] += sign * value
+            self.rollups[(project, user, ALL_DAYS, slot)][column] += sign * value
+            self.rollups[(project, ALL_ANNOTATORS, ALL_DAYS, slot)][column] += sign * value
+            if not (user == NO_ANNOTATOR and column in DAY_ROLLUP_SKIPS_FOR_NO_ANNOTATOR):
+                self.rollups[(project, ALL_ANNOTATORS, day, slot)][column] += sign * value
 
     def add_take(self, key: Key, seconds: float, status: Any) -> None:
         self.add(key, takes=1, audio_seconds=seconds, **take_state_counts(status))
@@ -114,17 +131,61 @@ class Tally:
         bucket["seconds"] += seconds
 
     def write(self, conn: Connection) -> None:
-        for key, counts in sorted(self.daily.items()):  # a fixed order: concurrent writers cannot deadlock
-            changed = {c: v if c in FLOAT_COLUMNS else round(v) for c, v in counts.items() if v}
+        # A fixed order (daily rows, roll-ups, buckets, day marks; each sorted): concurrent writers
+        # cannot deadlock.
+        became_active: list[Key] = []
+        for key, counts in sorted(self.daily.items()):
+            changed = _rounded(counts)
             if changed:
                 keys = dict(zip(("project_id", "user_id", "day"), key, strict=True))
-                _upsert(conn, DailySummary.__table__, keys, changed)
+                takes = _upsert(conn, DailySummary.__table__, keys, changed, returning="takes")
+                added = changed.get("takes", 0)
+                if added and takes is not None and takes - added <= 0 < takes:
+                    became_active.append(key)  # under the row's lock: exactly one writer sees 0 -> n
+        for project, user, _ in became_active:
+            self.rollups[(project, user, ALL_DAYS, user % ROLLUP_SLOTS)]["active_days"] += 1
+        for rollup_key, counts in sorted(self.rollups.items()):
+            changed = _rounded(counts)
+            if changed:
+                keys = dict(zip(("project_id", "user_id", "day", "slot"), rollup_key, strict=True))
+                _upsert(conn, SummaryRollup.__table__, keys, changed)
         for bucket_key, counts in sorted(self.buckets.items()):
             keys = dict(zip(("project_id", "user_id", "day", "bucket"), bucket_key, strict=True))
             _upsert(conn, DurationBucket.__table__, keys, {**counts, "takes": round(counts["takes"])})
+        for key in became_active:
+            _mark_active_day(conn, key)
 
 
-def _upsert(conn: Connection, table: Any, keys: dict[str, Any], increments: dict[str, float]) -> None:
+def _rounded(counts: dict[str, float]) -> dict[str, float]:
+    return {c: v if c in FLOAT_COLUMNS else round(v) for c, v in counts.items() if v}
+
+
+def _mark_active_day(conn: Connection, key: Key) -> None:
+    """Marks the day active for the project, for the annotator across projects, and for everyone;
+    an annotator's first mark of a day counts the day for them. Takes are never uncounted (only a
+    rebuild starts over), so a day once active stays active."""
+    project, user, day = key
+    for mark in ((ALL_PROJECTS, ALL_ANNOTATORS), (ALL_PROJECTS, user), (project, ALL_ANNOTATORS)):
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        statement = (
+            insert(ActiveDay)
+            .values(project_id=mark[0], user_id=mark[1], day=day)
+            .on_conflict_do_nothing()
+            .returning(ActiveDay.day)
+        )
+        first = conn.execute(statement).first() is not None
+        if first and mark == (ALL_PROJECTS, user):
+            _upsert(conn, AnnotatorActiveDays.__table__, {"user_id": user}, {"days": 1})
+
+
+def _upsert(
+    conn: Connection,
+    table: Any,
+    keys: dict[str, Any],
+    increments: dict[str, float],
+    returning: str | None = None,
+) -> Any:
+    """Adds `increments` to the row at `keys` (creating it); returns the row's `returning` column after."""
     assert isinstance(table, Table)
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     statement = insert(table).values(**keys, **increments)
@@ -132,7 +193,10 @@ def _upsert(conn: Connection, table: Any, keys: dict[str, Any], increments: dict
         index_elements=list(keys),
         set_={column: table.c[column] + statement.excluded[column] for column in increments},
     )
-    conn.execute(statement)
+    if returning is None:
+        conn.execute(statement)
+        return None
+    return conn.execute(statement.returning(table.c[returning])).scalar()
 
 
 def take_keys(conn: Connection, recording_ids: Iterable[int]) -> dict[int, Key]:
@@ -236,18 +300,61 @@ def _count_review(conn: Connection, tally: Tally, review: Review) -> None:
     tally.add((project_id, user_id, day_of(review.created_at)), **{DECISION_COLUMN[review.decision]: 1})
 
 
-_ENGINES_WITH_SUMMARIES: weakref.WeakSet[Engine] = weakref.WeakSet()
+_ENGINES_WITH: dict[str, weakref.WeakSet[Engine]] = defaultdict(weakref.WeakSet)
+
+
+def _has_table(conn: Connection, name: str) -> bool:
+    """Whether this database has a summary table yet: a database still at an older migration (the
+    migration tests build one) has nothing to count into. Only a yes is remembered."""
+    if conn.engine in _ENGINES_WITH[name]:
+        return True
+    if not inspect(conn).has_table(name):
+        return False
+    _ENGINES_WITH[name].add(conn.engine)
+    return True
 
 
 def _has_summaries(conn: Connection) -> bool:
-    """Whether this database has the summary tables yet: a database still at an older migration (the
-    migration tests build one) has nothing to count into. Only a yes is remembered."""
-    if conn.engine in _ENGINES_WITH_SUMMARIES:
-        return True
-    if not inspect(conn).has_table(DailySummary.__tablename__):
-        return False
-    _ENGINES_WITH_SUMMARIES.add(conn.engine)
-    return True
+    # The newest of the summary tables: a database without it (before 0009) counts nothing, and
+    # `voicecap stats rebuild` after its upgrade counts everything.
+    return _has_table(conn, SummaryRollup.__tablename__)
+
+
+FIGURE_ATTRIBUTES = {
+    Recording: ("duration_seconds", "loudness_dbfs", "silence_fraction", "meta", "project_id", "user_id"),
+    Transcript: ("revision", "word_count", "words_per_minute"),
+    Caption: ("status", "word_count", "faithfulness"),
+}
+
+
+def _changed_takes(conn: Connection, session: Session) -> set[int]:
+    """Takes whose QC figures or flags this flush may have changed."""
+    touched: set[int] = set()
+    for obj in session.new:
+        if isinstance(obj, Recording):
+            touched.add(obj.id)
+        elif isinstance(obj, Transcript | Caption) and obj.recording_id is not None:
+            touched.add(obj.recording_id)
+    for obj in session.dirty:
+        attributes = FIGURE_ATTRIBUTES.get(type(obj), ())
+        if any(get_history(obj, a).has_changes() for a in attributes):
+            touched.add(obj.id if isinstance(obj, Recording) else obj.recording_id)
+        elif isinstance(obj, Project):
+            touched.update(_takes_near_new_limits(conn, obj))
+    touched.discard(None)  # type: ignore[arg-type]
+    return touched
+
+
+def _takes_near_new_limits(conn: Connection, project: Project) -> list[int]:
+    low, high = get_history(project, "min_seconds"), get_history(project, "max_seconds")
+    if not (low.deleted or high.deleted):
+        return []
+    before = take_qc.Limits(
+        low.deleted[0] if low.deleted else project.min_seconds,
+        high.deleted[0] if high.deleted else project.max_seconds,
+    )
+    after = take_qc.Limits(project.min_seconds, project.max_seconds)
+    return take_qc.takes_near_limits(conn, project.id, before, after)
 
 
 def count_flush(session: Session, flush_context: UOWTransaction) -> None:
@@ -272,6 +379,10 @@ def count_flush(session: Session, flush_context: UOWTransaction) -> None:
     for obj in session.dirty:
         _count_change(conn, tally, obj)
     tally.write(conn)
+    if _has_table(conn, TakeFigures.__tablename__):
+        changed = _changed_takes(conn, session)
+        if changed:
+            take_qc.refresh(conn, changed)
 
 
 def _count_change(conn: Connection, tally: Tally, obj: Any) -> None:

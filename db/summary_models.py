@@ -95,3 +95,148 @@ class ImageCount(Base):
     slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     images: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     images_complete: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+# Roll-ups of daily_summaries, so a grouping reads a few thousand rows: per project and annotator
+# (day ALL_DAYS), per project and day (user_id ALL_ANNOTATORS) and per project (both). Every change in
+# a project touches its day and project rows, so those are spread over slots (the annotator's id modulo
+# ROLLUP_SLOTS, a per-annotator row always has one slot) and readers sum them.
+ROLLUP_SLOTS = 16
+# Per project and day, a merged caption (no annotator, no take's day) counts its review decisions only.
+DAY_ROLLUP_SKIPS_FOR_NO_ANNOTATOR = (
+    "captions_pending",
+    "captions_flagged_pending",
+    "captions_approved",
+    "captions_rejected",
+    "captions_superseded",
+    "caption_words",
+)
+
+
+class SummaryRollup(Base):
+    __tablename__ = "summary_rollups"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    audio_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    failed_takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rejected_takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    captions_pending: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    captions_flagged_pending: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    captions_approved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    captions_rejected: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    captions_superseded: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    caption_words: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    approved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rejected: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sent_back: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    skips: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Per project and annotator: the days the annotator recorded in the project.
+    active_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+# A day on which someone recorded, marked once when an (annotator, day) row's takes go from 0 to 1:
+# (project, ALL_ANNOTATORS, day) for a project's active days, (ALL_PROJECTS, annotator, day) and
+# (ALL_PROJECTS, ALL_ANNOTATORS, day) across projects. At most projects x days + annotators x days rows.
+ALL_PROJECTS = 0
+
+
+class ActiveDay(Base):
+    __tablename__ = "active_days"
+
+    project_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+
+
+class AnnotatorActiveDays(Base):
+    """Days an annotator recorded on in any project, counted when their (ALL_PROJECTS, annotator, day)
+    mark is first written, so the all-projects grouping reads one row per annotator."""
+
+    __tablename__ = "annotator_active_days"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class TakeFigures(Base):
+    """A take's current QC figures in one row: its intake measures, its latest transcript's and its
+    current caption's. Indexed per project on each compared metric, so the takes beyond a project's
+    outlier thresholds are found by index ranges, never by reading every take."""
+
+    __tablename__ = "take_figures"
+
+    recording_id: Mapped[int] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(Integer)
+    caption_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    duration_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    loudness_dbfs: Mapped[float | None] = mapped_column(Float, default=None)
+    silence_fraction: Mapped[float | None] = mapped_column(Float, default=None)
+    words_per_minute: Mapped[float | None] = mapped_column(Float, default=None)
+    transcript_words: Mapped[int | None] = mapped_column(Integer, default=None)
+    caption_words: Mapped[int | None] = mapped_column(Integer, default=None)
+    faithfulness: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+# The metrics QC compares with the project's distribution (robust z), each indexed per project.
+Z_METRICS = ("duration_seconds", "silence_fraction", "words_per_minute", "transcript_words", "faithfulness")
+for _metric in Z_METRICS:
+    Index(f"ix_take_figures_{_metric}", TakeFigures.project_id, getattr(TakeFigures, _metric))
+Index("ix_take_figures_user", TakeFigures.project_id, TakeFigures.user_id, TakeFigures.recording_id)
+
+
+class QcFlag(Base):
+    """A flagged take's stored flags (unflagged takes have no rows): rule breaks judged when the take
+    was measured or changed, and whatever the stages put in the recording's meta["qc_flags"]."""
+
+    __tablename__ = "qc_flags"
+
+    recording_id: Mapped[int] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    flag: Mapped[str] = mapped_column(String(60), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(Integer)
+
+
+Index("ix_qc_flags_project_flag", QcFlag.project_id, QcFlag.flag, QcFlag.recording_id)
+
+# QcFlagCount's flag for "takes with at least one stored flag".
+ANY_STORED_FLAG = "*"
+
+
+class QcFlagCount(Base):
+    """Takes per project, annotator and stored flag (and ANY_STORED_FLAG)."""
+
+    __tablename__ = "qc_flag_counts"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    flag: Mapped[str] = mapped_column(String(60), primary_key=True)
+    takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class MetricBucket(Base):
+    """Each Z metric's histogram per project and annotator, and per project (user_id ALL_ANNOTATORS):
+    the project's median and spread and each annotator's median come from a few thousand rows."""
+
+    __tablename__ = "metric_buckets"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    total: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")

@@ -10,9 +10,10 @@ from datetime import timedelta
 
 import pytest
 
+from annotate.errors import InvalidInput
 from annotate.services import qc, review, stats
 from annotate.services.users import add_user
-from db.models import utcnow
+from db.models import Recording, utcnow
 from tests.support.review_seed import BOATS_CAPTION, add_image, add_take, seed
 
 
@@ -167,3 +168,44 @@ def test_cli_review_decisions(session, decided, blobs) -> None:
     assert done["review"]["decision"] == "approve"
     again = _cli("review", "reject", str(caption.id), "--reason", "on reflection, no")
     assert again.returncode == 0 and "rejected" in again.stdout
+
+
+def test_qc_keeps_stored_flags_in_step_with_the_take(session, settings, blobs, decided) -> None:
+    """Flags a stage puts in the take's meta, a caption replaced by a less faithful one, and new project
+    limits all change the stored flags and their counts in the same transaction as the change."""
+    take = session.get(Recording, decided.captions[0].recording_id)
+    project = decided.project
+
+    def report(flag: str | None = None) -> dict:
+        session.commit()
+        return qc.qc_report(session, settings, qc.QcFilter(project_id=project.id, flag=flag))
+
+    take.meta = {**(take.meta or {}), "qc_flags": ["count_mismatch"]}
+    flagged = report("count_mismatch")
+    assert [t["recording_id"] for t in flagged["takes"]] == [take.id] and flagged["total"] == 1
+    assert flagged["takes"][0]["flags"] == ["count_mismatch"]
+    assert qc.recordings_with_flag(session, settings, "count_mismatch", project.id) == [take.id]
+
+    take.meta = {**take.meta, "qc_flags": []}
+    assert report("count_mismatch")["total"] == 0 and "count_mismatch" not in report()["flag_counts"]
+
+    project.min_seconds = 13.0  # every take of 12.51 s is now too short
+    assert report()["flag_counts"]["too_short"] == 3
+    project.min_seconds = 1.0
+    assert "too_short" not in report()["flag_counts"]
+
+    # A caption unfaithful to its take, then replaced by a reviewer's edit: the edit is the take's
+    # current caption, and the take is judged on it.
+    recording, _, caption = add_take(
+        session, blobs, decided.images[0], decided.annotators[0], faithfulness=0.5
+    )
+    figures = next(t for t in report("unfaithful")["takes"] if t["recording_id"] == recording.id)
+    assert figures["caption_id"] == caption.id
+    done = review.decide(session, caption.id, decided.lead, "edit", text="Three red boats on a calm lake.")
+    assert done.new_caption is not None
+    figures = next(t for t in report()["takes"] if t["recording_id"] == recording.id)
+    assert figures["caption_id"] == done.new_caption.id
+    assert figures["faithfulness"] == done.new_caption.faithfulness
+    assert ("unfaithful" in figures["flags"]) == ((done.new_caption.faithfulness or 1.0) < 0.85)
+    with pytest.raises(InvalidInput, match="Unknown QC flag"):
+        qc.qc_report(session, settings, qc.QcFilter(flag="nonsense"))

@@ -22,11 +22,22 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from annotate.services import assignments, review, stats, summaries
+from annotate.services import assignments, qc, qc_from_takes, review, stats, summaries
 from annotate.services.intake import accept_recording
 from db import queue
 from db.models import Caption, CaptionKind, CaptionStatus, Project, Recording, RecordingStatus, utcnow
-from db.summary_models import DailySummary, DurationBucket
+from db.settings import get_settings
+from db.summary_models import (
+    ActiveDay,
+    AnnotatorActiveDays,
+    DailySummary,
+    DurationBucket,
+    MetricBucket,
+    QcFlag,
+    QcFlagCount,
+    SummaryRollup,
+    TakeFigures,
+)
 from tests.support import factories
 from tests.support.review_seed import BOATS_TEXT, IMAGES, PASSWORD, SPEECH
 from transcribe.stages.clean import CleanProcessor
@@ -35,15 +46,21 @@ from transcribe.worker import Worker, WorkerConfig
 TRANSCRIBE = queue.get_stage("transcribe")
 
 
+# Counters (a row of zeros counts nothing) and sets (every row is a fact).
+COUNTERS = (DailySummary, SummaryRollup, DurationBucket, AnnotatorActiveDays, QcFlagCount, MetricBucket)
+SETS = (ActiveDay, TakeFigures, QcFlag)
+
+
 def summary_rows(session: Session) -> dict[tuple[Any, ...], tuple[Any, ...]]:
     """Every summary row that counts anything, rounded where sums of floats may differ in the last bit."""
     rows: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    for table, keys in ((DailySummary, 3), (DurationBucket, 4)):
-        columns = list(table.__table__.columns)
-        for row in session.execute(select(*columns)):
-            values = tuple(round(v, 6) if isinstance(v, float) else v for v in row[keys:])
-            if any(values):
-                rows[(table.__tablename__, *row[:keys])] = values
+    for table in (*COUNTERS, *SETS):
+        keys = [c for c in table.__table__.columns if c.primary_key]
+        others = [c for c in table.__table__.columns if not c.primary_key]
+        for row in session.execute(select(*keys, *others)):
+            values = tuple(round(v, 6) if isinstance(v, float) else v for v in row[len(keys) :])
+            if table in SETS or any(values):
+                rows[(table.__tablename__, *row[: len(keys)])] = values
     return rows
 
 
@@ -63,7 +80,26 @@ def assert_incremental_equals_rebuilt(session: Session) -> None:
             stats.live_counts_from_rows(session, project_id),
         )
         assert {**live, "at": None} == {**reference, "at": None}
+    assert _qc_comparable(qc.qc_report(session, get_settings(), qc.QcFilter(limit=5000))) == _qc_comparable(
+        qc_from_takes.qc_report_from_takes(session, get_settings(), qc.QcFilter(limit=5000))
+    )
     session.commit()  # end the read: on SQLite an open transaction holds the write lock
+
+
+def _qc_comparable(report: dict[str, Any]) -> dict[str, Any]:
+    """What QC from summaries must agree on with QC from every take (medians come from buckets)."""
+    return {
+        "total": report["total"],
+        "flag_counts": report["flag_counts"],
+        "takes": [
+            (t["recording_id"], t["annotator"], sorted(t["flags"]), t["faithfulness"], t["words_per_minute"])
+            for t in report["takes"]
+        ],
+        "annotators": [
+            (a["project_id"], a["annotator"], a["takes"], a["flagged_takes"], a["outliers"])
+            for a in report["annotators"]
+        ],
+    }
 
 
 def _comparable(result: dict[str, Any], by: str) -> list[dict[str, Any]]:
@@ -217,7 +253,8 @@ def test_stats_rebuild_command_recounts_a_project(session, blobs) -> None:
     image = factories.add_image(session, project, blobs=blobs, data=sorted(IMAGES.glob("*.jpg"))[0])
     factories.add_recording(session, image, ann, duration_seconds=42.0)
     session.commit()
-    session.execute(DailySummary.__table__.delete())  # as after upgrading a database that held takes
+    for table in (*COUNTERS, *SETS):  # as after upgrading a database that held takes
+        session.execute(table.__table__.delete())
     session.commit()
     assert stats.stats(session, project.id, "project")["rows"] == []
     session.commit()  # end the read: the CLI writes from another process
@@ -228,6 +265,8 @@ def test_stats_rebuild_command_recounts_a_project(session, blobs) -> None:
     session.commit()
     row = stats.stats(session, project.id, "project")["rows"][0]
     assert (row["key"], row["takes"], row["median_seconds_per_take"]) == ("Harbour", 1, 42.0)
+    assert row["takes_per_day"] == 1.0  # its day is marked active again
+    assert session.scalar(select(TakeFigures.duration_seconds)) == 42.0
     missing = _cli("stats", "rebuild", "Nowhere")
     assert missing.returncode == 1 and "No project named" in missing.stderr
     assert _cli("stats", "Harbour", "extra").returncode != 0

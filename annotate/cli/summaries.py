@@ -13,8 +13,9 @@ REBUILD = "rebuild"
 def rebuild_command(project: str | None, as_json: bool) -> None:
     """Recounts one project's summaries (or every project's) from its takes, captions, reviews and skips.
 
-    Needed once after upgrading a database that already holds takes, and safe at any time: the old rows
-    are replaced in one transaction.
+    Also judges every take's QC flags again with the settings of now. Needed once after upgrading a
+    database that already holds takes (and after changing the QC settings), and safe at any time: the
+    old rows are replaced in one transaction.
     """
     from annotate.services import summaries
 

@@ -1,4 +1,5 @@
-"""`voicecap stats rebuild`: the summary tables recomputed from every take, caption, review and skip.
+"""`voicecap stats rebuild`: the summary tables recomputed from every take, caption, review and skip,
+and every take's QC figures, flags and histograms judged again (with the settings of now).
 
 The same Tally and keys as the incremental counting (db.summaries), so a rebuild and the running counts
 agree by construction of the rules, and the tests check that they agree in fact. Rows are streamed, never
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from db import take_qc
 from db.models import (
     Assignment,
     AssignmentStatus,
@@ -22,7 +24,20 @@ from db.models import (
     Review,
 )
 from db.summaries import DECISION_COLUMN, Tally, as_utc, caption_state_counts, day_of
-from db.summary_models import IMAGE_COUNT_SLOTS, NO_ANNOTATOR, DailySummary, DurationBucket, ImageCount
+from db.summary_models import (
+    IMAGE_COUNT_SLOTS,
+    NO_ANNOTATOR,
+    ActiveDay,
+    AnnotatorActiveDays,
+    DailySummary,
+    DurationBucket,
+    ImageCount,
+    MetricBucket,
+    QcFlag,
+    QcFlagCount,
+    SummaryRollup,
+    TakeFigures,
+)
 
 STREAM_ROWS = 5000
 
@@ -36,11 +51,25 @@ class RebuildReport:
 
 def rebuild(session: Session, project_id: int | None = None) -> RebuildReport:
     """Replaces the summaries of one project (or all) with counts recomputed from scratch; caller commits."""
-    for table in (DailySummary, DurationBucket, ImageCount):
+    for table in (
+        DailySummary,
+        SummaryRollup,
+        DurationBucket,
+        ImageCount,
+        ActiveDay,
+        TakeFigures,
+        QcFlag,
+        QcFlagCount,
+        MetricBucket,
+    ):
         statement = delete(table)
         if project_id is not None:
             statement = statement.where(table.project_id == project_id)
         session.execute(statement)
+    if project_id is None:
+        # Days across projects are marked again as the takes are counted; for one project the marks
+        # of the other projects stand, and re-marking one of them counts nothing twice.
+        session.execute(delete(AnnotatorActiveDays))
     tally = Tally()
     takes = _count_takes(session, tally, project_id)
     _count_captions(session, tally, project_id)
@@ -48,6 +77,7 @@ def rebuild(session: Session, project_id: int | None = None) -> RebuildReport:
     _count_skips(session, tally, project_id)
     tally.write(session.connection())
     _count_images(session, project_id)
+    _judge_takes(session, project_id)
     return RebuildReport(project_id, takes, len(tally.daily))
 
 
@@ -123,6 +153,20 @@ def _count_skips(session: Session, tally: Tally, project_id: int | None) -> None
         query = query.where(Assignment.project_id == project_id)
     for project, user, when in _stream(session, query):
         tally.add((project, user, day_of(as_utc(when))), skips=1)
+
+
+def _judge_takes(session: Session, project_id: int | None) -> None:
+    """Every take's QC figures, flags and histograms, a chunk of takes at a time (keyset on the id)."""
+    last = 0
+    while True:
+        query = select(Recording.id).where(Recording.id > last).order_by(Recording.id).limit(take_qc.CHUNK)
+        if project_id is not None:
+            query = query.where(Recording.project_id == project_id)
+        ids = list(session.scalars(query))
+        if not ids:
+            return
+        take_qc.refresh(session.connection(), ids, fresh=True)
+        last = ids[-1]
 
 
 def _count_images(session: Session, project_id: int | None) -> None:

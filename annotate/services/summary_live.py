@@ -1,9 +1,9 @@
 """The counts the dashboard polls, from the summaries and from indexes that touch only a little.
 
 Takes in a working state (uploaded … cleaning) are the queue's backlog: counted on the claim index, which
-holds few of them. Failed and rejected takes and captions by status are summed from the summary rows, and
-captioned takes are the rest. Decisions in the last 24 hours are read on the reviews' time index.
-Images and complete images are summed from their per-project slots.
+holds few of them. Failed and rejected takes and captions by status are summed from the per-project
+roll-ups, and captioned takes are the rest. Decisions in the last 24 hours are read on the reviews'
+time index. Images and complete images are summed from their per-project slots.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Caption, Image, Recording, RecordingStatus, Review
-from db.summary_models import CAPTION_STATE_COLUMNS, DailySummary, ImageCount
+from db.summary_models import ALL_ANNOTATORS, ALL_DAYS, CAPTION_STATE_COLUMNS, ImageCount, SummaryRollup
 
 WORKING = [
     RecordingStatus.uploaded,
@@ -34,8 +34,10 @@ SUMMED = (
 
 def live_counts(session: Session, project_id: int | None = None) -> dict[str, Any]:
     """Cheap counts the dashboard polls: the pipeline's states, the review queue, today's decisions."""
-    s = DailySummary
-    totals = select(*[func.coalesce(func.sum(getattr(s, c)), 0) for c in SUMMED])
+    s = SummaryRollup  # the per-project roll-ups: ROLLUP_SLOTS rows a project
+    totals = select(*[func.coalesce(func.sum(getattr(s, c)), 0) for c in SUMMED]).where(
+        s.user_id == ALL_ANNOTATORS, s.day == ALL_DAYS
+    )
     if project_id is not None:
         totals = totals.where(s.project_id == project_id)
     sums = dict(zip(SUMMED, (int(v) for v in session.execute(totals).one()), strict=True))
