@@ -1,5 +1,5 @@
 """The one way tests and bench scripts make rows: projects, users, images, recordings, transcripts,
-captions and reviews.
+captions and reviews, and a take's pointing (traces, point sets, alignments).
 
 Each `*_values` function returns a row's attributes with sensible defaults, overridden by keyword; the
 `add_*` functions build the ORM object from them, add it and flush (the caller commits). Bulk seeders
@@ -24,11 +24,14 @@ from db.models import (
     Caption,
     CaptionKind,
     Image,
+    PointingAlignment,
+    PointSet,
     Project,
     Recording,
     Review,
     ReviewDecision,
     Role,
+    Trace,
     Transcript,
     User,
 )
@@ -221,3 +224,89 @@ def add_review(
     session.add(review)
     session.flush()
     return review
+
+
+def trace_values(recording_id: int, segments: list[Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """A trace row; by default one short stroke of three samples. `sample_count` follows `segments`."""
+    strokes = segments if segments is not None else [[[0.25, 0.25, 0.5], [0.5, 0.5, 1.0], [0.75, 0.75, 1.5]]]
+    return {
+        "recording_id": recording_id,
+        "segments": strokes,
+        "sample_count": sum(len(stroke) for stroke in strokes),
+        **fields,
+    }
+
+
+def add_trace(
+    session: Session, recording: Recording, segments: list[Any] | None = None, **fields: Any
+) -> Trace:
+    trace = Trace(**trace_values(recording.id, segments, **fields))
+    session.add(trace)
+    session.flush()
+    return trace
+
+
+def point_values(x: float, y: float, t: float | None = None, label: str | None = None) -> dict[str, Any]:
+    """One point as a point set stores it."""
+    return {"x": x, "y": y, "t": t, "label": label}
+
+
+def point_set_values(
+    recording_id: int,
+    points: list[dict[str, Any]] | None = None,
+    *,
+    version: int = 1,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A point set; by default version 1 (the annotator's) with one unlabelled point."""
+    return {
+        "recording_id": recording_id,
+        "version": version,
+        "points": points if points is not None else [point_values(0.5, 0.5, 1.0)],
+        "absent_labels": [],
+        "created_by": None,
+        "note": "",
+        **fields,
+    }
+
+
+def add_point_set(
+    session: Session,
+    recording: Recording,
+    points: list[dict[str, Any]] | None = None,
+    *,
+    version: int = 1,
+    created_by: User | None = None,
+    **fields: Any,
+) -> PointSet:
+    """A version of a take's points; a reviewer's correction names `created_by`."""
+    by = {"created_by": created_by.id} if created_by is not None else {}
+    point_set = PointSet(**point_set_values(recording.id, points, version=version, **{**by, **fields}))
+    session.add(point_set)
+    session.flush()
+    return point_set
+
+
+def pointing_alignment_values(transcript_id: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "transcript_id": transcript_id,
+        "point_set_id": None,
+        "words": [],
+        "links": [],
+        "counts": [],
+        "count_mismatch": False,
+        **fields,
+    }
+
+
+def add_pointing_alignment(
+    session: Session,
+    transcript: Transcript,
+    point_set: PointSet | None = None,
+    **fields: Any,
+) -> PointingAlignment:
+    ps = {"point_set_id": point_set.id} if point_set is not None else {}
+    alignment = PointingAlignment(**pointing_alignment_values(transcript.id, **{**ps, **fields}))
+    session.add(alignment)
+    session.flush()
+    return alignment
