@@ -399,12 +399,12 @@ def pull(
             if annotation.get("was_cancelled"):
                 result.skipped.append(f"{label}: skipped in Label Studio, no decision")
                 continue
-            # Points first, compared by content: an annotation already applied changes none again.
-            result.point_sets += pull_points(session, project, task, annotation, reviewer)
             external_id = f"ls:{ls_project_id}:{annotation['id']}:{annotation.get('updated_at', '')}"[:100]
             if session.scalar(select(Review.id).where(Review.external_id == external_id)) is not None:
                 result.already += 1
                 continue
+            # Points as each new annotation (or new version of one) has them; unchanged ones add nothing.
+            result.point_sets += pull_points(session, project, task, annotation, reviewer)
             _apply(session, project, task, annotation, reviewer, external_id, result)
     return result
 
