@@ -294,9 +294,7 @@ class Trace(TimestampMixin, Base):
     __tablename__ = "traces"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    recording_id: Mapped[int] = mapped_column(
-        ForeignKey("recordings.id", ondelete="CASCADE"), unique=True
-    )
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), unique=True)
     segments: Mapped[list[Any]] = mapped_column(default=list)
     sample_count: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -332,9 +330,7 @@ class PointingAlignment(TimestampMixin, Base):
     __tablename__ = "pointing_alignments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    transcript_id: Mapped[int] = mapped_column(
-        ForeignKey("transcripts.id", ondelete="CASCADE"), unique=True
-    )
+    transcript_id: Mapped[int] = mapped_column(ForeignKey("transcripts.id", ondelete="CASCADE"), unique=True)
     point_set_id: Mapped[int | None] = mapped_column(
         ForeignKey("point_sets.id", ondelete="CASCADE"), default=None
     )

@@ -66,3 +66,28 @@ def test_an_arabic_caption_reads_and_edits_right_to_left(browser, server, sessio
         assert page.errors == []
     finally:
         page.context.close()
+
+
+def test_translation_flags_read_as_sentences(browser, server, session, blobs) -> None:  # noqa: F811
+    data = seed(session, blobs)
+    translated, untranslated = data.captions[0], data.captions[1]
+    session.get(Caption, translated.id).flags = ["translated:ar->en"]
+    session.get(Caption, untranslated.id).flags = ["untranslated:ar->en"]
+    session.commit()
+
+    page = _page_as(browser, server, "lena")
+    try:
+        _open_review(page, server, f"?caption={translated.id}")
+        page.wait_for_function(
+            f"document.getElementById('item-title').textContent === 'Caption #{translated.id}'"
+        )
+        assert "translated from ar to en: check it" in page.locator("#flags .badge").all_inner_texts()
+        _open_review(page, server, f"?caption={untranslated.id}")
+        page.wait_for_function(
+            f"document.getElementById('item-title').textContent === 'Caption #{untranslated.id}'"
+        )
+        badges = page.locator("#flags .badge").all_inner_texts()
+        assert "left in ar: en was asked, the rules cleaner cannot translate" in badges
+        assert page.errors == []
+    finally:
+        page.context.close()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from tests.support import factories
 
 
 def _insert_recordings_as_in_database(
-    session: Session, image: Image, user_id: int, rows: list[dict[str, Any]]
+    session: Session, image: Image | SimpleNamespace, user_id: int, rows: list[dict[str, Any]]
 ) -> list[int]:
     """Recordings in a database at an older revision, naming only the columns it has (the model's
     later columns would make an ORM insert fail). Each row's values override a plain uploaded take."""
@@ -49,6 +50,41 @@ def _insert_recordings_as_in_database(
     ]
     session.commit()
     return ids
+
+
+def _insert_as_in_database(session: Session, model: type[Any], values: dict[str, Any]) -> int:
+    """One row of `model`'s table in a database at an older revision, naming only the columns it has."""
+    name = model.__tablename__
+    present = {c["name"] for c in inspect(session.connection()).get_columns(name)}
+    now = utcnow()
+    row = {"created_at": now, "updated_at": now, **values}
+    old = table(name, *(column(c.name, c.type) for c in model.__table__.c if c.name in present))
+    return session.execute(
+        insert(old).values({k: v for k, v in row.items() if k in present}).returning(old.c.id)
+    ).scalar_one()
+
+
+def _seed_as_in_database(session: Session) -> tuple[SimpleNamespace, User]:
+    """A project, an image and an annotator in a database at an older revision (the ORM would name
+    columns added since)."""
+    project_id = _insert_as_in_database(
+        session,
+        Project,
+        {
+            "name": "p",
+            "instructions": "",
+            "questions": ["What is it?"],
+            "min_seconds": 30.0,
+            "max_seconds": 120.0,
+            "per_image": 1,
+            "language": "en",
+        },
+    )
+    image_values = {**factories.image_values(project_id), "metadata": {}, "done_count": 0}
+    image_id = _insert_as_in_database(session, Image, image_values)
+    user = factories.add_user(session, "ann")
+    session.commit()
+    return SimpleNamespace(id=image_id, project_id=project_id), user
 
 
 def _seed(session: Session, n_recordings: int = 0) -> tuple[Project, Image, User]:
@@ -148,7 +184,7 @@ def test_migration_0002_moves_words_out_of_segments_and_back(settings: Settings)
     with pytest.raises(SchemaOutOfDate, match="revision 0001"):
         check_schema(engine)
     with Session(engine) as session:
-        _, image, user = _seed(session)
+        image, user = _seed_as_in_database(session)
         recording_id = _insert_recordings_as_in_database(session, image, user.id, [{}])[0]
     # The table as 0001 made it: the model's columns (for their types) less `words`.
     old = table("transcripts", *(column(c.name, c.type) for c in Transcript.__table__.c if c.name != "words"))

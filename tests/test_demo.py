@@ -78,3 +78,13 @@ def test_demo_serves_the_app_runs_a_worker_and_stops_cleanly_on_ctrl_c(tmp_path:
     assert "demo-annotator" in output and "Worker started" in output and "Demo stopped" in output
     leftover = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True)
     assert leftover.stdout.strip() == "", "worker process left running after Ctrl-C"
+
+
+def test_demo_point_mode_makes_a_point_project_with_labels(tmp_path: Path) -> None:
+    demo_dir = tmp_path / "demo"
+    env = _clean_env(tmp_path)
+    setup = run_json("demo", "--dir", str(demo_dir), "--setup-only", "--mode", "point", env=env)
+    assert setup["project"] == "demo-point" and setup["images"] > 0
+    env["VOICECAP_DATA_DIR"] = str(demo_dir)
+    shown = run_json("project", "show", "demo-point", env=env)
+    assert shown["mode"] == "point" and shown["labels"] == ["person", "coin", "text"]

@@ -10,7 +10,12 @@ from db.migrate import SchemaOutOfDate, check_schema, current_revision, upgrade
 from db.models import Caption, Recording, RecordingStatus, Transcript
 from db.session import get_engine
 from db.settings import Settings
-from tests.test_db import _downgrade, _insert_recordings_as_in_database, _seed, _transcript_values
+from tests.test_db import (
+    _downgrade,
+    _insert_recordings_as_in_database,
+    _seed_as_in_database,
+    _transcript_values,
+)
 
 NEW = {"errors", "crashes", "crashes_alone", "isolated"}
 # status, attempts -> errors after the upgrade: waiting rows keep their budget (every claim was an
@@ -31,7 +36,7 @@ def test_migration_0006_adds_crash_counters_keeps_budgets_and_downgrades(setting
     with pytest.raises(SchemaOutOfDate, match="revision 0002"):
         check_schema(engine)
     with Session(engine) as session:
-        _, image, user = _seed(session)
+        image, user = _seed_as_in_database(session)
         image_id = image.id
         rows = [{"status": status.value, "attempts": n} for status, n, _ in CASES]
         first = _insert_recordings_as_in_database(session, image, user.id, rows)[0]

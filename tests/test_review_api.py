@@ -78,6 +78,7 @@ def test_queue_detail_and_filters(server, data) -> None:
     assert client.get("/api/review/queue", params={"qc": "bogus"}).json()["code"] == "invalid_input"
     assert "outlier_words_per_minute_high" in client.get("/api/review/choices").json()["qc_flags"]
     detail = client.get(f"/api/review/captions/{data.captions[0].id}").json()
+    assert detail["image"]["mode"] == "describe"  # narrate/point takes get their points drawn
     assert detail["transcript"]["words"][2] == {
         "start": 0.94,
         "end": 1.22,

@@ -22,18 +22,27 @@ def demo(
     workers: bool = typer.Option(True, "--workers/--no-workers", help="Run the transcribe+clean worker too."),
     setup_only: bool = typer.Option(False, "--setup-only", help="Prepare data and users, then exit."),
     as_json: bool = typer.Option(False, "--json", help="With --setup-only: print the setup as JSON."),
+    mode: str = typer.Option(
+        "describe",
+        "--mode",
+        help="describe (speak), narrate (speak while pointing) or point (point at person, coin, text).",
+    ),
 ) -> None:
     """Run the demo: SQLite under ./voicecap-demo, the example images in project `demo`, a demo annotator
     and lead (passwords printed), the web app, and a worker that transcribes and cleans what you record.
 
     Ctrl-C stops everything. Re-running keeps the data and prints new passwords.
 
-    Example: `voicecap demo --port 8080`
+    `--mode narrate` or `--mode point` adds project `demo-narrate` / `demo-point` to try pointing; use a
+    fresh `--dir` to see it first (an annotator is given the open projects' images in order).
+
+    Example: `voicecap demo --port 8080`, `voicecap demo --mode point --dir ./voicecap-demo-point`
     """
     # uvicorn and the services load only here, not for every `voicecap` command.
     import uvicorn
 
     from annotate.services.demo import find_example_images, setup_demo
+    from db.models import ProjectMode
 
     directory = directory.resolve()
     # The worker subprocess and this process read the same settings from the environment.
@@ -41,7 +50,11 @@ def demo(
     os.environ["VOICECAP_DATABASE_URL"] = f"sqlite:///{directory / 'voicecap.db'}"
     reset_settings_cache()
     settings = get_settings()
-    setup = setup_demo(settings, find_example_images(images))
+    try:
+        project_mode = ProjectMode(mode)
+    except ValueError:
+        raise typer.BadParameter("choose describe, narrate or point", param_hint="--mode") from None
+    setup = setup_demo(settings, find_example_images(images), project_mode)
 
     if as_json:
         print_json(

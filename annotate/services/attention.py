@@ -3,12 +3,15 @@
 The rules cleaner scores every caption faithful to its transcript, so a take Whisper misheard looks
 perfect. Whisper's own word probabilities say how sure it was: a take with many unsure words, or a low
 mean word probability, is flagged `unsure_recognition`; quiet and mostly silent takes (intake figures)
-are flagged too. The flags and a score (more and worse problems score higher) sort the review queue by
-"needs attention", worst first. Thresholds are settings.
+are flagged too, and so are pointing takes whose spoken counts disagree with their points
+(`count_mismatch`, which the transcribe stage records in the take's `meta["qc_flags"]`). The flags and
+a score (more and worse problems score higher) sort the review queue by "needs attention", worst
+first. Thresholds are settings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +22,7 @@ from annotate.services.review import QueueFilter, caption_filters, get_caption, 
 from db.models import Caption, Image, Recording, Transcript, User
 from db.settings import Settings
 
-ATTENTION_FLAGS = ("unsure_recognition", "quiet", "mostly_silent")
+ATTENTION_FLAGS = ("unsure_recognition", "quiet", "mostly_silent", "count_mismatch")
 # The attention sort reads word probabilities of this many candidates at most (oldest first); a larger
 # queue is narrowed by its filters first.
 MAX_CANDIDATES = 5000
@@ -56,8 +59,10 @@ def take_flags(
     silence_fraction: float | None,
     confidence: WordConfidence,
     settings: Settings,
+    recorded_flags: Sequence[str] = (),
 ) -> list[str]:
-    """The attention flags of one take, from its intake figures and its transcript's word probabilities."""
+    """The attention flags of one take, from its intake figures, its transcript's word probabilities and
+    the flags recorded on it (`meta["qc_flags"]`: count_mismatch)."""
     flags: list[str] = []
     mean = confidence.mean_probability
     if confidence.unsure_share > settings.unsure_word_share or (
@@ -68,6 +73,8 @@ def take_flags(
         flags.append("quiet")
     if silence_fraction is not None and silence_fraction > settings.mostly_silent_fraction:
         flags.append("mostly_silent")
+    if "count_mismatch" in recorded_flags:  # a spoken count disagrees with the points linked to it
+        flags.append("count_mismatch")
     return flags
 
 
@@ -96,6 +103,7 @@ def _summary(
         recording.silence_fraction if recording else None,
         confidence,
         settings,
+        (recording.meta or {}).get("qc_flags", []) if recording else (),
     )
     return {
         "flags": flags,

@@ -10,12 +10,19 @@ from sqlalchemy import select
 from annotate.services import projects, users
 from db.blobstore import open_blobstore
 from db.migrate import upgrade
-from db.models import Project, User
+from db.models import Project, ProjectMode, User
 from db.session import get_engine, session_scope
 from db.settings import Settings
 
 DEMO_PROJECT = "demo"
 DEMO_USERS = {"demo-annotator": "annotator", "demo-lead": "lead"}
+# What `voicecap demo --mode point` asks annotators to point at in the example images ("none in this
+# image" is an answer too).
+DEMO_LABELS = ["person", "coin", "text"]
+
+
+def demo_project_name(mode: ProjectMode) -> str:
+    return DEMO_PROJECT if mode is ProjectMode.describe else f"{DEMO_PROJECT}-{mode.value}"
 
 
 @dataclass
@@ -42,20 +49,28 @@ def find_example_images(explicit: Path | None = None) -> Path:
     raise FileNotFoundError("No examples/images folder found; pass --images DIR.")
 
 
-def setup_demo(settings: Settings, images_dir: Path) -> DemoSetup:
+def setup_demo(settings: Settings, images_dir: Path, mode: ProjectMode = ProjectMode.describe) -> DemoSetup:
     engine = get_engine(settings.resolved_database_url)
     upgrade(engine)
+    project_name = demo_project_name(mode)
     with session_scope(engine) as session:
-        if session.scalar(select(Project).where(Project.name == DEMO_PROJECT)) is None:
+        if session.scalar(select(Project).where(Project.name == project_name)) is None:
             projects.create_project(
                 session,
-                projects.ProjectSpec(name=DEMO_PROJECT, min_seconds=5, max_seconds=120, per_image=2),
+                projects.ProjectSpec(
+                    name=project_name,
+                    min_seconds=5,
+                    max_seconds=120,
+                    per_image=2,
+                    mode=mode,
+                    labels=DEMO_LABELS if mode is ProjectMode.point else None,
+                ),
             )
 
     from annotate.services.ingest import ingest, iter_folder
 
     with session_scope(engine) as session:
-        project = projects.get_project(session, DEMO_PROJECT)
+        project = projects.get_project(session, project_name)
     summary = ingest(
         engine, open_blobstore(settings.blob_location), settings, project, iter_folder(images_dir)
     )
@@ -67,5 +82,5 @@ def setup_demo(settings: Settings, images_dir: Path) -> DemoSetup:
             # Passwords are only ever shown once, so a re-run of the demo sets new ones.
             result = users.reset_password(session, name) if exists else users.add_user(session, name, role)
             logins[name] = {"role": role, "password": result.password}
-        images_total = next(n for p, n in projects.list_projects(session) if p.name == DEMO_PROJECT)
-    return DemoSetup(DEMO_PROJECT, summary.added, images_total, logins)
+        images_total = next(n for p, n in projects.list_projects(session) if p.name == project_name)
+    return DemoSetup(project_name, summary.added, images_total, logins)

@@ -43,9 +43,10 @@ from annotate.errors import InvalidInput
 from annotate.imaging import ImageRejected, configure_pillow, inspect_image, sha256_hex
 from annotate.services import url_guard
 from annotate.services.jsonl import read_jsonl
+from annotate.services.pointing import normalize_labels
 from db import summaries
 from db.blobstore import Blobs, key_for
-from db.models import Image, Project, utcnow
+from db.models import Image, Project, ProjectMode, utcnow
 from db.settings import Settings
 
 # Files a folder walk or a zip considers; anything else (README, .DS_Store, sidecar JSON) is ignored.
@@ -58,6 +59,7 @@ MANIFEST_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson":
 URL_LIST_SUFFIXES = frozenset({".txt", ".urls", ".list"})
 # Manifest columns that can name the image, in order of preference; every other column becomes metadata.
 LOCATION_COLUMNS = ("path", "url", "image", "image_url", "image_path", "file", "filename")
+LABELS_COLUMN = "labels"  # point mode: what to point at in this image (else the project's labels)
 
 ROW_BATCH = 200  # rows per INSERT/commit
 BATCH_SECONDS = 2.0  # ... or sooner, so a slow (URL) ingest shows its rows
@@ -84,6 +86,7 @@ class IngestItem:
     data: bytes | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    labels: list[str] | None = None  # point mode: the manifest's labels for this image
 
 
 @dataclass
@@ -200,8 +203,26 @@ def iter_manifest(path: Path, allow_outside: bool = False) -> Iterator[IngestIte
                 source=where, error=f"manifest line {line}: no {' or '.join(LOCATION_COLUMNS[:2])}"
             )
             continue
-        meta = {k: v for k, v in row.items() if k not in LOCATION_COLUMNS and k}
-        yield item_for_location(row[column], base=path.parent, meta=meta, confine=not allow_outside)
+        meta = {k: v for k, v in row.items() if k not in LOCATION_COLUMNS and k and k != LABELS_COLUMN}
+        item = item_for_location(row[column], base=path.parent, meta=meta, confine=not allow_outside)
+        if LABELS_COLUMN in row:
+            try:
+                item.labels = manifest_labels(row[LABELS_COLUMN])
+            except InvalidInput as exc:
+                item.error = item.error or f"manifest line {line}: {exc.message}"
+        yield item
+
+
+def manifest_labels(value: Any) -> list[str] | None:
+    """An image's labels: a JSON list (JSON Lines) or `a|b|c` (CSV). Empty means none of its own."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.split("|")
+    if not isinstance(value, list):
+        raise InvalidInput("labels must be a list of strings (JSON Lines) or a|b|c (CSV)")
+    labels = normalize_labels(value, "labels")
+    return labels or None
 
 
 def _open_text(path: Path) -> TextIO:
@@ -588,6 +609,7 @@ class _RowWriter:
                 "height": stored.height,
                 "format": stored.format,
                 "meta": meta,
+                "labels": item.labels,
                 "done_count": 0,
                 "created_at": now,
                 "updated_at": now,
@@ -644,6 +666,7 @@ def ingest(
         known=_known_digests(sessions, project_id),
         allow_private_urls=settings.ingest_allow_private_urls,
     )
+    items = _labels_required(sessions, project_id, items)
     summary = IngestSummary()
     writer = _RowWriter(sessions, project_id, summary)
     report = _Report(report_path)
@@ -674,6 +697,28 @@ def ingest(
         report.close()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _labels_required(
+    sessions: sessionmaker[Session], project_id: int, items: Iterable[IngestItem]
+) -> Iterable[IngestItem]:
+    """A point project without labels of its own takes only images that bring theirs."""
+    with sessions() as session:
+        mode, labels = session.execute(
+            select(Project.mode, Project.labels).where(Project.id == project_id)
+        ).one()
+    if mode is not ProjectMode.point or labels:
+        return items
+    return (_needs_labels(item) for item in items)
+
+
+def _needs_labels(item: IngestItem) -> IngestItem:
+    if item.error is None and not item.labels:
+        item.error = (
+            "no labels: this point project has no labels of its own, so each image needs a "
+            "`labels` column in the manifest"
+        )
+    return item
 
 
 def ingest_source(

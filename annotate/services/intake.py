@@ -25,9 +25,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from annotate.errors import Conflict, Forbidden, VoicecapError
+from annotate.services import pointing as pointing_rules
+from annotate.services.pointing import Pointing
 from db import summaries
 from db.blobstore import Blobs, BlobTooLarge
-from db.models import Assignment, AssignmentStatus, Image, Project, Recording, User
+from db.models import (
+    Assignment,
+    AssignmentStatus,
+    Image,
+    PointSet,
+    Project,
+    Recording,
+    Trace,
+    User,
+)
 from db.settings import Settings
 from transcribe.audio import (
     SAMPLE_RATE,
@@ -214,14 +225,18 @@ def accept_recording(
     assignment: Assignment | None = None,
     source: str = "browser",
     meta: dict[str, Any] | None = None,
+    pointing: Pointing | None = None,
 ) -> tuple[Recording, bool]:
     """Store, check and record one take; returns (recording, created).
 
     A repeated `client_uuid` returns the existing recording with created=False (a retried upload
-    stores exactly one). Raises IntakeRejected (nothing kept) for a take that fails a check. Marks the
-    assignment submitted and counts the image done. Flushes; the caller commits.
+    stores exactly one). Raises IntakeRejected (nothing kept) for a take that fails a check, and
+    PointingRejected for pointing data that does not fit the project, the image or the take. A
+    narrate or point take's trace and first point set are flushed with the recording (one
+    transaction). Marks the assignment submitted and counts the image done. Flushes; the caller commits.
     """
     suffix = suffix_for(content_type)
+    check_pointing(project, image, pointing)
     original_key, size = _store_original(blobs, chunks, suffix, max_upload_bytes(settings))
     stored = [original_key]
     keep = False
@@ -231,6 +246,13 @@ def accept_recording(
         samples = _decode_bounded(blobs, original_key, project, settings)
         measures = measure(samples, settings.silence_threshold_dbfs)
         check_measures(measures, project, settings)
+        if pointing is not None:  # times need the decoded duration
+            pointing_rules.check_times(
+                pointing.traces,
+                pointing.points,
+                measures.duration_seconds,
+                settings.pointing_time_tolerance_seconds,
+            )
         wav_key, _ = blobs.put_bytes(to_wav(samples), suffix=".wav")
         stored.append(wav_key)
         recording, created = _insert(
@@ -256,6 +278,7 @@ def accept_recording(
                 },
             ),
             user,
+            pointing,
         )
         keep = True
         if created:
@@ -274,6 +297,15 @@ def accept_recording(
     finally:
         if not keep:
             _discard_unreferenced(session, blobs, stored)
+
+
+def check_pointing(project: Project, image: Image, pointing: Pointing | None) -> None:
+    """What can be checked before any audio is read: the mode wants (or refuses) pointing data, and
+    its labels are the image's."""
+    pointing_rules.check_expected(project.mode, pointing is not None)
+    if pointing is not None:
+        labels = pointing_rules.effective_labels(image.labels, project.labels)
+        pointing_rules.check_labels(project.mode, labels, pointing.points, pointing.absent_labels)
 
 
 def _decode_bounded(blobs: Blobs, key: str, project: Project, settings: Settings) -> np.ndarray:
@@ -324,13 +356,17 @@ class _Counter:
                 yield chunk
 
 
-def _insert(session: Session, recording: Recording, user: User) -> tuple[Recording, bool]:
+def _insert(
+    session: Session, recording: Recording, user: User, pointing: Pointing | None = None
+) -> tuple[Recording, bool]:
     existing = find_recording(session, recording.client_uuid)
     if existing is None:
         try:
             with session.begin_nested():
                 session.add(recording)
                 session.flush()
+                if pointing is not None:
+                    _add_pointing(session, recording, pointing)
             return recording, True
         except IntegrityError:
             # The same upload arrived twice at once; the other request stored it.
@@ -340,6 +376,27 @@ def _insert(session: Session, recording: Recording, user: User) -> tuple[Recordi
     if existing.user_id != user.id:
         raise Conflict("This recording id belongs to another user.", code="recording_id_conflict")
     return existing, False
+
+
+def _add_pointing(session: Session, recording: Recording, pointing: Pointing) -> None:
+    """The take's trace (possibly empty) and the annotator's point set, version 1."""
+    session.add(
+        Trace(
+            recording_id=recording.id,
+            segments=pointing.segments_json(),
+            sample_count=pointing.sample_count,
+        )
+    )
+    session.add(
+        PointSet(
+            recording_id=recording.id,
+            version=1,
+            points=pointing.points_json(),
+            absent_labels=list(pointing.absent_labels),
+            created_by=None,
+        )
+    )
+    session.flush()
 
 
 def _discard_unreferenced(session: Session, blobs: Blobs, keys: list[str]) -> None:

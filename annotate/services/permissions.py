@@ -7,7 +7,7 @@ manage annotator accounts; only an admin manages leads and admins.
 from __future__ import annotations
 
 from annotate.errors import Forbidden
-from db.models import Role, User
+from db.models import Recording, Role, User
 
 REVIEWER_ROLES = (Role.lead, Role.admin)
 RECORDER_ROLES = (Role.annotator, Role.lead, Role.admin)
@@ -25,6 +25,11 @@ def check_role(user: User, roles: tuple[Role, ...]) -> User:
 
 def may_review(user: User) -> bool:
     return user.role in REVIEWER_ROLES
+
+
+def may_see_recording(user: User, recording: Recording) -> bool:
+    """A take (its audio, its pointing) is seen by its annotator and by reviewers."""
+    return may_review(user) or recording.user_id == user.id
 
 
 def check_reviewer(user: User) -> User:

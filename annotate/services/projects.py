@@ -1,8 +1,10 @@
-"""Projects: the instructions and guiding questions annotators see, and the recording limits."""
+"""Projects: the instructions and guiding questions annotators see, the recording limits, and the mode
+(describe, narrate, point) with the labels a point project asks for."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from annotate.errors import Conflict, InvalidInput, NotFound
-from db.models import Image, Project
+from annotate.services.interface_languages import check_interface_language
+from annotate.services.pointing import normalize_labels
+from db.models import Image, Project, ProjectMode, Recording
+from transcribe.clean.languages import LANGUAGE_NAMES, base_language, shipped_languages
 
 # Modelled on PixMo-Cap's guiding questions.
 DEFAULT_QUESTIONS: list[str] = [
@@ -41,6 +46,10 @@ class ProjectSpec:
     max_seconds: float = 120.0
     per_image: int = 1
     language: str = "en"
+    interface_language: str = "en"  # the annotator page's strings (a catalog in web/i18n/)
+    caption_language: str | None = None  # None: captions in the language spoken
+    mode: ProjectMode | str = ProjectMode.describe
+    labels: list[str] | None = None
 
 
 def load_questions(path: Path) -> list[str]:
@@ -62,6 +71,49 @@ def load_questions(path: Path) -> list[str]:
     return [q.strip() for q in data]
 
 
+def load_labels(path: Path) -> list[str]:
+    """Labels from a file: a JSON or YAML list (.json, .yaml, .yml), else plain text, one per line."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InvalidInput(f"Cannot read labels file {path}: {reason}") from None
+    suffix = path.suffix.lower()
+    if suffix in {".json", ".yaml", ".yml"}:
+        try:
+            data: Any = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as exc:
+            kind = "JSON" if suffix == ".json" else "YAML"
+            raise InvalidInput(f"{path} is not valid {kind}: {exc}") from None
+        if isinstance(data, dict):
+            data = data.get("labels")
+        if not isinstance(data, list):
+            raise InvalidInput(f"{path} must hold a list of labels (strings).")
+    else:
+        data = text.splitlines()
+    labels = normalize_labels(data, str(path))
+    if not labels:
+        raise InvalidInput(f"{path} holds no labels.")
+    return labels
+
+
+def parse_mode(mode: ProjectMode | str) -> ProjectMode:
+    try:
+        return ProjectMode(mode)
+    except ValueError:
+        choices = ", ".join(m.value for m in ProjectMode)
+        raise InvalidInput(f"Unknown mode {mode!r}; choose one of {choices}.", code="invalid_mode") from None
+
+
+def check_mode_labels(mode: ProjectMode, labels: list[str]) -> None:
+    """Labels belong to point projects (a point project may leave them to its images' manifests)."""
+    if labels and mode is not ProjectMode.point:
+        raise InvalidInput(
+            f"Labels are for point projects; this one is {mode.value}. Give --mode point, or no labels.",
+            code="labels_not_expected",
+        )
+
+
 def validate_limits(min_seconds: float, max_seconds: float, per_image: int) -> None:
     if min_seconds < 0 or max_seconds <= 0:
         raise InvalidInput("Recording limits must be positive.")
@@ -73,11 +125,33 @@ def validate_limits(min_seconds: float, max_seconds: float, per_image: int) -> N
         raise InvalidInput("--per-image must be between 1 and 100.")
 
 
+def check_caption_language(code: str | None) -> str | None:
+    """A caption language the LLM cleaner can be asked for by name ("es", "pt-BR"); None or "" means
+    "the language spoken"."""
+    if code is None or not code.strip():
+        return None
+    normalised = code.strip().replace("_", "-")
+    known = sorted(set(LANGUAGE_NAMES) | set(shipped_languages()))
+    if not re.fullmatch(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})?", normalised) or (
+        base_language(normalised) not in known
+    ):
+        raise InvalidInput(
+            f"Unknown caption language {code!r}; use one of: {', '.join(known)} (optionally with a region, "
+            "e.g. pt-BR).",
+            code="unknown_caption_language",
+        )
+    base, _, region = normalised.partition("-")
+    return f"{base.lower()}-{region.upper()}" if region else base.lower()
+
+
 def create_project(session: Session, spec: ProjectSpec) -> Project:
     name = spec.name.strip()
     if not name:
         raise InvalidInput("A project needs a name.")
     validate_limits(spec.min_seconds, spec.max_seconds, spec.per_image)
+    mode = parse_mode(spec.mode)
+    labels = normalize_labels(spec.labels or [])
+    check_mode_labels(mode, labels)
     if session.scalar(select(Project.id).where(Project.name == name)) is not None:
         raise Conflict(f"A project named {name!r} already exists.")
     project = Project(
@@ -88,6 +162,10 @@ def create_project(session: Session, spec: ProjectSpec) -> Project:
         max_seconds=spec.max_seconds,
         per_image=spec.per_image,
         language=spec.language,
+        interface_language=check_interface_language(spec.interface_language),
+        caption_language=check_caption_language(spec.caption_language),
+        mode=mode,
+        labels=labels,
     )
     session.add(project)
     session.flush()
@@ -95,10 +173,24 @@ def create_project(session: Session, spec: ProjectSpec) -> Project:
 
 
 def update_project(session: Session, project: Project, **changes: Any) -> Project:
-    allowed = {"instructions", "questions", "min_seconds", "max_seconds", "per_image", "language", "name"}
+    allowed = {
+        "instructions",
+        "questions",
+        "min_seconds",
+        "max_seconds",
+        "per_image",
+        "language",
+        "name",
+        "mode",
+        "labels",
+        "interface_language",
+        "caption_language",
+    }
     unknown = set(changes) - allowed
     if unknown:
         raise InvalidInput(f"Unknown project fields: {', '.join(sorted(unknown))}")
+    if "mode" in changes or "labels" in changes:
+        changes.update(_mode_changes(session, project, changes))
     merged = {k: changes.get(k, getattr(project, k)) for k in ("min_seconds", "max_seconds", "per_image")}
     validate_limits(merged["min_seconds"], merged["max_seconds"], merged["per_image"])
     if "questions" in changes:
@@ -107,10 +199,30 @@ def update_project(session: Session, project: Project, **changes: Any) -> Projec
             raise InvalidInput("Questions must be a list of non-empty strings.")
     if "name" in changes:
         changes["name"] = _free_name(session, str(changes["name"] or ""), project.id)
+    if "interface_language" in changes:
+        changes["interface_language"] = check_interface_language(str(changes["interface_language"] or ""))
+    if "caption_language" in changes:
+        changes["caption_language"] = check_caption_language(changes["caption_language"])
     for key, value in changes.items():
         setattr(project, key, value)
     session.flush()
     return project
+
+
+def _mode_changes(session: Session, project: Project, changes: dict[str, Any]) -> dict[str, Any]:
+    """A project's mode is fixed once it has takes (their pointing data was checked against it);
+    its labels may change (takes keep the answers they were checked against)."""
+    mode = parse_mode(changes.get("mode", project.mode))
+    if mode is not project.mode:
+        has_takes = session.scalar(select(Recording.id).where(Recording.project_id == project.id).limit(1))
+        if has_takes is not None:
+            raise Conflict(
+                f"Project {project.name!r} already has recordings; its mode stays {project.mode.value}.",
+                code="project_mode_locked",
+            )
+    labels = normalize_labels(changes.get("labels", project.labels) or [])
+    check_mode_labels(mode, labels)
+    return {"mode": mode, "labels": labels}
 
 
 def _free_name(session: Session, name: str, project_id: int) -> str:
@@ -157,6 +269,10 @@ def project_dict(project: Project, image_count: int | None = None) -> dict[str, 
         "max_seconds": project.max_seconds,
         "per_image": project.per_image,
         "language": project.language,
+        "interface_language": project.interface_language,
+        "caption_language": project.caption_language,
+        "mode": project.mode.value,
+        "labels": list(project.labels or []),
         "created_at": project.created_at.isoformat(),
     }
     if image_count is not None:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from annotate.errors import InvalidInput
-from db.models import Caption, CaptionStatus, Project, Recording, Transcript, User
+from db.models import Caption, CaptionStatus, PointingAlignment, Project, Recording, Transcript, User
 from db.settings import Settings
 
 # |robust z| at or above this is an outlier (Iglewicz and Hoaglin's usual cut-off).
@@ -35,8 +35,9 @@ FIGURES = (
     "caption_words",
     "faithfulness",
 )
-# Every flag a take can carry, for filter menus.
-QC_FLAGS = ["too_short", "too_long", "mostly_silent", "quiet", "unfaithful"] + [
+# Every flag a take can carry, for filter menus. count_mismatch: a spoken count ("three chairs")
+# disagrees with the points linked to it (transcribe/pointing_align.py, on the latest transcript).
+QC_FLAGS = ["too_short", "too_long", "mostly_silent", "quiet", "unfaithful", "count_mismatch"] + [
     f"outlier_{metric}_{side}" for metric in Z_METRICS for side in ("high", "low")
 ]
 
@@ -68,7 +69,9 @@ def recording_figures(session: Session, project_id: int | None = None) -> pd.Dat
         Transcript.revision,
         Transcript.word_count.label("transcript_words"),
         Transcript.words_per_minute,
+        PointingAlignment.count_mismatch,
     ).join(Recording, Recording.id == Transcript.recording_id)
+    transcripts = transcripts.outerjoin(PointingAlignment, PointingAlignment.transcript_id == Transcript.id)
     captions = select(
         Caption.recording_id,
         Caption.id.label("caption_id"),
@@ -155,6 +158,7 @@ def add_flags(frame: pd.DataFrame, projects: dict[int, Project], settings: Setti
     mark(frame["silence_fraction"] > settings.mostly_silent_fraction, "mostly_silent")
     mark(frame["loudness_dbfs"] < settings.quiet_loudness_dbfs, "quiet")
     mark(frame["faithfulness"] < 1.0 - settings.faithfulness_threshold, "unfaithful")
+    mark(frame["count_mismatch"].astype("boolean"), "count_mismatch")
     for metric in Z_METRICS:
         mark(frame[f"z_{metric}"] >= OUTLIER_Z, f"outlier_{metric}_high")
         mark(frame[f"z_{metric}"] <= -OUTLIER_Z, f"outlier_{metric}_low")

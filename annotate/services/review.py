@@ -33,6 +33,7 @@ from db.models import (
 from db.queue import fresh_budget
 from db.settings import get_settings
 from transcribe.clean.faithfulness import check
+from transcribe.stages.pointing import align_recording
 
 CAPTION_STATES = tuple(CaptionStatus)
 # A caption still being worked on by a worker cannot be sent back again until it lands.
@@ -248,6 +249,7 @@ def caption_detail(session: Session, caption_id: int) -> dict[str, Any]:
             "source": public_source(image.source),
             "project_id": image.project_id,
             "project": project.name if project else None,
+            "mode": str(project.mode) if project else "describe",  # narrate/point: the page draws points
         },
         "recording": None,
         "transcript": None,
@@ -331,6 +333,8 @@ def _send_back(session: Session, caption: Caption, to: RecordingStatus) -> None:
         # keyed by its transcript: a copy under the new revision makes the cleaner write a new caption
         # (same transcript text) while the old transcript and caption stay as they were.
         session.add(_transcript_copy(latest, recording.revision))
+        session.flush()
+        align_recording(session, recording.id, get_settings())  # a transcript never lacks its alignment
     recording.status = to
     fresh_budget(recording)
     recording.last_error = None
@@ -373,9 +377,11 @@ def _edited_caption(
     existing = session.scalar(select(Caption).where(Caption.dedupe_key == key))
     if existing is not None:
         return existing
-    # Measured like any caption, so an edit that adds what nobody said is visible in QC and exports.
+    # Measured like any caption, so an edit that adds what nobody said is visible in QC and exports;
+    # except a translation, whose words cannot be compared with the transcript's (it keeps its flag).
+    translated = [flag for flag in parent.flags or [] if str(flag).startswith("translated:")]
     sources = _source_transcripts(session, parent)
-    report = check(text, sources, threshold) if sources else None
+    report = check(text, sources, threshold) if sources and not translated else None
     child = Caption(
         image_id=parent.image_id,
         recording_id=parent.recording_id,
@@ -390,7 +396,7 @@ def _edited_caption(
         word_count=len(text.split()),
         faithfulness=report.score if report else None,
         unsupported_words=report.unsupported_words if report else [],
-        flags=list(report.flags) if report else [],
+        flags=list(report.flags) + translated if report else translated,
         flagged=report.flagged if report else False,
         status=CaptionStatus.approved,
         created_by=reviewer.id,

@@ -46,18 +46,26 @@ class Cleaner(Protocol):
     prompt_version: str
     merge_prompt_version: str  # "" when the cleaner cannot merge
     can_merge: bool  # whether merge_many writes one caption from several transcripts
+    can_translate: bool  # whether it writes a caption in another language than the one spoken
 
     def clean(self, transcript: str) -> CleanResult: ...
 
     def clean_many(
-        self, transcripts: Sequence[str], languages: Sequence[str | None] | None = None
+        self,
+        transcripts: Sequence[str],
+        languages: Sequence[str | None] | None = None,
+        caption_languages: Sequence[str | None] | None = None,
     ) -> list[CleanResult | Exception]:
-        """One result per transcript; `languages` (a code or None each) picks filler tables and the
-        language the caption is written in (English where none is given)."""
+        """One result per transcript; `languages` (a code or None each, the language spoken) picks
+        filler tables; the caption is written in its `caption_languages` entry where one is given and
+        the cleaner can translate, else in the language spoken (English where none is given)."""
         ...
 
     def merge_many(
-        self, groups: Sequence[Sequence[str]], languages: Sequence[str | None] | None = None
+        self,
+        groups: Sequence[Sequence[str]],
+        languages: Sequence[str | None] | None = None,
+        caption_languages: Sequence[str | None] | None = None,
     ) -> list[CleanResult | Exception]: ...
 
     def close(self) -> None: ...

@@ -109,6 +109,7 @@ class _Spent:
 class LLMCleaner:
     name = "llm"
     can_merge = True
+    can_translate = True
 
     def __init__(self, settings: Settings, *, fallback: bool = True) -> None:
         self.settings = settings
@@ -131,25 +132,32 @@ class LLMCleaner:
         return result
 
     def clean_many(
-        self, transcripts: Sequence[str], languages: Sequence[str | None] | None = None
+        self,
+        transcripts: Sequence[str],
+        languages: Sequence[str | None] | None = None,
+        caption_languages: Sequence[str | None] | None = None,
     ) -> list[CleanResult | Exception]:
-        """Captions written in each transcript's language (English where none is given)."""
-        languages = languages if languages is not None else [None] * len(transcripts)
+        """Captions written in each one's caption language where given, else in the transcript's own
+        language (English where neither is given)."""
+        wanted = _caption_languages(len(transcripts), languages, caption_languages)
         jobs = [
             self.prompt.messages(transcript=text.strip(), **_language_slot(self.prompt, language))
-            for text, language in zip(transcripts, languages, strict=True)
+            for text, language in zip(transcripts, wanted, strict=True)
         ]
         return self._run(jobs, self.prompt)
 
     def merge_many(
-        self, groups: Sequence[Sequence[str]], languages: Sequence[str | None] | None = None
+        self,
+        groups: Sequence[Sequence[str]],
+        languages: Sequence[str | None] | None = None,
+        caption_languages: Sequence[str | None] | None = None,
     ) -> list[CleanResult | Exception]:
-        languages = languages if languages is not None else [None] * len(groups)
+        wanted = _caption_languages(len(groups), languages, caption_languages)
         jobs = [
             self.merge_prompt.messages(
                 transcripts=format_transcripts(group), **_language_slot(self.merge_prompt, language)
             )
-            for group, language in zip(groups, languages, strict=True)
+            for group, language in zip(groups, wanted, strict=True)
         ]
         return self._run(jobs, self.merge_prompt)
 
@@ -289,6 +297,15 @@ class LLMCleaner:
             spent.prompt_tokens,
             spent.completion_tokens,
         )
+
+
+def _caption_languages(
+    count: int, spoken: Sequence[str | None] | None, asked: Sequence[str | None] | None
+) -> list[str | None]:
+    """Per item, the language to write in: the one asked for, else the one spoken."""
+    spoken = spoken if spoken is not None else [None] * count
+    asked = asked if asked is not None else [None] * count
+    return [wanted or said for said, wanted in zip(spoken, asked, strict=True)]
 
 
 def _language_slot(prompt: PromptTemplate, language: str | None) -> dict[str, str]:

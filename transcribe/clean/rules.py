@@ -297,6 +297,7 @@ class RulesCleaner:
     prompt_version = RULES_VERSION
     merge_prompt_version = ""
     can_merge = False
+    can_translate = False  # it only deletes and re-cases words: a caption stays in the language spoken
 
     def clean(self, transcript: str, language: str | None = None) -> CleanResult:
         return CleanResult(
@@ -307,13 +308,20 @@ class RulesCleaner:
         )
 
     def clean_many(
-        self, transcripts: Sequence[str], languages: Sequence[str | None] | None = None
+        self,
+        transcripts: Sequence[str],
+        languages: Sequence[str | None] | None = None,
+        caption_languages: Sequence[str | None] | None = None,
     ) -> list[CleanResult | Exception]:
+        """`caption_languages` is ignored: the rules cleaner cannot translate (see can_translate)."""
         languages = languages if languages is not None else [None] * len(transcripts)
         return [self.clean(text, language) for text, language in zip(transcripts, languages, strict=True)]
 
     def merge_many(
-        self, groups: Sequence[Sequence[str]], languages: Sequence[str | None] | None = None
+        self,
+        groups: Sequence[Sequence[str]],
+        languages: Sequence[str | None] | None = None,
+        caption_languages: Sequence[str | None] | None = None,
     ) -> list[CleanResult | Exception]:
         raise NotImplementedError("the rules cleaner does not write merged captions; use the llm cleaner")
 

@@ -9,6 +9,8 @@ text in, text out, and transcribe/engines/ is audio in, text out.
 - clean.py: `CleanProcessor`, the "clean" stage (Transcript in, Caption row out)
 - merge.py: `MergeSweep`, the clean processor's idle-time sweep that writes merged captions per image
 - captions.py: Caption rows from cleaner results (provenance, faithfulness flags, dedupe keys)
+- pointing.py: `align_recording`, a narrate or point take's alignment (words to trace, points to
+  phrases, spoken counts) upserted with its `count_mismatch` flag; the transcribe stage calls it
 """
 
 from transcribe.stages.base import PermanentError, StageProcessor, Sweep, describe_error

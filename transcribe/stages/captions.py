@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from db.models import Caption, CaptionKind, CaptionStatus
 from transcribe.clean.base import Cleaner, CleanResult
 from transcribe.clean.faithfulness import check
+from transcribe.clean.languages import base_language
 
 DEDUPE_KEY_LENGTH = 300  # Caption.dedupe_key is String(300)
 
@@ -38,6 +39,16 @@ def merged_key(image_id: int, transcript_ids: Sequence[int], cleaner: Cleaner) -
     return _fit(f"merged:{image_id}:{ids}:{cleaner.name}:{cleaner.merge_prompt_version}", cleaner.model)
 
 
+def translation_flag(spoken: str | None, wanted: str | None, cleaner: Cleaner) -> str | None:
+    """When a project asks for captions in another language than the one spoken: "translated:ar->en"
+    (the cleaner wrote it in the language asked for) or "untranslated:ar->en" (it cannot translate,
+    so the caption keeps the words as spoken). None when no other language is asked for."""
+    if not wanted or base_language(wanted) == base_language(spoken):
+        return None
+    done = "translated" if cleaner.can_translate else "untranslated"
+    return f"{done}:{base_language(spoken)}->{base_language(wanted)}"
+
+
 def build_caption(
     result: CleanResult,
     *,
@@ -49,14 +60,27 @@ def build_caption(
     recording_id: int | None = None,
     transcript_id: int | None = None,
     language: str | None = None,
+    translation: str | None = None,
 ) -> Caption:
-    """A Caption row (not added to any session) with its faithfulness report filled in."""
-    report = check(result.text, list(transcripts), threshold, language=language)
-    flags = list(report.flags)
-    if report.missing_numbers:
-        flags.append("numbers_lost:" + ",".join(report.missing_numbers))
-    if "low_coverage" in report.flags:
-        flags.append(f"coverage:{report.coverage:.2f}")
+    """A Caption row (not added to any session) with its faithfulness report filled in.
+
+    `translation` is translation_flag's answer. A translated caption is flagged for a reviewer and
+    gets no faithfulness figure: the guard compares words, and words do not match across languages."""
+    flags: list[str] = []
+    faithfulness: float | None = None
+    unsupported: list[str] = []
+    flagged = False
+    if translation is None or not translation.startswith("translated:"):
+        report = check(result.text, list(transcripts), threshold, language=language)
+        flags += report.flags
+        if report.missing_numbers:
+            flags.append("numbers_lost:" + ",".join(report.missing_numbers))
+        if "low_coverage" in report.flags:
+            flags.append(f"coverage:{report.coverage:.2f}")
+        faithfulness, unsupported, flagged = report.score, report.unsupported_words, report.flagged
+    if translation is not None:
+        flags.append(translation)
+        flagged = True
     return Caption(
         image_id=image_id,
         recording_id=recording_id,
@@ -68,10 +92,10 @@ def build_caption(
         model=result.model,
         prompt_version=result.prompt_version,
         word_count=len(result.text.split()),
-        faithfulness=report.score,
-        unsupported_words=report.unsupported_words,
+        faithfulness=faithfulness,
+        unsupported_words=unsupported,
         flags=flags,
-        flagged=report.flagged,
+        flagged=flagged,
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,
         status=CaptionStatus.pending,

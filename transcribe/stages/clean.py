@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from db.models import Caption, CaptionKind, Recording, Transcript
+from db.models import Caption, CaptionKind, Project, Recording, Transcript
 from db.queue import STAGES, Stage
 from db.settings import Settings, get_settings
 from transcribe.clean import load_cleaner
 from transcribe.clean.base import Cleaner, CleanResult, PermanentCleanError
 from transcribe.stages.base import PermanentError, Sweep
-from transcribe.stages.captions import build_caption, single_key
+from transcribe.stages.captions import build_caption, single_key, translation_flag
 from transcribe.stages.merge import MergeSweep
 
 
@@ -29,6 +29,8 @@ from transcribe.stages.merge import MergeSweep
 class CleanInput:
     recording: Recording
     transcript: Transcript
+    spoken: str | None = None  # the transcript's language, else the project's
+    caption_language: str | None = None  # the project's, when it asks for captions in another language
 
 
 class CleanProcessor:
@@ -57,7 +59,8 @@ class CleanProcessor:
 
     def load(self, session: Session, recording_ids: list[int]) -> dict[int, CleanInput | Exception]:
         rows = session.execute(
-            select(Recording, Transcript)
+            select(Recording, Transcript, Project.language, Project.caption_language)
+            .join(Project, Project.id == Recording.project_id)
             .outerjoin(
                 Transcript,
                 and_(Transcript.recording_id == Recording.id, Transcript.revision == Recording.revision),
@@ -67,7 +70,7 @@ class CleanProcessor:
         inputs: dict[int, CleanInput | Exception] = {
             rid: PermanentError(f"recording {rid} does not exist") for rid in recording_ids
         }
-        for recording, transcript in rows:
+        for recording, transcript, project_language, caption_language in rows:
             if transcript is None:
                 inputs[recording.id] = PermanentError(
                     f"recording {recording.id} has no transcript for revision {recording.revision}"
@@ -76,7 +79,8 @@ class CleanProcessor:
                 # Detached plain objects: the cleaner runs outside any transaction.
                 session.expunge(recording)
                 session.expunge(transcript)
-                inputs[recording.id] = CleanInput(recording, transcript)
+                spoken = transcript.language or project_language
+                inputs[recording.id] = CleanInput(recording, transcript, spoken, caption_language)
         return inputs
 
     def process(self, inputs: Mapping[int, CleanInput]) -> dict[int, list[Caption] | Exception]:
@@ -89,7 +93,9 @@ class CleanProcessor:
             else:
                 todo.append(item)
         cleaned = self.cleaner.clean_many(
-            [item.transcript.text for item in todo], [item.transcript.language for item in todo]
+            [item.transcript.text for item in todo],
+            [item.transcript.language for item in todo],
+            [item.caption_language for item in todo],
         )
         for item, result in zip(todo, cleaned, strict=True):
             if isinstance(result, Exception):
@@ -110,6 +116,7 @@ class CleanProcessor:
             recording_id=item.recording.id,
             transcript_id=transcript.id,
             language=transcript.language,
+            translation=translation_flag(item.spoken, item.caption_language, self.cleaner),
         )
 
     def store(self, session: Session, recording_id: int, item: CleanInput, output: Sequence[Caption]) -> None:

@@ -51,7 +51,13 @@ def build_processors(
         blobs = open_blobstore(settings.blob_location)
         processors.append(
             TranscribeProcessor(
-                loaded, blobs, settings.language, thresholds, escalation, settings.check_language
+                loaded,
+                blobs,
+                settings.language,
+                thresholds,
+                escalation,
+                settings.check_language,
+                settings=settings,
             )
         )
     if "clean" in stages:

@@ -27,7 +27,7 @@ from db.models import (
 )
 from db.settings import Settings
 from transcribe.clean.base import Cleaner
-from transcribe.stages.captions import build_caption, merged_key
+from transcribe.stages.captions import build_caption, merged_key, translation_flag
 
 log = logging.getLogger("voicecap.clean")
 
@@ -47,7 +47,8 @@ class _MergeGroup:
     transcript_ids: list[int]
     texts: list[str]
     key: str
-    language: str | None  # the caption's language: the transcripts' own when they agree, else the project's
+    language: str | None  # the language spoken: the transcripts' own when they agree, else the project's
+    caption_language: str | None  # the project's, when it asks for captions in another language
 
 
 class MergeSweep:
@@ -88,7 +89,11 @@ def merge_images(
     if not groups:
         return report
     texts = [group.texts for group in groups]
-    results = cleaner.merge_many(texts, languages=[group.language for group in groups])
+    results = cleaner.merge_many(
+        texts,
+        languages=[group.language for group in groups],
+        caption_languages=[group.caption_language for group in groups],
+    )
     for group, result in zip(groups, results, strict=True):
         if isinstance(result, Exception):
             report.failed[group.image_id] = str(result)
@@ -103,6 +108,8 @@ def merge_images(
             threshold=settings.faithfulness_threshold,
             kind=CaptionKind.merged,
             dedupe_key=group.key,
+            language=group.language,
+            translation=translation_flag(group.language, group.caption_language, cleaner),
         )
         try:
             with factory() as session, session.begin():
@@ -168,7 +175,9 @@ def _newest_caption(*conditions: ColumnElement[bool]) -> ScalarSelect[datetime]:
 def _group(session: Session, cleaner: Cleaner, image_id: int) -> _MergeGroup | None:
     """The image's non-empty transcripts of its current revisions, unless fewer than two or merged."""
     rows = session.execute(
-        select(Transcript.id, Transcript.text, Transcript.language, Project.language)
+        select(
+            Transcript.id, Transcript.text, Transcript.language, Project.language, Project.caption_language
+        )
         .join(Recording, Recording.id == Transcript.recording_id)
         .join(Project, Project.id == Recording.project_id)
         .where(
@@ -187,4 +196,4 @@ def _group(session: Session, cleaner: Cleaner, image_id: int) -> _MergeGroup | N
         return None
     spoken = {row[2] for row in kept}
     language = spoken.pop() if len(spoken) == 1 else kept[0][3]
-    return _MergeGroup(image_id, ids, [row.text for row in kept], key, language)
+    return _MergeGroup(image_id, ids, [row.text for row in kept], key, language, kept[0][4])

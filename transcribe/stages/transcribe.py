@@ -16,13 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.blobstore import Blobs
-from db.models import Project, Recording, Transcript
+from db.models import Project, ProjectMode, Recording, Transcript
 from db.queue import STAGES, Stage
+from db.settings import Settings, get_settings
 from transcribe import language_policy
 from transcribe.audio import AudioDecodeError, decode_audio
 from transcribe.cascade import review
 from transcribe.engines import TranscriptionEngine, TranscriptResult
 from transcribe.stages.base import PermanentError, Sweep
+from transcribe.stages.pointing import align_recording
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class TranscribeInput:
     language: str | None
     duration_seconds: float
     project_language: str | None = None
+    pointing: bool = False  # a narrate or point take: its words are aligned with its trace and points
 
 
 @dataclass
@@ -68,6 +71,7 @@ class TranscribeProcessor:
         thresholds: language_policy.Thresholds | None = None,
         escalation: TranscriptionEngine | None = None,
         check_language: bool = True,
+        settings: Settings | None = None,
     ) -> None:
         self.engine = engine
         self.blobs = blobs
@@ -76,12 +80,13 @@ class TranscribeProcessor:
         self.thresholds = thresholds or language_policy.Thresholds()
         self.escalation = escalation  # the confidence cascade's stronger model, if any
         self.check_language = check_language  # detect the spoken language (one more encoder pass)
+        self.settings = settings or get_settings()  # the pointing link window
         # The worker claims only takes of these project languages (None: any); see language_policy.
         self.claim_languages = language_policy.claimable_languages(engine.model_name)
 
     def load(self, session: Session, recording_ids: list[int]) -> dict[int, TranscribeInput | Exception]:
         rows = session.execute(
-            select(Recording, Project.language)
+            select(Recording, Project.language, Project.mode)
             .join(Project, Project.id == Recording.project_id)
             .where(Recording.id.in_(recording_ids))
         ).all()
@@ -93,8 +98,9 @@ class TranscribeProcessor:
                 language=self.language or language or None,
                 duration_seconds=recording.duration_seconds,
                 project_language=language or None,
+                pointing=mode != ProjectMode.describe,
             )
-            for recording, language in rows
+            for recording, language, mode in rows
         }
         return {
             rid: found.get(rid, PermanentError(f"recording {rid} does not exist")) for rid in recording_ids
@@ -207,6 +213,9 @@ class TranscribeProcessor:
                 confidence=output.confidence,
             )
         )
+        if item.pointing:  # in this transaction, so a transcript is never stored without its alignment
+            session.flush()
+            align_recording(session, recording_id, self.settings)
 
     def already_stored(self, session: Session, recording_id: int, item: TranscribeInput) -> bool:
         return (

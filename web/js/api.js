@@ -1,6 +1,8 @@
 // The one way pages talk to the API: same-origin fetch, the CSRF header on state-changing requests,
 // JSON errors turned into ApiError {status, code, message}, and a trip to /login on 401.
 
+import { t } from "./i18n.js";
+
 const CSRF_COOKIE = "voicecap_csrf";
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 
@@ -54,7 +56,7 @@ export async function api(path, options = {}) {
     response = await fetch(path, init);
   } catch (error) {
     if (error.name === "AbortError") throw error;
-    throw new ApiError(0, "network_error", "The server cannot be reached. Check your connection.");
+    throw new ApiError(0, "network_error", t("error.network_error", "The server cannot be reached. Check your connection."));
   }
   if (response.ok) {
     if (response.status === 204) return null;
@@ -94,8 +96,15 @@ export function isLead(user) {
 
 // The small nav of pages a lead can reach; annotators have only the task page.
 export function navLinks(user, current) {
-  const links = [["/task", "Record"]];
-  if (isLead(user)) links.push(["/review", "Review"], ["/dashboard", "Dashboard"], ["/admin", "Admin"]);
+  // t(): the task page shows this nav in its interface language; lead pages load no catalog (English).
+  const links = [["/task", t("nav.record", "Record")]];
+  if (isLead(user)) {
+    links.push(
+      ["/review", t("nav.review", "Review")],
+      ["/dashboard", t("nav.dashboard", "Dashboard")],
+      ["/admin", t("nav.admin", "Admin")],
+    );
+  }
   return links.map(([href, label]) => {
     const a = document.createElement("a");
     a.href = href;

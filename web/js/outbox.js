@@ -3,8 +3,11 @@
 // network failure, a server restart or a page reload stores exactly one recording. Failures that may
 // pass (network, 5xx, 429) retry with exponential backoff that survives reloads; a refusal (the take
 // is too short, silent, ...) is kept with its message so the annotator can listen and re-record.
+// A take of a narrate or point project carries its pointing JSON (traces and points), stored here as
+// the exact string sent, so a retry, even after a reload, sends the identical pair.
 
 import { api, ApiError } from "./api.js";
+import { t } from "./i18n.js";
 
 const DB_NAME = "voicecap-outbox";
 const STORE = "takes";
@@ -28,8 +31,13 @@ function run(db, mode, work) {
     const tx = db.transaction(STORE, mode);
     const result = work(tx.objectStore(STORE));
     tx.oncomplete = () => resolve(result && "result" in result ? result.result : undefined);
-    tx.onerror = () => reject(tx.error);
-    tx.onabort = () => reject(tx.error || new Error("IndexedDB transaction aborted"));
+    // The annotator gets a sentence in the page's language; the browser's own error stays as the cause.
+    const failed = () =>
+      new Error(t("outbox.storage_failed", "This device could not keep the take: its browser storage refused it."), {
+        cause: tx.error,
+      });
+    tx.onerror = () => reject(failed());
+    tx.onabort = () => reject(failed());
   });
 }
 
@@ -45,6 +53,16 @@ export function newUuid() {
 export function backoffMs(attempts) {
   const base = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** Math.max(0, attempts - 1));
   return Math.round(base * (0.8 + Math.random() * 0.4)); // jitter: clients do not retry in lockstep
+}
+
+/** The request body of a take: its bytes as they are, or with pointing data a multipart form whose
+ * `pointing` part comes first (the server checks it before it reads any audio). */
+export function uploadBody(item) {
+  if (!item.pointing) return { body: item.data, headers: { "Content-Type": item.contentType } };
+  const form = new FormData();
+  form.append("pointing", new Blob([item.pointing], { type: "application/json" }), "pointing.json");
+  form.append("audio", new Blob([item.data], { type: item.contentType }), "take");
+  return { body: form }; // fetch sets multipart/form-data with its boundary
 }
 
 /**
@@ -66,7 +84,7 @@ export class Outbox extends EventTarget {
   }
 
   /** Keep a finished take; it is safe on this device from here on. */
-  async add({ assignmentId, imageId, blob, contentType, seconds, peak }) {
+  async add({ assignmentId, imageId, blob, contentType, seconds, peak, pointing = null }) {
     const item = {
       uuid: newUuid(),
       assignmentId,
@@ -76,6 +94,7 @@ export class Outbox extends EventTarget {
       contentType,
       seconds,
       peak,
+      pointing, // a JSON string, or null (describe projects)
       createdAt: Date.now(),
       attempts: 0,
       nextAttemptAt: 0,
@@ -162,11 +181,7 @@ export class Outbox extends EventTarget {
   async _attempt(item) {
     const params = new URLSearchParams({ assignment_id: item.assignmentId, client_seconds: item.seconds.toFixed(2) });
     try {
-      const recording = await api(`/api/recordings/${item.uuid}?${params}`, {
-        method: "PUT",
-        body: item.data,
-        headers: { "Content-Type": item.contentType },
-      });
+      const recording = await api(`/api/recordings/${item.uuid}?${params}`, { method: "PUT", ...uploadBody(item) });
       await this.remove(item.uuid);
       this.dispatchEvent(new CustomEvent("uploaded", { detail: { item, recording } }));
       return false;

@@ -3,6 +3,8 @@
 // tells a muted microphone apart from a quiet one; half a second is kept after Stop so the last word
 // is not cut; takes play back through the AudioContext (iOS cannot play its own blob URLs).
 
+import { t } from "./i18n.js";
+
 export const TAIL_MS = 500;
 // Common Voice refuses a take whose loudest spectrum bin never passed 8/255.
 export const QUIET_PEAK = 8;
@@ -37,19 +39,33 @@ function micError(error) {
     case "SecurityError":
       return new MicError(
         "mic_denied",
-        "Microphone access is blocked. Allow it for this site (the icon left of the address bar), then try again.",
+        t(
+          "mic.denied",
+          "Microphone access is blocked. Allow it for this site (the icon left of the address bar), then try again.",
+        ),
       );
     case "NotFoundError":
     case "OverconstrainedError":
-      return new MicError("mic_absent", "No microphone was found. Plug one in (or enable it), then try again.");
+      return new MicError(
+        "mic_absent",
+        t("mic.absent", "No microphone was found. Plug one in (or enable it), then try again."),
+      );
     case "NotReadableError":
     case "AbortError":
       return new MicError(
         "mic_busy",
-        "The microphone cannot be opened; another app may be using it. Close that app, then try again.",
+        t(
+          "mic.busy",
+          "The microphone cannot be opened; another app may be using it. Close that app, then try again.",
+        ),
       );
     default:
-      return new MicError("mic_error", `The microphone could not be opened: ${error && error.message ? error.message : error}`);
+      return new MicError(
+        "mic_error",
+        t("mic.error", "The microphone could not be opened: {message}", {
+          message: error && error.message ? error.message : String(error),
+        }),
+      );
   }
 }
 
@@ -63,6 +79,7 @@ export class Recorder extends EventTarget {
     this.mimeType = null;
     this.recording = false;
     this.startedAt = 0;
+    this.stoppedAt = null;
     this.takePeak = 0; // loudest spectrum bin (0-255) seen during the current take
     this.takeLoudestDbfs = -Infinity; // loudest frame (RMS, dBFS) of the current take
     this._timeData = null;
@@ -78,11 +95,17 @@ export class Recorder extends EventTarget {
   async open() {
     if (this.isOpen) return;
     if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      throw new MicError("mic_insecure", "Recording needs a secure page: open this site over https (or on localhost).");
+      throw new MicError(
+        "mic_insecure",
+        t("mic.insecure", "Recording needs a secure page: open this site over https (or on localhost)."),
+      );
     }
     this.mimeType = pickMimeType();
     if (this.mimeType === null) {
-      throw new MicError("mic_unsupported", "This browser cannot record audio. Use a current Chrome, Firefox, Edge or Safari.");
+      throw new MicError(
+        "mic_unsupported",
+        t("mic.unsupported", "This browser cannot record audio. Use a current Chrome, Firefox, Edge or Safari."),
+      );
     }
     try {
       this.stream = await navigator.mediaDevices.getUserMedia({
@@ -112,7 +135,11 @@ export class Recorder extends EventTarget {
     this._freqData = new Uint8Array(this.analyser.frequencyBinCount);
     for (const track of this.stream.getAudioTracks()) {
       track.addEventListener("ended", () =>
-        this.dispatchEvent(new CustomEvent("error", { detail: new MicError("mic_lost", "The microphone was disconnected.") })),
+        this.dispatchEvent(
+          new CustomEvent("error", {
+            detail: new MicError("mic_lost", t("mic.lost", "The microphone was disconnected.")),
+          }),
+        ),
       );
     }
     this._startMeter();
@@ -148,7 +175,7 @@ export class Recorder extends EventTarget {
   }
 
   start() {
-    if (!this.isOpen) throw new MicError("mic_closed", "Open the microphone first.");
+    if (!this.isOpen) throw new MicError("mic_closed", t("mic.closed", "Open the microphone first."));
     const options = this.mimeType ? { mimeType: this.mimeType, audioBitsPerSecond: 64000 } : {};
     this.mediaRecorder = new MediaRecorder(this.destination.stream, options);
     this._chunks = [];
@@ -158,8 +185,21 @@ export class Recorder extends EventTarget {
     this.takePeak = 0;
     this.takeLoudestDbfs = -Infinity;
     this.mediaRecorder.start(1000);
+    // The take's audio clock starts here. start() attaches the recorder to the track synchronously,
+    // so the first sample it records is the next audio buffer delivered; MediaRecorder gives no
+    // timestamp of its own. Measured in Chromium: the decoded take lasts (stop() - this moment) to
+    // within one 20 ms Opus frame, while the `start` event comes ~50 ms later, so this moment (not
+    // the event) is the first recorded sample. Pointer events carry timeStamps on the same
+    // performance.now() timeline, so audioSeconds() puts them on the audio's clock.
     this.startedAt = performance.now();
+    this.stoppedAt = null;
     this.recording = true;
+  }
+
+  /** A performance.now() timestamp (an event's timeStamp) as seconds into the take; null when not recording. */
+  audioSeconds(timeStamp = performance.now()) {
+    if (!this.recording || (this.stoppedAt !== null && timeStamp > this.stoppedAt)) return null;
+    return (timeStamp - this.startedAt) / 1000;
   }
 
   /** Stop after the tail; resolves {blob, type, seconds, peak}. */
@@ -168,10 +208,13 @@ export class Recorder extends EventTarget {
     const recorder = this.mediaRecorder;
     if (tail) await new Promise((resolve) => setTimeout(resolve, TAIL_MS));
     const stopped = new Promise((resolve) => recorder.addEventListener("stop", resolve, { once: true }));
+    // The take's last sample: the `stop` event can come 100 ms later on a busy machine, and nothing
+    // after this moment is in the audio (see start()).
+    this.stoppedAt = performance.now();
     recorder.stop();
     await stopped;
     this.recording = false;
-    const seconds = (performance.now() - this.startedAt) / 1000;
+    const seconds = (this.stoppedAt - this.startedAt) / 1000;
     const type = recorder.mimeType || this.mimeType || "audio/webm";
     const blob = new Blob(this._chunks, { type });
     this._chunks = [];

@@ -2,6 +2,7 @@
 // are spoken, the transcript, the caption with its diff, and the decision keys.
 import { alignWords, diffSummary, renderDiff, tokens, wordDiff } from "./diff.js";
 import { api, el, errorText, fillSelect, fmt, renderTopbar, requireLead, toast } from "./lead.js";
+import { hidePointing, setUpPointing, showPointing, syncPointing } from "./pointing_review.js";
 
 const $ = (id) => document.getElementById(id);
 const FILTERS = ["project", "annotator", "flag", "qc", "sort", "state"];
@@ -139,6 +140,12 @@ function flagBadge(flag) {
   const name = typeof flag === "string" ? flag : flag.code || flag.name || JSON.stringify(flag);
   const mismatch = /^language_mismatch:([\w-]+)!=([\w-]+)$/.exec(name); // transcribe/language_policy.py
   if (mismatch) return el("span", { class: "badge flag" }, `spoke ${mismatch[1]} in a project set to ${mismatch[2]}`);
+  const translation = /^(un)?translated:([\w-]+)->([\w-]+)$/.exec(name); // transcribe/stages/captions.py
+  if (translation) {
+    const [, not, from, to] = translation;
+    const text = not ? `left in ${from}: ${to} was asked, the rules cleaner cannot translate` : `translated from ${from} to ${to}: check it`;
+    return el("span", { class: "badge flag" }, text);
+  }
   return el("span", { class: "badge flag" }, name.replaceAll("_", " "));
 }
 
@@ -153,6 +160,7 @@ async function select(index) {
     $("item-body").hidden = true;
     $("empty").hidden = false;
     stopAudio();
+    hidePointing();
     renderQueue();
     return;
   }
@@ -231,6 +239,7 @@ function renderDetail(detail) {
   const noTake = !recording;
   $("retranscribe").disabled ||= noTake;
   $("reclean").disabled ||= noTake;
+  showPointing(detail); // narrate and point takes: their points and trace over the image
 }
 
 function renderTranscript(transcript) {
@@ -402,6 +411,7 @@ function wordAt(t) {
 function lightWords() {
   const audio = $("audio");
   const index = wordAt(audio.currentTime);
+  syncPointing(audio.currentTime, index); // the pointer follows the same clock
   if (index !== state.lit) {
     const [from, to] = state.lit < index ? [state.lit + 1, index] : [index + 1, state.lit];
     for (let i = Math.max(from, 0); i <= to && i < state.words.length; i++) {
@@ -640,6 +650,7 @@ async function main() {
     });
   }
   setUpAudio();
+  setUpPointing({ wordNode: (index) => state.words[index]?.node ?? null });
   $("caption-text").addEventListener("input", updateDiff);
   $("approve").addEventListener("click", approve);
   $("reject").addEventListener("click", showReason);

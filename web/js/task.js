@@ -2,14 +2,16 @@
 // the take reaches the server exactly once, whatever happens to the network or the page.
 
 import { ApiError, get, logout, me, navLinks, post } from "./api.js";
+import { applyDirection, errorText, loadCatalog, t, timeOfDay, tn, translatePage } from "./i18n.js";
 import { Outbox } from "./outbox.js";
+import { Pointing } from "./pointing.js";
 import { MicError, QUIET_PEAK, QUIET_SPEECH_DBFS, Recorder, TAIL_MS, playTake } from "./recorder.js";
 
 const $ = (id) => document.getElementById(id);
 const RENEW_EVERY_MS = 5 * 60 * 1000;
 const SILENT_WARNING_AFTER_S = 3;
 const QUIET_WARNING_AFTER_S = 2.5;
-const QUIET_MESSAGE = "You sound quiet: speak up or move closer to the microphone.";
+const quietMessage = () => t("mic.quiet", "You sound quiet: speak up or move closer to the microphone.");
 
 const recorder = new Recorder();
 const outbox = new Outbox();
@@ -22,6 +24,8 @@ const page = {
   skipReasons: [],
   limits: null,
   waiting: { count: 0, retryAt: 0 }, // takes in the outbox not yet on the server
+  language: null, // the interface language applied (the task API names it)
+  user: null,
 };
 
 // ---------- small helpers ----------
@@ -64,9 +68,40 @@ function banner(text, kind = "info") {
   element.hidden = false;
 }
 
+// What an API refusal of a take means, in the page's language, with what the page knows about it.
+function refusal(error, seconds) {
+  const project = page.task ? page.task.project : null;
+  const mb = page.limits ? (page.limits.max_upload_bytes / 1024 / 1024).toFixed(0) : "?";
+  return errorText(error, {
+    seconds: seconds === undefined ? "?" : seconds.toFixed(1),
+    min: project ? clock(project.min_seconds) : "?",
+    max: project ? clock(project.max_seconds) : "?",
+    mb,
+  });
+}
+
+// The page's strings in the project's interface language, and its direction, before it is shown.
+async function useLanguage(code, direction) {
+  if (page.language === code) return;
+  await loadCatalog(code);
+  applyDirection(code, direction);
+  translatePage();
+  if (page.user) $("nav").replaceChildren(...navLinks(page.user, "/task"));
+  page.language = code;
+  if (page.task) render(); // strings the state drew (Record, Submit, the timer hint)
+}
+
+function reveal() {
+  document.documentElement.dataset.i18n = "ready";
+}
+
 function renderToday(today) {
   if (!today) return;
-  $("today").textContent = `Today: ${today.recordings} described · ${today.skipped} skipped · ${clock(today.seconds)}`;
+  $("today").textContent = t("today.summary", "Today: {recordings} described · {skipped} skipped · {time}", {
+    recordings: today.recordings,
+    skipped: today.skipped,
+    time: clock(today.seconds),
+  });
   $("today").dataset.recordings = today.recordings;
 }
 
@@ -81,21 +116,24 @@ async function loadNext() {
   try {
     answer = await post("/api/tasks/next", { since: startOfToday() });
   } catch (error) {
+    reveal();
     if (error instanceof ApiError && error.retryable) {
-      banner(`${error.message} Trying again…`, "warn");
+      banner(t("banner.trying_again", "{message} Trying again…", { message: errorText(error) }), "warn");
       setTimeout(loadNext, 3000);
       return;
     }
-    banner(error.message, "error");
+    banner(errorText(error), "error");
     return;
   }
+  await useLanguage(answer.interface_language || "en", answer.direction);
+  reveal();
   banner("");
   page.limits = answer.limits;
   page.skipReasons = answer.skip_reasons;
   renderToday(answer.today);
   if (!answer.task) {
     page.task = null;
-    $("done-message").textContent = answer.message;
+    $("done-message").textContent = t("done.message", answer.message);
     setState("done");
     return;
   }
@@ -112,12 +150,13 @@ function showTask(task) {
   questions.replaceChildren(
     ...project.questions.map((q) => {
       const li = document.createElement("li");
+      li.dir = "auto"; // a lead's question may be in another script than the page
       li.textContent = q;
       return li;
     }),
   );
   $("max-time").textContent = clock(project.max_seconds);
-  $("progress-min").style.left = `${(100 * project.min_seconds) / project.max_seconds}%`;
+  $("progress-min").style.insetInlineStart = `${(100 * project.min_seconds) / project.max_seconds}%`;
   const img = $("image");
   $("image-error").hidden = true;
   img.dataset.imageId = image.id;
@@ -125,6 +164,7 @@ function showTask(task) {
   img.onerror = () => ($("image-error").hidden = false);
   img.src = image.url;
   renderSkipReasons();
+  pointing.configure({ ...task, limits: page.limits });
   setState("idle");
 }
 
@@ -141,8 +181,9 @@ async function restoreTakeFromOutbox() {
     uuid: item.uuid,
     rejected: item.state === "rejected" ? item.error : null,
   };
+  pointing.restore(item.pointing);
   if (item.state === "rejected") {
-    showMessage($("take-message"), `${item.error.message}`);
+    showMessage($("take-message"), refusal(item.error, item.seconds));
     setState("take");
   } else {
     setState("uploading");
@@ -160,7 +201,7 @@ async function startRecording() {
     await recorder.open();
   } catch (error) {
     showMessage($("mic-message"), error instanceof MicError ? error.message : String(error));
-    $("mic-state").textContent = "unavailable";
+    $("mic-state").textContent = t("mic.state.unavailable", "unavailable");
     return;
   }
   await discardTake();
@@ -175,19 +216,35 @@ async function stopRecording({ auto = false } = {}) {
   const take = await recorder.stop({ tail: !auto });
   recorder.close(); // the microphone is released between takes; Record opens it again
   page.take = { ...take, uuid: null, rejected: null };
+  pointing.endTake(take.seconds);
   const { min_seconds: min } = page.task.project;
   if (take.peak < QUIET_PEAK) {
     showMessage(
       $("take-message"),
-      "We could not hear anything in this take. Check that your microphone is not muted, then re-record.",
+      t(
+        "take.silent",
+        "We could not hear anything in this take. Check that your microphone is not muted, then re-record.",
+      ),
     );
   } else if (page.limits && take.blob.size > page.limits.max_upload_bytes) {
     const mb = (page.limits.max_upload_bytes / 1024 / 1024).toFixed(0);
-    showMessage($("take-message"), `This take is larger than the ${mb} MB limit. Please record a shorter description.`);
+    showMessage(
+      $("take-message"),
+      t("take.too_large", "This take is larger than the {mb} MB limit. Please record a shorter description.", { mb }),
+    );
   } else if (take.seconds < min) {
-    showMessage($("take-message"), `This take is ${take.seconds.toFixed(1)} s; please speak for at least ${clock(min)}. Re-record to try again.`, "warn");
+    const text = t(
+      "take.too_short",
+      "This take is {seconds} s; please speak for at least {min}. Re-record to try again.",
+      { seconds: take.seconds.toFixed(1), min: clock(min) },
+    );
+    showMessage($("take-message"), text, "warn");
   } else if (auto) {
-    showMessage($("take-message"), "You reached the maximum length, so recording stopped. Listen back, then submit.", "info");
+    const text = t(
+      "take.max_reached",
+      "You reached the maximum length, so recording stopped. Listen back, then submit.",
+    );
+    showMessage($("take-message"), text, "info");
   } else {
     showMessage($("take-message"), "");
   }
@@ -213,9 +270,9 @@ function renderMicWarning(elapsed) {
   const message = $("mic-message");
   const heard = recorder.takePeak >= QUIET_PEAK;
   if (elapsed >= SILENT_WARNING_AFTER_S && !heard) {
-    showMessage(message, "We can't hear you. Is your microphone muted or turned down?", "warn");
+    showMessage(message, t("mic.cannot_hear", "We can't hear you. Is your microphone muted or turned down?"), "warn");
   } else if (elapsed >= QUIET_WARNING_AFTER_S && heard && recorder.takeLoudestDbfs < QUIET_SPEECH_DBFS) {
-    if (message.textContent !== QUIET_MESSAGE) showMessage(message, QUIET_MESSAGE, "warn");
+    if (message.textContent !== quietMessage()) showMessage(message, quietMessage(), "warn");
   } else if (!message.hidden && heard && recorder.takeLoudestDbfs >= QUIET_SPEECH_DBFS) {
     showMessage(message, "");
   }
@@ -228,14 +285,22 @@ function renderTimer(seconds) {
   fill.style.width = `${Math.min(100, (100 * seconds) / max)}%`;
   fill.dataset.zone = seconds < min ? "short" : seconds > max * 0.9 ? "late" : "ok";
   $("timer-hint").textContent =
-    seconds < min ? `Speak for at least ${clock(min)}.` : seconds > max * 0.9 ? "Nearly at the maximum." : "Good length. Stop when you are done.";
+    seconds < min
+      ? t("timer.at_least", "Speak for at least {min}.", { min: clock(min) })
+      : seconds > max * 0.9
+        ? t("timer.nearly_max", "Nearly at the maximum.")
+        : t("timer.good", "Good length. Stop when you are done.");
 }
 
 recorder.addEventListener("level", (event) => {
   const { level } = event.detail;
   $("meter-fill").style.width = `${Math.round(level * 100)}%`;
   $("meter-fill").dataset.level = level.toFixed(3);
-  $("mic-state").textContent = !recorder.isOpen ? "off" : page.state === "recording" ? "recording" : "on";
+  $("mic-state").textContent = !recorder.isOpen
+    ? t("mic.state.off", "off")
+    : page.state === "recording"
+      ? t("mic.state.recording", "recording")
+      : t("mic.state.on", "on");
 });
 recorder.addEventListener("error", (event) => {
   showMessage($("mic-message"), event.detail.message);
@@ -247,6 +312,7 @@ async function discardTake() {
   stopPlayback();
   if (page.take && page.take.uuid && page.take.rejected) await outbox.remove(page.take.uuid);
   page.take = null;
+  pointing.reset(); // a re-recorded take starts clean: no trace, no points
   showMessage($("take-message"), "");
 }
 
@@ -262,13 +328,13 @@ async function togglePlayback() {
     const player = await playTake(recorder.audioContext(), page.take.blob);
     page.player = player;
     document.body.dataset.playing = "true";
-    $("play").textContent = "■ Stop";
+    $("play").textContent = t("take.stop", "■ Stop");
     player.ended.then(() => {
       if (page.player === player) stopPlayback();
       document.body.dataset.played = "true";
     });
   } catch (error) {
-    showMessage($("take-message"), `This take cannot be played back: ${error.message}`);
+    showMessage($("take-message"), t("take.cannot_play", "This take cannot be played back: {message}", { message: error.message }));
   }
 }
 
@@ -276,7 +342,7 @@ function stopPlayback() {
   if (page.player) page.player.stop();
   page.player = null;
   delete document.body.dataset.playing;
-  $("play").textContent = "▶ Play";
+  $("play").textContent = t("take.play", "▶ Play");
 }
 
 // ---------- submit and skip ----------
@@ -289,7 +355,8 @@ function canSubmit() {
     !take.rejected &&
     take.peak >= QUIET_PEAK &&
     take.seconds >= page.task.project.min_seconds &&
-    (!page.limits || take.blob.size <= page.limits.max_upload_bytes)
+    (!page.limits || take.blob.size <= page.limits.max_upload_bytes) &&
+    pointing.ready()
   );
 }
 
@@ -298,14 +365,22 @@ async function submit() {
   stopPlayback();
   setState("uploading");
   const take = page.take;
-  const item = await outbox.add({
+  let item;
+  try {
+    item = await outbox.add({
     assignmentId: page.task.assignment_id,
     imageId: page.task.image.id,
     blob: take.blob,
     contentType: take.type,
-    seconds: take.seconds,
-    peak: take.peak,
-  });
+      seconds: take.seconds,
+      peak: take.peak,
+      pointing: pointing.payload(take.seconds),
+    });
+  } catch (error) {
+    showMessage($("take-message"), errorText(error));
+    setState("take");
+    return;
+  }
   take.uuid = item.uuid;
   outbox.kick(true);
 }
@@ -323,9 +398,14 @@ outbox.addEventListener("uploaded", (event) => {
 
 // A line that stays until the next save: what was saved last, and when.
 function renderSaved(recording) {
-  const time = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  const quiet = (recording.qc_flags || []).includes("quiet") ? " It was quiet: next time, move closer to the microphone." : "";
-  $("saved").textContent = `✓ Saved: ${recording.duration_seconds.toFixed(0)} s description at ${time}.${quiet}`;
+  const line = t("saved.line", "✓ Saved: {seconds} s description at {time}.", {
+    seconds: recording.duration_seconds.toFixed(0),
+    time: timeOfDay(new Date()),
+  });
+  const quiet = (recording.qc_flags || []).includes("quiet")
+    ? ` ${t("saved.quiet", "It was quiet: next time, move closer to the microphone.")}`
+    : "";
+  $("saved").textContent = `${line}${quiet}`;
   $("saved").hidden = false;
 }
 
@@ -336,8 +416,21 @@ function renderOutboxState() {
   element.hidden = count === 0;
   if (!count) return;
   const seconds = Math.ceil((retryAt - Date.now()) / 1000);
-  const when = seconds > 0 ? ` in ${seconds} s` : "";
-  element.textContent = `${count} take${count > 1 ? "s" : ""} waiting, will retry${when}. They are safe on this device.`;
+  element.textContent =
+    seconds > 0
+      ? tn(
+          "outbox.waiting_in",
+          count,
+          {
+            one: "{count} take waiting, will retry in {seconds} s. They are safe on this device.",
+            other: "{count} takes waiting, will retry in {seconds} s. They are safe on this device.",
+          },
+          { seconds },
+        )
+      : tn("outbox.waiting_now", count, {
+          one: "{count} take waiting, will retry. They are safe on this device.",
+          other: "{count} takes waiting, will retry. They are safe on this device.",
+        });
 }
 setInterval(() => page.waiting.count && renderOutboxState(), 1000);
 
@@ -346,18 +439,29 @@ outbox.addEventListener("retry", (event) => {
   page.waiting.retryAt = Date.now() + delayMs;
   renderOutboxState();
   const mine = page.take && page.take.uuid === item.uuid;
-  const what = mine ? "Your take is saved on this device" : "An earlier take is saved on this device";
-  banner(`${what}. The server cannot be reached; trying again in ${Math.ceil(delayMs / 1000)} s (attempt ${item.attempts + 1}).`, "warn");
+  const vars = { seconds: Math.ceil(delayMs / 1000), attempt: item.attempts + 1 };
+  const text = mine
+    ? t(
+        "banner.retry_mine",
+        "Your take is saved on this device. The server cannot be reached; trying again in {seconds} s (attempt {attempt}).",
+        vars,
+      )
+    : t(
+        "banner.retry_earlier",
+        "An earlier take is saved on this device. The server cannot be reached; trying again in {seconds} s (attempt {attempt}).",
+        vars,
+      );
+  banner(text, "warn");
 });
 
 outbox.addEventListener("rejected", (event) => {
   const { item, error } = event.detail;
   if (page.take && page.take.uuid === item.uuid) {
     page.take.rejected = item.error;
-    showMessage($("take-message"), error.message);
+    showMessage($("take-message"), refusal(error, item.seconds));
     setState("take");
   } else {
-    banner(`An earlier take was refused: ${error.message}`, "error");
+    banner(t("banner.earlier_refused", "An earlier take was refused: {message}", { message: refusal(error, item.seconds) }), "error");
   }
 });
 
@@ -368,7 +472,11 @@ outbox.addEventListener("changed", (event) => {
   page.waiting.count = event.detail.pending.filter((item) => item.attempts > 0).length;
   renderOutboxState();
   if (others.length && page.state !== "uploading") {
-    banner(`${others.length} earlier take${others.length > 1 ? "s are" : " is"} waiting to upload; this page keeps trying.`, "warn");
+    const text = tn("banner.earlier_waiting", others.length, {
+      one: "{count} earlier take is waiting to upload; this page keeps trying.",
+      other: "{count} earlier takes are waiting to upload; this page keeps trying.",
+    });
+    banner(text, "warn");
   }
 });
 
@@ -392,7 +500,7 @@ function renderSkipReasons() {
       input.value = reason.code;
       input.checked = false; // no preselected reason: a default would bias the data
       input.addEventListener("change", () => showMessage($("skip-error"), ""));
-      label.append(input, ` ${reason.label}`);
+      label.append(input, ` ${t(`skip.reason.${reason.code}`, reason.label)}`);
       return label;
     }),
   );
@@ -403,15 +511,16 @@ $("skip-form").addEventListener("submit", async (event) => {
   if (!page.task || ["recording", "stopping", "uploading"].includes(page.state)) return;
   const reason = document.querySelector("input[name=skip-reason]:checked");
   if (!reason) {
-    showMessage($("skip-error"), "Choose a reason for skipping this image.");
+    showMessage($("skip-error"), t("skip.choose_reason", "Choose a reason for skipping this image."));
     return;
   }
   if (reason.value === "other" && !$("skip-note").value.trim()) {
-    showMessage($("skip-error"), "Please say briefly why you are skipping this image.");
+    showMessage($("skip-error"), t("skip.note_required", "Please say briefly why you are skipping this image."));
     $("skip-note").focus();
     return;
   }
-  if (page.take && !page.take.uuid && !window.confirm("Skip this image and throw away the take you recorded?")) return;
+  const confirmText = t("skip.confirm", "Skip this image and throw away the take you recorded?");
+  if (page.take && !page.take.uuid && !window.confirm(confirmText)) return;
   showMessage($("skip-error"), "");
   try {
     const today = await post(`/api/tasks/${page.task.assignment_id}/skip`, {
@@ -425,7 +534,7 @@ $("skip-form").addEventListener("submit", async (event) => {
     await discardTake();
     loadNext();
   } catch (error) {
-    showMessage($("skip-error"), error.message);
+    showMessage($("skip-error"), errorText(error));
   }
 });
 
@@ -439,20 +548,28 @@ function render() {
   record.disabled = !["idle", "take", "recording"].includes(state);
   record.classList.toggle("is-recording", state === "recording");
   record.setAttribute("aria-pressed", String(state === "recording"));
-  $("record-label").textContent = state === "recording" ? "Stop" : state === "stopping" ? "Saving…" : take ? "Record again" : "Record";
+  $("record-label").textContent =
+    state === "recording"
+      ? t("recorder.stop", "Stop")
+      : state === "stopping"
+        ? t("recorder.saving", "Saving…")
+        : take
+          ? t("recorder.record_again", "Record again")
+          : t("recorder.record", "Record");
   $("take").hidden = !take || state === "recording";
   $("play").disabled = !take || state === "uploading";
   $("rerecord").disabled = !take || state === "uploading";
   if (take) {
     const kb = Math.round(take.blob.size / 1024);
-    $("take-info").textContent = `${take.seconds.toFixed(1)} s · ${kb} KB`;
+    $("take-info").textContent = t("take.info", "{seconds} s · {kb} KB", { seconds: take.seconds.toFixed(1), kb });
     if (state !== "recording") renderTimer(take.seconds);
   } else if (page.task && state !== "recording") {
     renderTimer(0);
   }
   const submitButton = $("submit");
   submitButton.disabled = !canSubmit();
-  submitButton.firstChild.textContent = state === "uploading" ? "Uploading… " : "Submit ";
+  $("submit-label").textContent = state === "uploading" ? t("submit.uploading", "Uploading…") : t("submit.label", "Submit");
+  pointing.render(state);
 }
 
 // ---------- image zoom and pan ----------
@@ -465,10 +582,19 @@ const viewer = (() => {
   let x = 0;
   let y = 0;
   let drag = null;
+  // Pointing modes (web/js/pointing.js) decide which presses pan and turn off double-click zoom.
+  const options = { pan: () => true, dblclickZoom: true };
 
   function apply() {
     img.style.transform = `translate(${x}px, ${y}px) scale(${scale})`;
     $("zoom-level").textContent = `${Math.round(scale * 100)}%`;
+    viewport.dispatchEvent(new Event("viewchange")); // overlays follow zoom and pan
+  }
+
+  function panBy(dx, dy) {
+    x += dx;
+    y += dy;
+    apply();
   }
 
   function fit() {
@@ -504,6 +630,7 @@ const viewer = (() => {
     { passive: false },
   );
   viewport.addEventListener("pointerdown", (event) => {
+    if (!options.pan(event)) return;
     drag = { id: event.pointerId, sx: event.clientX, sy: event.clientY, x, y };
     viewport.setPointerCapture(event.pointerId);
     viewport.classList.add("dragging");
@@ -521,6 +648,7 @@ const viewer = (() => {
   viewport.addEventListener("pointerup", end);
   viewport.addEventListener("pointercancel", end);
   viewport.addEventListener("dblclick", (event) => {
+    if (!options.dblclickZoom) return;
     const rect = viewport.getBoundingClientRect();
     zoomAt(2, event.clientX - rect.left, event.clientY - rect.top);
   });
@@ -528,8 +656,17 @@ const viewer = (() => {
   $("zoom-in").addEventListener("click", () => zoomCentre(1.25));
   $("zoom-out").addEventListener("click", () => zoomCentre(0.8));
   $("zoom-fit").addEventListener("click", fit);
-  return { fit, zoomCentre };
+  return { fit, zoomCentre, zoomAt, panBy, options };
 })();
+
+const pointing = new Pointing({
+  viewport: $("viewport"),
+  img: $("image"),
+  viewer,
+  panel: $("pointing"),
+  clock: (timeStamp) => recorder.audioSeconds(timeStamp),
+  onChange: () => render(),
+});
 
 // ---------- keys and buttons ----------
 
@@ -544,14 +681,17 @@ document.addEventListener("keydown", (event) => {
     if (event.repeat) return;
     if (page.state === "recording") stopRecording();
     else if (page.state === "idle") startRecording();
-    else if (page.state === "take") showMessage($("mic-message"), "You have a take. Press R to re-record it, or Enter to submit.", "info");
+    else if (page.state === "take") {
+      showMessage($("mic-message"), t("mic.have_take", "You have a take. Press R to re-record it, or Enter to submit."), "info");
+    }
   } else if (event.key === "Enter") {
     if (event.target.closest && event.target.closest("#skip")) return;
     event.preventDefault();
     submit();
-  } else if (event.key === "p" || event.key === "P") {
+  } else if (event.code === "KeyP" || event.key === "p" || event.key === "P") {
+    // event.code: the key marked P whatever the layout (an Arabic layout's P key types "ح")
     togglePlayback();
-  } else if (event.key === "r" || event.key === "R") {
+  } else if (event.code === "KeyR" || event.key === "r" || event.key === "R") {
     if (page.take && page.state === "take") startRecording();
   } else if (event.key === "+" || event.key === "=") {
     viewer.zoomCentre(1.25);
@@ -593,11 +733,15 @@ setInterval(async () => {
 
 async function main() {
   const user = await me();
+  page.user = user;
   $("user-name").textContent = user.name;
   $("nav").replaceChildren(...navLinks(user, "/task"));
   $("nav").hidden = user.role === "annotator";
+  await loadNext(); // first: its answer names the interface language the outbox's messages are in
   outbox.start();
-  await loadNext();
 }
 
-main().catch((error) => banner(error.message || String(error), "error"));
+main().catch((error) => {
+  reveal();
+  banner(errorText(error), "error");
+});

@@ -24,7 +24,7 @@ from annotate.services import ingest
 from annotate.services import projects as project_service
 from annotate.services import users as user_service
 from annotate.services.permissions import check_may_manage
-from db.models import Role, User
+from db.models import ProjectMode, Role, User
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -41,6 +41,14 @@ class ProjectCreate(BaseModel):
     max_seconds: float = 120.0
     per_image: int = 1
     language: str = Field("en", max_length=16)
+    interface_language: str = Field(
+        "en", max_length=16, description="The annotator page's language: one of web/i18n/<code>.json."
+    )
+    caption_language: str | None = Field(
+        None, max_length=16, description="Write captions in this language; empty: the language spoken."
+    )
+    mode: ProjectMode = ProjectMode.describe
+    labels: list[str] | None = Field(None, description="point mode: what to point at.")
 
 
 class ProjectUpdate(BaseModel):
@@ -51,6 +59,12 @@ class ProjectUpdate(BaseModel):
     max_seconds: float | None = None
     per_image: int | None = None
     language: str | None = Field(None, max_length=16)
+    interface_language: str | None = Field(None, max_length=16)
+    caption_language: str | None = Field(
+        None, max_length=16, description='"" clears it: captions in the language spoken again.'
+    )
+    mode: ProjectMode | None = None
+    labels: list[str] | None = None
 
 
 class UserCreate(BaseModel):
@@ -84,6 +98,10 @@ def create_project(body: ProjectCreate, session: SessionDep, _: LeadUser) -> dic
         max_seconds=body.max_seconds,
         per_image=body.per_image,
         language=body.language,
+        interface_language=body.interface_language,
+        caption_language=body.caption_language,
+        mode=body.mode,
+        labels=body.labels,
     )
     if body.instructions and body.instructions.strip():
         spec.instructions = body.instructions.strip()

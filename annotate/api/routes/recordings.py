@@ -14,17 +14,28 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from annotate.api.deps import AnnotatorUser, BlobsDep, SessionDep, SettingsDep, SignerDep, current_user
+from annotate.api.deps import (
+    AnnotatorUser,
+    BlobsDep,
+    LeadUser,
+    SessionDep,
+    SettingsDep,
+    SignerDep,
+    current_user,
+)
 from annotate.api.media import send_blob
+from annotate.api.take_parts import ENVELOPE_BYTES, MULTIPART, TakeParts, boundary_of
 from annotate.errors import Conflict, NotFound, VoicecapError
 from annotate.security import SessionSigner
-from annotate.services import intake
+from annotate.services import intake, point_sets
+from annotate.services import pointing as pointing_rules
 from annotate.services.assignments import get_own_assignment, task_images
-from annotate.services.permissions import may_review
+from annotate.services.permissions import may_see_recording
 from db.models import Recording, User
+from db.settings import Settings
 
 router = APIRouter(prefix="/api/recordings", tags=["recordings"])
 
@@ -81,13 +92,45 @@ def _error_responses() -> dict[int | str, dict[str, Any]]:
     return {
         200: {"model": RecordingOut, "description": "This UUID was stored before; nothing new stored."},
         409: {"model": ErrorOut, "description": "The assignment was skipped or already submitted."},
-        413: {"model": ErrorOut, "description": "audio_too_large"},
+        413: {"model": ErrorOut, "description": "audio_too_large, pointing_too_large"},
         415: {"model": ErrorOut, "description": "unsupported_media_type"},
         422: {
             "model": ErrorOut,
             "description": "audio_empty, audio_undecodable, audio_too_short, audio_too_long, audio_silent, "
-            "audio_bad_sample_rate, audio_bad_channels, audio_bad_frame_size",
+            "audio_bad_sample_rate, audio_bad_channels, audio_bad_frame_size; with pointing data: "
+            "upload_malformed, pointing_malformed, pointing_out_of_image, pointing_time_outside_take, "
+            "pointing_not_monotonic, pointing_too_many_points, pointing_too_many_samples, "
+            "pointing_unknown_label, pointing_incomplete, pointing_not_expected, pointing_missing",
         },
+    }
+
+
+def _request_body() -> dict[str, Any]:
+    audio: dict[str, Any] = {t: {"schema": {"type": "string", "format": "binary"}} for t in AUDIO_TYPES}
+    multipart = {
+        "schema": {
+            "type": "object",
+            "required": ["pointing", "audio"],
+            "properties": {
+                "pointing": {
+                    "type": "object",
+                    "description": "First part: {version: 1, traces: [[[x, y, t], ...], ...], points: "
+                    "[{x, y, t, label}], absent_labels: [label]}; x and y in 0..1 of the image as "
+                    "displayed, t in seconds on the take's clock.",
+                },
+                "audio": {"type": "string", "format": "binary", "description": "Second part: the take."},
+            },
+        },
+        "encoding": {
+            "pointing": {"contentType": "application/json"},
+            "audio": {"contentType": ", ".join(AUDIO_TYPES)},
+        },
+    }
+    return {
+        "required": True,
+        "description": "The take's bytes, as recorded, with Content-Type naming the format; or, for "
+        "narrate and point projects, multipart/form-data with a `pointing` part then an `audio` part.",
+        "content": {**audio, MULTIPART: multipart},
     }
 
 
@@ -96,13 +139,7 @@ def _error_responses() -> dict[int | str, dict[str, Any]]:
     status_code=201,
     response_model=RecordingOut,
     responses=_error_responses(),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "description": "The take's bytes, as recorded; Content-Type names the format.",
-            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in AUDIO_TYPES},
-        }
-    },
+    openapi_extra={"requestBody": _request_body()},
 )
 async def upload_recording(
     client_uuid: uuid.UUID,
@@ -119,9 +156,13 @@ async def upload_recording(
     or a page reload) stores exactly one recording: a repeat answers 200 with the stored one.
 
     The body is streamed to disk; the size limit is checked as it arrives. A refused take answers a
-    JSON error with a stable `code` and a message for the annotator."""
+    JSON error with a stable `code` and a message for the annotator.
+
+    Narrate and point projects take multipart/form-data: a `pointing` JSON part, then the `audio`
+    part. The recording, its trace and its first point set are stored together or not at all."""
     key = str(client_uuid)
     content_type = request.headers.get("content-type", "")
+    multipart = intake.base_content_type(content_type) == MULTIPART
     body = request.stream()
     try:
         user, existing, target = await run_in_threadpool(
@@ -131,20 +172,31 @@ async def upload_recording(
             await _drain(body)
             response.status_code = 200
             return recording_out(existing, created=False)
-        intake.suffix_for(content_type)  # refuse a wrong type before reading the body
+        assignment, image, project = target
+        # Refuse what the headers already show before reading the body.
+        pointing_rules.check_expected(project.mode, multipart)
+        boundary = boundary_of(content_type) if multipart else b""
+        if not multipart:
+            intake.suffix_for(content_type)
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > intake.max_upload_bytes(settings):
+        if declared and declared.isdigit() and int(declared) > _max_body(settings, multipart):
             raise intake.IntakeRejected(
                 f"The recording is larger than the limit of {settings.max_upload_mb:g} MB.",
                 code="audio_too_large",
                 status=413,
             )
-        assignment, image, project = target
         meta: dict[str, Any] = {"user_agent": request.headers.get("user-agent", "")[:300]}
         if client_seconds is not None:
             meta["client_seconds"] = client_seconds
 
         def accept() -> tuple[Recording, bool]:
+            take_type, chunks, pointing = content_type, _sync_chunks(body), None
+            if multipart:
+                limits = pointing_rules.limits_from(settings)
+                parts = TakeParts(chunks, boundary, limits, _max_body(settings, multipart=True))
+                raw, take_type = parts.head()
+                pointing = pointing_rules.parse_pointing(raw, limits)
+                chunks = parts.audio()
             recording, created = intake.accept_recording(
                 session,
                 blobs,
@@ -153,10 +205,11 @@ async def upload_recording(
                 image=image,
                 user=user,
                 client_uuid=key,
-                content_type=content_type,
-                chunks=_sync_chunks(body),
+                content_type=take_type,
+                chunks=chunks,
                 assignment=assignment,
                 meta=meta,
+                pointing=pointing,
             )
             session.commit()
             return recording, created
@@ -167,6 +220,11 @@ async def upload_recording(
         raise
     response.status_code = 201 if created else 200
     return recording_out(recording, created)
+
+
+def _max_body(settings: Settings, multipart: bool) -> int:
+    audio = intake.max_upload_bytes(settings)
+    return audio + settings.pointing_max_kb * 1024 + ENVELOPE_BYTES if multipart else audio
 
 
 def _prepare(
@@ -218,7 +276,7 @@ async def _drain(body: AsyncIterator[bytes]) -> None:
 def get_recording(client_uuid: uuid.UUID, user: AnnotatorUser, session: SessionDep) -> RecordingOut:
     """A recording by its client UUID (annotators: their own only)."""
     recording = intake.find_recording(session, str(client_uuid))
-    if recording is None or not _may_see(user, recording):
+    if recording is None or not may_see_recording(user, recording):
         raise NotFound("No such recording.", code="recording_not_found")
     return recording_out(recording, created=False)
 
@@ -235,7 +293,7 @@ def recording_audio(
 ) -> Response:
     """The audio of a recording (annotators: their own only; leads: all)."""
     recording = session.get(Recording, recording_id)
-    if recording is None or not _may_see(user, recording):
+    if recording is None or not may_see_recording(user, recording):
         raise NotFound("No such recording.", code="recording_not_found")
     key = recording.original_key if kind == "original" else recording.wav_key
     media_type = recording.content_type if kind == "original" else "audio/wav"
@@ -244,5 +302,108 @@ def recording_audio(
     return send_blob(request, blobs, settings, key, media_type, headers=headers, missing=missing)
 
 
-def _may_see(user: User, recording: Recording) -> bool:
-    return may_review(user) or recording.user_id == user.id
+# --- pointing -----------------------------------------------------------------------------------------
+
+
+class PointOut(BaseModel):
+    x: float = Field(description="0..1 of the image's width, as displayed.")
+    y: float = Field(description="0..1 of the image's height, as displayed.")
+    t: float | None = Field(description="Seconds on the take's clock; null for a point added in review.")
+    label: str | None
+
+
+class PointSetOut(BaseModel):
+    version: int
+    points: list[PointOut]
+    absent_labels: list[str]
+    created_by: str | None = Field(description="The reviewer's name; null for the annotator's version 1.")
+    note: str
+    created_at: datetime
+
+
+class ImageSize(BaseModel):
+    id: int
+    width: int
+    height: int
+
+
+class TraceOut(BaseModel):
+    segments: list[list[list[float]]] = Field(description="Strokes of [x, y, t] samples.")
+    sample_count: int
+
+
+class WordOut(BaseModel):
+    start: float | None
+    end: float | None
+    word: str | None
+    probability: float | None
+
+
+class AlignmentOut(BaseModel):
+    transcript_id: int
+    point_set_id: int | None
+    words: list[Any]
+    links: list[Any]
+    counts: list[Any]
+    count_mismatch: bool
+
+
+class PointingOut(BaseModel):
+    recording_id: int
+    image: ImageSize
+    mode: str
+    labels: list[str]
+    duration_seconds: float
+    trace: TraceOut
+    point_sets: list[PointSetOut] = Field(description="Every version, oldest first.")
+    current_version: int | None
+    alignment: AlignmentOut | None = Field(description="Of the newest transcript; null before one.")
+    words: list[WordOut] = Field(description="The newest transcript's words; [] before one.")
+
+
+class PointsIn(BaseModel):
+    base_version: int = Field(ge=1, le=1_000_000, description="The version the correction started from.")
+    points: list[Any] = Field(description="[{x, y, t, label}]; t null for a point added in review.")
+    absent_labels: list[Any] = []
+    note: str = Field("", max_length=2000)
+
+
+@router.get(
+    "/{recording_id}/pointing",
+    response_model=PointingOut,
+    responses={404: {"model": ErrorOut, "description": "recording_not_found"}},
+)
+def recording_pointing(recording_id: int, user: AnnotatorUser, session: SessionDep) -> dict[str, Any]:
+    """A take's trace, every version of its points and its alignment (its annotator and reviewers)."""
+    return point_sets.pointing_view(session, user, recording_id)
+
+
+@router.post(
+    "/{recording_id}/points",
+    status_code=201,
+    response_model=PointingOut,
+    responses={
+        403: {"model": ErrorOut, "description": "wrong_role"},
+        404: {"model": ErrorOut, "description": "recording_not_found"},
+        409: {"model": ErrorOut, "description": "point_set_stale, pointing_not_expected"},
+        422: {
+            "model": ErrorOut,
+            "description": "pointing_malformed, pointing_out_of_image, pointing_time_outside_take, "
+            "pointing_too_many_points, pointing_unknown_label, pointing_incomplete",
+        },
+    },
+)
+def correct_points(
+    recording_id: int, body: PointsIn, user: LeadUser, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Store a reviewer's corrected points as the next version (the earlier ones stay). Refused with
+    409 `point_set_stale` when `base_version` is no longer the newest."""
+    correction = point_sets.Correction(
+        base_version=body.base_version,
+        points=body.points,
+        absent_labels=body.absent_labels,
+        note=body.note,
+    )
+    point_sets.correct_points(session, settings, user, recording_id, correction)
+    session.commit()
+    return point_sets.pointing_view(session, user, recording_id)

@@ -6,19 +6,23 @@ Every role may record.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from annotate.api.deps import CurrentUser, SessionDep, SettingsDep
-from annotate.services import assignments
+from annotate.services import assignments, interface_languages
 from annotate.services.intake import max_upload_bytes
+from annotate.services.pointing import effective_labels
 from annotate.services.projects import get_project
-from db.models import Assignment, Image, Project, User
+from db.models import Assignment, Image, Project, ProjectMode, User
 from db.settings import Settings
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+# The page shows its catalog's "done.message" instead, in the interface language.
+NO_IMAGES_LEFT = "There are no images left for you to describe. Thank you!"
 
 
 class ProjectBrief(BaseModel):
@@ -43,6 +47,14 @@ class Task(BaseModel):
     lease_until: datetime
     image: ImageBrief
     project: ProjectBrief
+    mode: ProjectMode = Field(
+        description="describe: speak; narrate: speak while the pointer is traced and clicks drop points; "
+        "point: point at every instance of each label (or mark it absent)."
+    )
+    labels: list[str] = Field(
+        description="What to point at in this image: its own labels from the ingest manifest, else the "
+        "project's. Point mode needs every one answered."
+    )
 
 
 class Today(BaseModel):
@@ -54,6 +66,10 @@ class Today(BaseModel):
 class Limits(BaseModel):
     max_upload_bytes: int
     duration_tolerance_seconds: float
+    pointing_max_points: int
+    pointing_max_trace_samples: int
+    pointing_max_bytes: int
+    pointing_time_tolerance_seconds: float
 
 
 class SkipReason(BaseModel):
@@ -64,6 +80,10 @@ class SkipReason(BaseModel):
 class NextTask(BaseModel):
     task: Task | None = Field(description="None when no image is left for you.")
     message: str = ""
+    interface_language: str = Field(
+        "en", description="The page's language (the task's project's; /static/i18n/<code>.json)."
+    )
+    direction: Literal["ltr", "rtl"] = Field("ltr", description="The interface language's writing direction.")
     today: Today
     limits: Limits
     skip_reasons: list[SkipReason]
@@ -124,6 +144,8 @@ def task_out(assignment: Assignment, image: Image, project: Project) -> Task:
             min_seconds=project.min_seconds,
             max_seconds=project.max_seconds,
         ),
+        mode=project.mode,
+        labels=effective_labels(image.labels, project.labels),
     )
 
 
@@ -133,19 +155,27 @@ def _next_task(session: Session, settings: Settings, user: User, body: NextReque
     task = None
     message = ""
     if assignment is None:
-        message = "There are no images left for you to describe. Thank you!"
+        message = NO_IMAGES_LEFT
+        language = interface_languages.for_annotator(session, user, project)
     else:
         image, task_project = assignments.task_images(session, assignment)
         task = task_out(assignment, image, task_project)
+        language = task_project.interface_language or interface_languages.DEFAULT
     today = _today(session, user, body.since)
     session.commit()
     return NextTask(
         task=task,
         message=message,
+        interface_language=language,
+        direction=interface_languages.direction(language),
         today=today,
         limits=Limits(
             max_upload_bytes=max_upload_bytes(settings),
             duration_tolerance_seconds=settings.duration_tolerance_seconds,
+            pointing_max_points=settings.pointing_max_points,
+            pointing_max_trace_samples=settings.pointing_max_trace_samples,
+            pointing_max_bytes=settings.pointing_max_kb * 1024,
+            pointing_time_tolerance_seconds=settings.pointing_time_tolerance_seconds,
         ),
         skip_reasons=[SkipReason(code=c, label=label) for c, label in assignments.SKIP_REASONS.items()],
     )
