@@ -404,7 +404,7 @@ def pull(
                 result.already += 1
                 continue
             # Points as each new annotation (or new version of one) has them; unchanged ones add nothing.
-            result.point_sets += pull_points(session, project, task, annotation, reviewer)
+            result.point_sets += pull_points(session, project, task, annotation, reviewer, result.skipped)
             _apply(session, project, task, annotation, reviewer, external_id, result)
     return result
 

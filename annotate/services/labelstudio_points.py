@@ -24,8 +24,11 @@ from xml.sax.saxutils import quoteattr
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from annotate.errors import VoicecapError
 from annotate.services.export import ImageRecord
+from annotate.services.point_sets import Correction, correct_points
 from db.models import Image, PointSet, Project, ProjectMode, Recording, User
+from db.settings import get_settings
 
 FROM_NAME = "points"
 UNLABELLED = "point"  # narrate mode's clicks have no label; Label Studio needs one to draw a keypoint
@@ -138,8 +141,10 @@ def pull_points(
     task: dict[str, Any],
     annotation: dict[str, Any],
     reviewer: User,
+    skipped: list[str],
 ) -> int:
-    """Store the annotation's keypoints as new point set versions where they changed; how many versions."""
+    """Store the annotation's keypoints as new point set versions where they changed (through the review
+    service's correct_points); how many versions. A correction it refuses is added to `skipped`."""
     if not points_on(project):
         return 0
     data = task.get("data") or {}
@@ -172,16 +177,13 @@ def pull_points(
             continue
         pointed = {p["label"] for p in points}
         absent = [label for label in (old.absent_labels if old is not None else []) if label not in pointed]
-        session.add(
-            PointSet(
-                recording_id=rid,
-                version=(old.version if old is not None else 0) + 1,
-                points=points,
-                absent_labels=absent,
-                created_by=reviewer.id,
-                note=NOTE,
-            )
-        )
+        # The review page's own correction: the same checks, a stale base refused, the take realigned.
+        base = old.version if old is not None else 0
+        try:
+            with session.begin_nested():
+                correct_points(session, get_settings(), reviewer, rid, Correction(base, points, absent, NOTE))
+        except VoicecapError as exc:
+            skipped.append(f"points of recording {rid}: {exc.message}")
+            continue
         versions += 1
-    session.flush()
     return versions
