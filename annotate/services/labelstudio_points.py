@@ -6,9 +6,10 @@ unlabelled clicks are the label `point`), and each task's prediction one `keypoi
 point of every take's current point set, x and y in percent of the image. A result's id names its take
 and index (`vc<recording id>p<index>`), which Label Studio keeps on the annotation's regions.
 
-Pull: an annotation's keypoints, grouped by take (a point added in the editor belongs to the task's
-first take with points, else its first take), become a new PointSet version, created_by the pulling
-lead with the note "label studio", when they differ from the current set; the same points create no
+Pull: a new annotation's keypoints, grouped by take (a point added in the editor belongs to the task's
+first take with points, else its first take), become a new PointSet version through the review page's
+`point_sets.correct_points` (its checks, and the take realigned), created_by the pulling lead with the
+note "label studio", when they differ from the current set; the same points create no
 version, so pulling twice changes nothing. A moved point keeps its time on the audio; an added one has
 none. A label answered "none in this image" stops being absent once it has a point.
 """
