@@ -5,7 +5,10 @@
 
 Rows are inserted in bulk (executemany on SQLite, COPY on PostgreSQL): each image has one recording by one
 of 50 annotators, a transcript of about 90 words in 3 segments with every word's timing (as the worker
-stores them), an approved caption of about 70 words, and every tenth an approval review. The export runs
+stores them), an approved caption of about 70 words, and every tenth an approval review. `--points`
+gives every take a point set (three labels with 1-4 points each, one label answered "none"), and
+`--trace-every N` every Nth take a trace of its whole audio at 20 Hz (60-90 s: 1,200-1,800 samples), whose
+word timings the export then reads too. The export runs
 as the real CLI in a child process; its wall time, CPU time and the peak resident memory of it and of
 each worker process it starts (VmHWM from /proc, and their sum) are reported, with the rows and bytes
 written. `--keep` keeps the database (its URL is in the report) and `--reuse URL` exports from it again
@@ -108,15 +111,67 @@ def sentence(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words))
 
 
-def rows(n: int, project_id: int, users: list[int], lead: int) -> Iterator[dict[str, list[dict[str, Any]]]]:
-    """Batches of rows for the four tables (and reviews), ids 1..n shared by an image and its children."""
+LABELS = ("deck chair", "boat", "person", "gull", "crane")
+TRACE_HZ = 20  # narrate mode samples the pointer at 20 Hz or more
+
+
+def pointed(rng: random.Random) -> str:
+    """A point-mode take's points (JSON): three labels pointed at, 1-4 points each."""
+    return json.dumps(
+        [
+            {
+                "x": round(rng.random(), 4),
+                "y": round(rng.random(), 4),
+                "t": round(rng.uniform(0, 60), 2),
+                "label": label,
+            }
+            for label in rng.sample(LABELS, 3)
+            for _ in range(rng.randint(1, 4))
+        ]
+    )
+
+
+def trace_row(ident: int, seconds: float, rng: random.Random) -> dict[str, Any]:
+    """The pointer over the whole take at TRACE_HZ, in strokes of about 10 s (it left the image between)."""
+    strokes, x, y = [], rng.random(), rng.random()
+    samples = int(seconds * TRACE_HZ)
+    for first in range(0, samples, 10 * TRACE_HZ):
+        stroke = []
+        for n in range(first, min(samples, first + 10 * TRACE_HZ)):
+            x = min(1.0, max(0.0, x + rng.uniform(-0.01, 0.01)))
+            y = min(1.0, max(0.0, y + rng.uniform(-0.01, 0.01)))
+            stroke.append([round(x, 4), round(y, 4), round(n / TRACE_HZ, 2)])
+        strokes.append(stroke)
+    return {
+        "id": ident,
+        "recording_id": ident,
+        "segments": json.dumps(strokes),
+        "sample_count": samples,
+        "created_at": STAMP,
+        "updated_at": STAMP,
+    }
+
+
+def rows(
+    n: int, project_id: int, users: list[int], lead: int, points: bool = False, trace_every: int = 0
+) -> Iterator[dict[str, list[dict[str, Any]]]]:
+    """Batches of rows for the four tables (and reviews), ids 1..n shared by an image and its children;
+    with `points` every take has a point set, and every `trace_every`-th (0: none) a trace as well."""
     rng = random.Random(7)
+    # Pointing rows come from pools made once (generating 1,500 samples per trace in Python would make
+    # seeding slower than the export), on their own random stream: rows without pointing stay as they were.
+    pointing = random.Random(11)
+    point_pool = [pointed(pointing) for _ in range(997)] if points else []
+    absent_pool = [json.dumps([label]) for label in LABELS]  # one label answered "none in this image"
+    trace_pool = [trace_row(0, 60.0 + n, pointing) for n in range(30)] if trace_every else []
     for start in range(1, n + 1, CHUNK):
         batch: dict[str, list[dict[str, Any]]] = {
             "images": [],
             "recordings": [],
             "transcripts": [],
             "captions": [],
+            "point_sets": [],
+            "traces": [],
         }
         batch["reviews"] = []
         for ident in range(start, min(n, start + CHUNK - 1) + 1):
@@ -233,6 +288,22 @@ def rows(n: int, project_id: int, users: list[int], lead: int) -> Iterator[dict[
                     "updated_at": STAMP,
                 }
             )
+            if points:
+                batch["point_sets"].append(
+                    {
+                        "id": ident,
+                        "recording_id": ident,
+                        "version": 1,
+                        "points": point_pool[ident % len(point_pool)],
+                        "absent_labels": absent_pool[ident % len(absent_pool)],
+                        "note": "",
+                        "created_at": STAMP,
+                        "updated_at": STAMP,
+                    }
+                )
+            if trace_every and ident % trace_every == 0:
+                # Traced over the whole take (60 + ident % 30 seconds, as its recording says).
+                batch["traces"].append({**trace_pool[ident % 30], "id": ident, "recording_id": ident})
             if ident % 10 == 0:
                 batch["reviews"].append(
                     {
@@ -249,7 +320,7 @@ def rows(n: int, project_id: int, users: list[int], lead: int) -> Iterator[dict[
         yield batch
 
 
-TABLES = ("images", "recordings", "transcripts", "captions", "reviews")
+TABLES = ("images", "recordings", "transcripts", "captions", "reviews", "point_sets", "traces")
 
 
 def seed_people(engine: Engine) -> tuple[int, list[int], int]:
@@ -279,20 +350,58 @@ def seed_people(engine: Engine) -> tuple[int, list[int], int]:
     return project_id, users, lead
 
 
-def load_sqlite(engine: Engine, n: int, project_id: int, users: list[int], lead: int) -> None:
+# Columns that hold an id of the copied rows: a copy shifts them by its offset (reviews.id by a tenth).
+SHIFTED = ("id", "image_id", "recording_id", "transcript_id", "caption_id")
+# Unique text columns: a copy appends something of its own.
+UNIQUE_TEXT = {
+    "sha256": "substr(sha256, 1, 56) || printf('%08x', id + :off)",
+    "client_uuid": "client_uuid || '-' || :off",
+    "dedupe_key": "dedupe_key || ':' || :off",
+}
+
+
+def copy_expression(table: str, column: str) -> str:
+    if table == "reviews" and column == "id":
+        return "id + :off / 10"
+    if column in SHIFTED:
+        return f"{column} + :off"
+    return UNIQUE_TEXT.get(column, column)
+
+
+def load_sqlite(
+    engine: Engine,
+    n: int,
+    project_id: int,
+    users: list[int],
+    lead: int,
+    copies: bool = False,
+    **pointing: Any,
+) -> None:
+    """Insert in bulk; with `copies`, the first CHUNK images are made in Python and the rest are copies of
+    them made by SQL (ids shifted, unique columns suffixed): the same rows per image, a seed in seconds."""
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         cursor.execute("BEGIN")
-        for batch in rows(n, project_id, users, lead):
+        columns_of: dict[str, list[str]] = {}
+        for batch in rows(min(n, CHUNK) if copies else n, project_id, users, lead, **pointing):
             for table in TABLES:
                 if not batch[table]:
                     continue
-                columns = list(batch[table][0])
+                columns = columns_of[table] = list(batch[table][0])
                 marks = ", ".join("?" for _ in columns)
                 cursor.executemany(
                     f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
                     [tuple(r[c] for c in columns) for r in batch[table]],
+                )
+        for offset in range(CHUNK, n if copies else 0, CHUNK):
+            last = min(CHUNK, n - offset)  # copy images 1..last as offset+1..offset+last
+            for table, columns in columns_of.items():
+                owner = "caption_id" if table == "reviews" else "id"  # every other row's id is its image's
+                select = ", ".join(copy_expression(table, c) for c in columns).replace(":off", str(offset))
+                cursor.execute(
+                    f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM {table} "
+                    f"WHERE {owner} <= {last}"
                 )
         cursor.execute("COMMIT")
         cursor.execute("ANALYZE")
@@ -300,11 +409,13 @@ def load_sqlite(engine: Engine, n: int, project_id: int, users: list[int], lead:
         raw.close()
 
 
-def load_postgres(engine: Engine, n: int, project_id: int, users: list[int], lead: int) -> None:
+def load_postgres(
+    engine: Engine, n: int, project_id: int, users: list[int], lead: int, **pointing: Any
+) -> None:
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        for batch in rows(n, project_id, users, lead):
+        for batch in rows(n, project_id, users, lead, **pointing):
             for table in TABLES:
                 if not batch[table]:
                     continue
@@ -409,6 +520,19 @@ def main() -> None:
         "instead of seeding a new one",
     )
     parser.add_argument("--stores", default="local", help="local and/or s3: export once per blob store")
+    parser.add_argument("--points", action="store_true", help="every take has a point set (point mode)")
+    parser.add_argument(
+        "--copies",
+        action="store_true",
+        help="SQLite: make the first 50,000 images in Python and the rest as copies by SQL (fast seeding)",
+    )
+    parser.add_argument(
+        "--trace-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every Nth take also has a 20 Hz trace over its whole audio (narrate mode); 0: none",
+    )
     parser.add_argument("extra", nargs="*", help="more `voicecap export` options, after --")
     args = parser.parse_args()
     formats = args.formats or ["jsonl"]
@@ -438,7 +562,11 @@ def main() -> None:
         upgrade(engine)
         project_id, users, lead = seed_people(engine)
         started = time.perf_counter()
-        (load_sqlite if args.db == "sqlite" else load_postgres)(engine, args.images, project_id, users, lead)
+        pointing = {"points": args.points, "trace_every": args.trace_every}
+        if args.db == "sqlite":
+            load_sqlite(engine, args.images, project_id, users, lead, copies=args.copies, **pointing)
+        else:
+            load_postgres(engine, args.images, project_id, users, lead, **pointing)
         load_seconds = time.perf_counter() - started
         engine.dispose()
         stores = args.stores.split(",")
@@ -463,6 +591,8 @@ def main() -> None:
             "database_url": url,
             "images": args.images,
             "formats": formats,
+            "points": args.points,
+            "trace_every": args.trace_every,
             "insert_seconds": round(load_seconds, 1),
             "cores": os.cpu_count(),
             **result,

@@ -26,12 +26,12 @@ from annotate.errors import InvalidInput
 from annotate.services import labelstudio
 from annotate.services.export import ExportFilter, ExportOptions, export_dataset, iter_records
 from annotate.services.media_links import MediaLinks
-from db.models import Caption, CaptionKind, RecordingStatus, Review
+from db.models import Caption, CaptionKind, PointSet, ProjectMode, RecordingStatus, Review
 from tests.support import factories
 from tests.support.cli import run_cli, run_json
 from tests.support.databases import require
 from tests.support.server import free_port, live_server
-from tests.test_export import BASE, SPEECH, add_caption, add_image, all_rows, seed_export
+from tests.test_export import BASE, SPEECH, add_caption, add_image, all_rows, png_bytes, seed_export
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 VOICECAP = "http://vc.test:8000"  # where Label Studio's browser would reach voicecap (API tests only)
@@ -494,3 +494,190 @@ def test_the_editor_shows_image_audio_and_caption_and_an_edit_comes_back(
     )
     assert latest is not None and latest.text == "Three red boats, edited in Label Studio."
     assert latest.status == "approved"
+
+
+def _seed_points(session, blobs) -> tuple[Any, Any, Any]:
+    """A point project (deck chair, boat, person) with one captioned take and its points; committed.
+    Returns the project, the take and the lead who pulls."""
+    project = factories.add_project(session, "Deck", min_seconds=5.0, max_seconds=120.0)
+    project.mode, project.labels = ProjectMode.point, ["deck chair", "boat", "person"]
+    lead = factories.add_user(session, "lena", "lead", "correct-horse")
+    annotator = factories.add_user(session, "annika", "annotator", "correct-horse")
+    image = factories.add_image(
+        session,
+        project,
+        blobs=blobs,
+        data=png_bytes(7, (640, 480)),
+        suffix=".png",
+        width=640,
+        height=480,
+        format="PNG",
+    )
+    take = factories.add_recording(
+        session,
+        image,
+        annotator,
+        blobs=blobs,
+        audio=SPEECH / "boats.wav",
+        duration_seconds=12.51,
+        status=RecordingStatus.captioned,
+    )
+    transcript = factories.add_transcript(session, take, "Two deck chairs and a boat.")
+    add_caption(session, image, "Two deck chairs and a boat.", transcript=transcript)
+    P = factories.point_values
+    factories.add_point_set(
+        session,
+        take,
+        [P(0.25, 0.5, 1.0, "deck chair"), P(0.6, 0.3, 2.0, "deck chair"), P(0.8, 0.75, 3.0, "boat")],
+        absent_labels=["person"],
+    )
+    session.commit()
+    return project, take, lead
+
+
+def _versions(session, take) -> list[PointSet]:
+    session.expire_all()
+    return list(
+        session.scalars(select(PointSet).where(PointSet.recording_id == take.id).order_by(PointSet.version))
+    )
+
+
+def test_points_go_as_keypoints_and_corrections_come_back_as_a_new_version(
+    session, blobs, engine, ls_client
+) -> None:
+    project, take, lead = _seed_points(session, blobs)
+    flt = ExportFilter(project_id=project.id, state="captioned")
+    links = MediaLinks.lasting(VOICECAP, "test-secret-key", days=1)
+    pushed = labelstudio.push(engine, project, flt, links, ls_client)
+    config = ls_client.projects.get(id=pushed.ls_project_id).label_config
+    assert '<KeyPointLabels name="points" toName="image"' in config
+    for label in ("deck chair", "boat", "person"):
+        assert f'<Label value="{label}"/>' in config
+    (task,) = _tasks(ls_client, pushed.ls_project_id)
+    keypoints = [r for r in task.predictions[0].result if r["type"] == "keypointlabels"]
+    assert [(k["id"], k["value"]["x"], k["value"]["y"], k["value"]["keypointlabels"]) for k in keypoints] == [
+        (f"vc{take.id}p0", 25.0, 50.0, ["deck chair"]),
+        (f"vc{take.id}p1", 60.0, 30.0, ["deck chair"]),
+        (f"vc{take.id}p2", 80.0, 75.0, ["boat"]),
+    ]
+    assert {(k["original_width"], k["original_height"]) for k in keypoints} == {(640, 480)}
+
+    # The reviewer submits the points as they came: no new version.
+    result = [dict(r) for r in task.predictions[0].result]
+    ls_client.annotations.create(id=task.id, result=result, ground_truth=False)
+    same = labelstudio.pull(session, project, ls_client, lead)
+    session.commit()
+    assert (same.approved, same.point_sets) == (1, 0)
+    assert [v.version for v in _versions(session, take)] == [1]
+
+    # Another reviewer moves a deck chair and points at a person: version 2, by the pulling lead.
+    moved = [dict(r, value=dict(r["value"])) for r in result]
+    moved[2]["value"].update(x=40.0, y=20.0)
+    added = {
+        "id": "abc123",
+        "from_name": "points",
+        "to_name": "image",
+        "type": "keypointlabels",
+        "original_width": 640,
+        "original_height": 480,
+        "value": {"x": 10.0, "y": 90.0, "width": 0.75, "keypointlabels": ["person"]},
+    }
+    ls_client.annotations.create(id=task.id, result=[*moved, added], ground_truth=False)
+    changed = labelstudio.pull(session, project, ls_client, lead)
+    session.commit()
+    assert changed.point_sets == 1
+    first, second = _versions(session, take)
+    assert (second.version, second.created_by, second.note) == (2, lead.id, "label studio")
+    assert second.points == [
+        {"x": 0.25, "y": 0.5, "t": 1.0, "label": "deck chair"},
+        {"x": 0.4, "y": 0.2, "t": 2.0, "label": "deck chair"},  # moved: keeps its time
+        {"x": 0.8, "y": 0.75, "t": 3.0, "label": "boat"},
+        {"x": 0.1, "y": 0.9, "t": None, "label": "person"},  # added in Label Studio: no time
+    ]
+    assert second.absent_labels == [] and first.absent_labels == ["person"]  # the history stays
+
+    # Pulling again stores nothing; pushing again replaces the task's prediction with the new points.
+    again = labelstudio.pull(session, project, ls_client, lead)
+    session.commit()
+    assert again.point_sets == 0 and len(_versions(session, take)) == 2
+    repushed = labelstudio.push(engine, project, flt, links, ls_client)
+    assert (repushed.tasks_created, repushed.predictions_added) == (0, 1)
+    (task,) = _tasks(ls_client, pushed.ls_project_id)
+    assert [r["value"]["keypointlabels"] for r in task.predictions[0].result[1:]] == [
+        ["deck chair"],
+        ["deck chair"],
+        ["boat"],
+        ["person"],
+    ]
+
+
+def test_the_editor_shows_the_keypoints_and_a_moved_one_comes_back(
+    session, blobs, settings, label_studio, ls_client, browser, tmp_path
+) -> None:
+    from annotate.api.app import create_app
+
+    _project, take, lead = _seed_points(session, blobs)
+    app = create_app(settings.model_copy(update={"labelstudio_url": label_studio}))
+    with live_server(app) as voicecap:
+        env = {
+            "VOICECAP_LABELSTUDIO_URL": label_studio,
+            "VOICECAP_LABELSTUDIO_API_KEY": TOKEN,
+            "VOICECAP_PUBLIC_BASE_URL": voicecap,
+        }
+        pushed = run_json("labelstudio", "push", "Deck", "--state", "captioned", env=env)
+        (task,) = _tasks(ls_client, pushed["ls_project_id"])
+        context = browser.new_context(viewport={"width": 1500, "height": 1100})
+        page = context.new_page()
+        page.goto(f"{label_studio}/user/login")
+        page.fill("input[name=email]", "reviewer@example.com")
+        page.fill("input[name=password]", "correct-horse-battery")
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda url: "/user/login" not in url, timeout=60_000)
+        shot = tmp_path / "keypoints.png"
+        try:
+            _open_task(page, label_studio, pushed["ls_project_id"], task.id)
+            page.wait_for_function(
+                "() => [...document.images].some(i => i.src.includes('/api/media/') && i.complete"
+                " && i.naturalWidth > 0)",
+                timeout=60_000,
+            )
+            # The three keypoints are regions of the annotation, listed with their labels.
+            page.get_by_text("boat").first.wait_for(timeout=30_000)
+            page.wait_for_timeout(1500)  # the canvas draws the keypoints after the image lays out
+            page.screenshot(path=str(shot), full_page=True)
+            # The image being labelled (the editor draws it from a blob of the signed link's bytes), as
+            # laid out on the page: percent of it is where a keypoint is.
+            box = page.evaluate(
+                "() => { const r = document.querySelector('img[alt=image]').getBoundingClientRect();"
+                " return {x: r.x, y: r.y, width: r.width, height: r.height}; }"
+            )
+            assert box["width"] > 300, box
+            # Drag the boat (80 %, 75 %) to (40 %, 20 %).
+            start = (box["x"] + 0.8 * box["width"], box["y"] + 0.75 * box["height"])
+            end = (box["x"] + 0.4 * box["width"], box["y"] + 0.2 * box["height"])
+            page.mouse.click(*start)
+            page.mouse.move(*start)
+            page.mouse.down()
+            page.mouse.move(*end, steps=12)
+            page.mouse.up()
+            page.screenshot(path=str(tmp_path / "moved.png"), full_page=True)
+            page.get_by_role("button", name="Submit").click()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not ls_client.annotations.list(id=task.id):
+                time.sleep(0.5)
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failed.png"), full_page=True)
+            (tmp_path / "editor.html").write_text(page.content())
+            raise
+        finally:
+            context.close()
+        pulled = run_json("labelstudio", "pull", "Deck", "--as", "lena", env=env)
+    assert pulled["point_sets"] == 1, (pulled, tmp_path)
+    first, second = _versions(session, take)
+    assert (second.created_by, second.note) == (lead.id, "label studio")
+    boat = next(p for p in second.points if p["label"] == "boat")
+    assert abs(boat["x"] - 0.4) < 0.03 and abs(boat["y"] - 0.2) < 0.03, (boat, tmp_path)
+    assert boat["t"] == 3.0  # the moved point keeps its time on the audio
+    assert [p for p in second.points if p["label"] != "boat"] == [
+        p for p in first.points if p["label"] != "boat"
+    ]

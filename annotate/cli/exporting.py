@@ -25,7 +25,8 @@ FORMAT_OPTION = typer.Option(
     ["jsonl"],
     "--format",
     "-f",
-    help="jsonl, parquet and/or localized-narratives (one line per recording); repeat for several.",
+    help="jsonl, parquet, localized-narratives (one line per recording) and/or pixmo-points (one line per "
+    "image, label and take); repeat for several.",
 )
 PROFILE_OPTION = typer.Option(
     "full",
@@ -80,7 +81,12 @@ def export(
     VOICECAP_MEDIA_LINK_DAYS) or, with --with-media, a path relative to OUT.
 
     `voicecap export harbour --out exports/ln --format localized-narratives`: one line per recording in
-    Localized Narratives' format (caption, word timings as timed_caption, voice_recording).
+    Localized Narratives' format (caption, word timings as timed_caption, the pointer's traces,
+    voice_recording).
+
+    `voicecap export deck --out exports/points --format pixmo-points --with-media`: exactly PixMo-Points'
+    columns (image_url, image_sha256, points in percent, count, label, collection_method), one line per
+    image, label and take; a label answered "none" has count 0.
 
     Load it: `datasets.load_dataset("exports/harbour-v1")` (README.md's configs name the files written).
     """

@@ -147,7 +147,8 @@ def pull(
     console.print(
         f"Label Studio project {data['ls_project_id']}: {data['approved']} approved, "
         f"{data['edited']} edited, {data['rejected']} rejected, {data['sent_back']} sent back, "
-        f"{data['already']} already pulled, {len(data['skipped'])} skipped."
+        f"{data['already']} already pulled, {data['point_sets']} new point set versions, "
+        f"{len(data['skipped'])} skipped."
     )
     for line in data["skipped"][:20]:
         console.print(f"  skipped {line}")
@@ -186,14 +187,24 @@ def tasks_file(
 
 
 @labelstudio_app.command("config")
-def config() -> None:
+def config(
+    project: str | None = typer.Argument(
+        None, help="A project name or id: its config (a narrate or point project's adds KeyPointLabels)."
+    ),
+) -> None:
     """Print the labeling config the pushed projects use (for a project created by hand).
 
-    Example: `voicecap labelstudio config > label_config.xml`
+    Example: `voicecap labelstudio config > label_config.xml`, or `voicecap labelstudio config deck` for a
+    point project (its labels as KeyPointLabels on the image).
     """
     from annotate.services import labelstudio as service
 
-    print(service.LABEL_CONFIG)
+    if project is None:
+        print(service.LABEL_CONFIG)
+        return
+    with db_session() as session:
+        record = get_project(session, project)
+        print(service.label_config(get_engine(), record))
 
 
 def register(app: typer.Typer) -> None:

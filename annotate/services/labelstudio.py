@@ -31,6 +31,14 @@ from annotate.errors import InvalidInput, NotFound, VoicecapError
 from annotate.services import review as review_service
 from annotate.services.export import ExportFilter, ImageRecord, iter_records
 from annotate.services.export.fields import _segments as segment_spans
+from annotate.services.labelstudio_points import (
+    fingerprint,
+    keypoint_config,
+    keypoint_results,
+    points_on,
+    project_labels,
+    pull_points,
+)
 from annotate.services.media_links import MediaLinks
 from db.files import atomic_write
 from db.models import Caption, CaptionStatus, Image, Project, Review, ReviewDecision, User
@@ -62,6 +70,14 @@ NEEDS_BASE_URL = (
     "Label Studio loads images and audio from voicecap: set VOICECAP_PUBLIC_BASE_URL to where its browser "
     "reaches voicecap (e.g. http://127.0.0.1:8000); links are signed and need no voicecap login."
 )
+
+
+def label_config(engine: Engine, project: Project) -> str:
+    """LABEL_CONFIG, with KeyPointLabels on the image for a narrate or point project's points."""
+    if not points_on(project):
+        return LABEL_CONFIG
+    image_line = '  <Image name="image" value="$image"/>\n'
+    return LABEL_CONFIG.replace(image_line, image_line + keypoint_config(project_labels(engine, project)))
 
 
 def project_title(project: Project) -> str:
@@ -96,12 +112,13 @@ def paragraphs(record: ImageRecord) -> list[dict[str, Any]]:
     return out
 
 
-def prediction(text: str, score: float | None) -> dict[str, Any]:
+def prediction(text: str, score: float | None, points: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "model_version": MODEL_VERSION,
         "score": 1.0 if score is None else float(score),
         "result": [
-            {"from_name": "caption", "to_name": "image", "type": "textarea", "value": {"text": [text]}}
+            {"from_name": "caption", "to_name": "image", "type": "textarea", "value": {"text": [text]}},
+            *(points or []),
         ],
     }
 
@@ -119,9 +136,11 @@ def task_for(record: ImageRecord, project: Project, links: MediaLinks) -> dict[s
             "voicecap_image_id": record.id,
             "voicecap_caption_id": caption.id,
             "voicecap_project": project.name,
+            "voicecap_recordings": list(recordings),
+            "voicecap_points": fingerprint(record),
             "sha256": record.sha256,
         },
-        "predictions": [prediction(caption.text, caption.faithfulness)],
+        "predictions": [prediction(caption.text, caption.faithfulness, keypoint_results(record))],
     }
 
 
@@ -184,6 +203,7 @@ class KnownTask:
     id: int
     caption_id: int | None
     predictions: tuple[tuple[int, str], ...]  # (prediction id, its caption text) of MODEL_VERSION
+    points: str | None = None  # the fingerprint of the points it was pushed with
 
 
 def _existing_tasks(client: Any, ls_project_id: int) -> dict[int, KnownTask]:
@@ -199,9 +219,9 @@ def _existing_tasks(client: Any, ls_project_id: int) -> dict[int, KnownTask]:
             if getattr(p, "model_version", None) == MODEL_VERSION
         )
         caption_id = data.get("voicecap_caption_id")
-        known[int(data["voicecap_image_id"])] = KnownTask(
-            int(task.id), int(caption_id) if caption_id is not None else None, ours
-        )
+        caption = int(caption_id) if caption_id is not None else None
+        points = data.get("voicecap_points")
+        known[int(data["voicecap_image_id"])] = KnownTask(int(task.id), caption, ours, points)
     return known
 
 
@@ -209,10 +229,10 @@ def _prediction_text(result: Any) -> str:
     return _annotation_text({"result": result or []}) or ""
 
 
-def _create_project(client: Any, project: Project) -> int:
+def _create_project(client: Any, project: Project, config: str) -> int:
     made = client.projects.create(
         title=project_title(project),
-        label_config=LABEL_CONFIG,
+        label_config=config,
         model_version=MODEL_VERSION,
         show_collab_predictions=True,
         description=f"Captions of voicecap project {project.name!r}: edit, decide and submit.",
@@ -246,8 +266,11 @@ def push(
     created = False
     if ls_project_id is None:
         ls_project_id = find_project(client, project_title(project))
+    config = label_config(engine, project)
     if ls_project_id is None:
-        ls_project_id, created = _create_project(client, project), True
+        ls_project_id, created = _create_project(client, project, config), True
+    elif points_on(project):  # labels added since the last push
+        client.projects.update(id=ls_project_id, model_version=MODEL_VERSION, label_config=config)
     else:
         client.projects.update(id=ls_project_id, model_version=MODEL_VERSION)
     result = PushResult(ls_project_id=ls_project_id, created_project=created)
@@ -280,9 +303,10 @@ def _send(
                 _import(client, result, batch)
             continue
         text = task["predictions"][0]["result"][0]["value"]["text"][0]
-        if old.caption_id == task["data"]["voicecap_caption_id"] and [t for _i, t in old.predictions] == [
-            text
-        ]:
+        data = task["data"]
+        same_caption = old.caption_id == data["voicecap_caption_id"]
+        same_points = old.points == data["voicecap_points"]
+        if same_caption and same_points and [t for _i, t in old.predictions] == [text]:
             result.unchanged += 1
         else:
             _replace_prediction(client, old, task)
@@ -347,6 +371,7 @@ class PullResult:
     rejected: int = 0
     sent_back: int = 0
     already: int = 0
+    point_sets: int = 0  # new point set versions from moved, added or deleted keypoints
     skipped: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -378,6 +403,8 @@ def pull(
             if session.scalar(select(Review.id).where(Review.external_id == external_id)) is not None:
                 result.already += 1
                 continue
+            # Points as each new annotation (or new version of one) has them; unchanged ones add nothing.
+            result.point_sets += pull_points(session, project, task, annotation, reviewer, result.skipped)
             _apply(session, project, task, annotation, reviewer, external_id, result)
     return result
 

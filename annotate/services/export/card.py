@@ -13,13 +13,29 @@ import json
 from pathlib import Path
 from typing import Any
 
-from annotate.services.export.fields import ListOf, ParquetType, Struct
+from annotate.services.export.fields import PIXMO_POINTS_ROW, ListOf, ParquetType, Struct
 from annotate.services.export.narratives import FORMAT as NARRATIVES
+from annotate.services.export.pointing import PIXMO_POINTS
 from annotate.services.export.profiles import Profile
 from db.files import atomic_write
 
 CARD = "README.md"
-BUILDERS = {"parquet": "parquet", "jsonl": "json", NARRATIVES: "json"}
+BUILDERS = {"parquet": "parquet", "jsonl": "json", NARRATIVES: "json", PIXMO_POINTS: "json"}
+POINTING_COLUMNS = (
+    "Pointing (narrate and point projects): `points` lists each take's current points per label as "
+    "PixMo-Points does ({label, points: [{x, y}] in percent of width and height, one decimal, count, "
+    'collection_method "pointing" or "narrate", recording_id}; a label answered "none in this image" has '
+    "count 0), `points_text` renders the labelled points as Molmo does (`<point x=.. y=.. alt=..>`, or "
+    "`<points x1=.. y1=.. ...>` for several), and each recording carries `traces` (strokes of {x, y, t}, "
+    "x and y in 0..1, t in seconds of its audio) and, for a traced take, `timed_caption` (its words with "
+    "their times), as Localized Narratives."
+)
+
+
+PIXMO_POINTS_CONFIG = (
+    "The `pixmo_points` config has exactly PixMo-Points' columns (image_url, image_sha256, points in "
+    "percent, count, label, collection_method), one row per image, label and take."
+)
 
 
 def _splits(files: list[dict[str, Any]], fmt: str) -> dict[str, str]:
@@ -44,6 +60,8 @@ def load_with(files: list[dict[str, Any]]) -> dict[str, str]:
         first = next(iter(_splits(files, default).values()))
         reader = "read_parquet" if default == "parquet" else "read_json"
         snippets["pandas"] = f'pandas.{reader}("{first}"{", lines=True" if default == "jsonl" else ""})'
+    if _splits(files, PIXMO_POINTS):
+        snippets["pixmo_points"] = 'load_dataset("EXPORT_DIR", "pixmo_points")  # PixMo-Points\' columns'
     narratives = _splits(files, NARRATIVES)
     if narratives:
         snippets["localized_narratives"] = (
@@ -81,20 +99,30 @@ def card_text(project: str, profile: Profile, files: list[dict[str, Any]]) -> st
         configs.append(_config("default", _splits(files, default)))
     if _splits(files, NARRATIVES):
         configs.append(_config("localized_narratives", _splits(files, NARRATIVES)))
+    infos = []
+    if profile.shape is not None and default is not None:
+        infos.append({"config_name": "default", "features": _feature(profile.struct)})
+    if _splits(files, PIXMO_POINTS):
+        configs.append(_config("pixmo_points", _splits(files, PIXMO_POINTS)))
+        infos.append({"config_name": "pixmo_points", "features": _feature(PIXMO_POINTS_ROW)})
     header: dict[str, Any] = {}
     if configs:
         header["configs"] = configs
-    if profile.shape is not None and default is not None:
-        header["dataset_info"] = {"config_name": "default", "features": _feature(profile.struct)}
+    if infos:
+        header["dataset_info"] = infos[0] if len(infos) == 1 else infos
     # JSON is YAML: no YAML writer is needed, and every string is quoted safely.
     front = "".join(f"{key}: {json.dumps(value, ensure_ascii=False)}\n" for key, value in header.items())
     written = ", ".join(f"{f['path']} ({f['rows']} rows)" for f in files) or "no rows"
-    return (
-        f"---\n{front}---\n\n# voicecap export: {project}\n\n"
-        f"Profile `{profile.name}`: {profile.describes}.\n\nFiles: {written}.\n\n"
+    paragraphs = [
+        f"# voicecap export: {project}",
+        f"Profile `{profile.name}`: {profile.describes}.",
+        f"Files: {written}.",
+        *([POINTING_COLUMNS] if profile.shape is None else []),
+        *([PIXMO_POINTS_CONFIG] if _splits(files, PIXMO_POINTS) else []),
         'Load it with `datasets.load_dataset("path/to/this/folder")`; manifest.json holds the counts, '
-        "the filters and a sha256 of every file.\n"
-    )
+        "the filters and a sha256 of every file.",
+    ]
+    return f"---\n{front}---\n\n" + "\n\n".join(paragraphs) + "\n"
 
 
 def write_card(out_dir: Path, project: str, profile: Profile, files: list[dict[str, Any]]) -> Path:

@@ -37,6 +37,7 @@ from annotate.services.export.manifest import code_version, file_entry, write_ma
 from annotate.services.export.narratives import FORMAT as NARRATIVES
 from annotate.services.export.narratives import load_words, narratives
 from annotate.services.export.parts import PartBuilders, PartJob, Progress, Run, part_path
+from annotate.services.export.pointing import PIXMO_POINTS, pixmo_points_lines
 from annotate.services.export.profiles import PROFILES, Profile
 from annotate.services.export.rows import TOTALS, RowBuilder, encode_line, iter_rows, write_rows
 from annotate.services.export.selection import SPLITS, ExportFilter, SplitSpec, count_images, plan_parts
@@ -72,9 +73,13 @@ class ExportOptions:
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise InvalidInput(f"Unknown profile {self.profile!r}; use {' or '.join(PROFILES)}.")
-        if self.profile == "pixmo-cap" and self.links is None and not self.with_media:
+        needs_url = [
+            *(["The pixmo-cap profile"] if self.profile == "pixmo-cap" else []),
+            *(["The pixmo-points format"] if PIXMO_POINTS in self.formats else []),
+        ]
+        if needs_url and self.links is None and not self.with_media:
             raise InvalidInput(
-                "The pixmo-cap profile needs an image_url for every image: set VOICECAP_PUBLIC_BASE_URL "
+                f"{needs_url[0]} needs an image_url for every image: set VOICECAP_PUBLIC_BASE_URL "
                 "(signed links) or pass --with-media (paths relative to the export)."
             )
         self.formats = tuple(dict.fromkeys(self.formats))  # each format once, in the order asked
@@ -101,12 +106,20 @@ class ExportRun:
     media_list: HashingFile | None = None
     narratives: dict[str, HashingFile] = field(default_factory=dict)  # by split; empty: not asked for
     narrative_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
+    pixmo_points: dict[str, HashingFile] = field(default_factory=dict)  # by split; empty: not asked for
+    pixmo_points_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
     totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOTALS, 0))
 
     def writers(self) -> list[Any]:
         media = [self.media_list] if self.media_list is not None else []
-        return [*self.jsonl.values(), *self.parquet.values(), *self.narratives.values(), *media]
+        return [
+            *self.jsonl.values(),
+            *self.parquet.values(),
+            *self.narratives.values(),
+            *self.pixmo_points.values(),
+            *media,
+        ]
 
     @property
     def profile(self) -> Profile:
@@ -149,16 +162,19 @@ def _open_run(
         run.parquet = {s: ParquetSplit(split_file(out_dir, s, "parquet"), struct=struct) for s in SPLITS}
     if NARRATIVES in options.formats:
         run.narratives = {s: HashingFile(split_file(out_dir, s, NARRATIVES)) for s in SPLITS}
+    if PIXMO_POINTS in options.formats:
+        run.pixmo_points = {s: HashingFile(split_file(out_dir, s, PIXMO_POINTS)) for s in SPLITS}
     if options.with_media:
         run.media_list = builder.media_lines = HashingFile(out_dir / MEDIA_LIST)
     return run
 
 
 def _requested_workers(options: ExportOptions) -> int:
-    """Processes asked for: 1 with media (one process copies the files), another profile than full or
-    Localized Narratives (part builders write full rows only), else the option, else one per core (at
-    most 4)."""
-    if options.with_media or options.profile != "full" or NARRATIVES in options.formats:
+    """Processes asked for: 1 with media (one process copies the files), another profile than full,
+    Localized Narratives or PixMo-Points (part builders write full rows only), else the option, else one
+    per core (at most 4)."""
+    one_process = (NARRATIVES, PIXMO_POINTS)
+    if options.with_media or options.profile != "full" or any(f in options.formats for f in one_process):
         return 1
     if options.workers > 0:
         return options.workers
@@ -193,6 +209,8 @@ def _write_single(run: ExportRun) -> None:
         write_rows(rows, run.jsonl, run.parquet, run.counts, run.totals, run.profile.shape)
         if run.narratives:
             _write_narratives(run, rows)
+        if run.pixmo_points:
+            _write_pixmo_points(run, rows)
         if run.progress is not None:
             run.progress(len(rows))
 
@@ -209,6 +227,16 @@ def _write_narratives(run: ExportRun, rows: list[dict[str, Any]]) -> None:
         for line in narratives(row, words, voice):
             run.narratives[row["split"]].write(encode_line(line))
             run.narrative_counts[row["split"]] += 1
+
+
+def _write_pixmo_points(run: ExportRun, rows: list[dict[str, Any]]) -> None:
+    """A window's PixMo-Points lines, one per labelled group of points (image, label and take)."""
+    with_media = run.options.with_media
+    for row in rows:
+        url = row["image_path"] if with_media else row["image_url"]
+        for line in pixmo_points_lines(row, url):
+            run.pixmo_points[row["split"]].write(encode_line(line))
+            run.pixmo_points_counts[row["split"]] += 1
 
 
 def _part_jobs(run: ExportRun, runs: list[Run], builders: int) -> list[PartJob]:
@@ -255,6 +283,7 @@ def _publish(run: ExportRun) -> list[dict[str, Any]]:
             ("jsonl", run.jsonl, run.counts),
             ("parquet", run.parquet, run.counts),
             (NARRATIVES, run.narratives, run.narrative_counts),
+            (PIXMO_POINTS, run.pixmo_points, run.pixmo_points_counts),
         )
         for fmt, by_split, counts in written:
             writer = by_split.get(split)
@@ -293,6 +322,7 @@ def _manifest(
         "with_media": options.with_media,
         "counts": {**run.totals, "splits": run.counts, "selected_at_start": expected},
         "localized_narratives": run.narrative_counts if run.narratives else None,
+        "pixmo_points": run.pixmo_points_counts if run.pixmo_points else None,
         "missing_media": run.builder.missing_media,
         "files": files,
         "load_with": load_with(files),

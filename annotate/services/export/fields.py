@@ -184,6 +184,31 @@ CAPTIONS = FieldTable(
 )
 
 SEGMENT = Struct((("start", FLOAT64), ("end", FLOAT64), ("text", STRING)))
+# Localized Narratives' shapes (export/pointing.py): a trace sample, and a word of timed_caption.
+TIMED_POINT = Struct((("x", FLOAT64), ("y", FLOAT64), ("t", FLOAT64)))
+TIMED_UTTERANCE = Struct((("utterance", STRING), ("start_time", FLOAT64), ("end_time", FLOAT64)))
+# PixMo-Points' shapes: a point in percent, and one label's points in one take.
+POINT = Struct((("x", FLOAT64), ("y", FLOAT64)))
+# `--format pixmo-points`: exactly allenai/pixmo-points' columns (its dataset card), in its order.
+PIXMO_POINTS_ROW = Struct(
+    (
+        ("image_url", STRING),
+        ("image_sha256", STRING),
+        ("points", ListOf(POINT)),
+        ("count", INT64),
+        ("label", STRING),
+        ("collection_method", STRING),
+    )
+)
+LABEL_POINTS = Struct(
+    (
+        ("label", STRING),
+        ("points", ListOf(POINT)),
+        ("count", INT64),
+        ("collection_method", STRING),
+        ("recording_id", INT64),
+    )
+)
 
 # A live recording with its newest transcript (one row of recordings JOIN users JOIN transcripts).
 RECORDINGS = FieldTable(
@@ -198,6 +223,9 @@ RECORDINGS = FieldTable(
     Field("model", STRING, _or_empty(Transcript.model)),
     Field("confidence", CONFIDENCE, cast(Transcript.confidence, Text), _confidence),
     Field("transcript_flags", ListOf(STRING), cast(Transcript.flags, Text), _flag_list),
+    Field("traces", ListOf(ListOf(TIMED_POINT))),  # the pointer's strokes (narrate mode), else []
+    # Word timings, for takes with a trace (they tie words to it); else null: words are read only then.
+    Field("timed_caption", ListOf(TIMED_UTTERANCE)),
     Field("audio_path", STRING),  # where the audio is on this machine, or its copy in the export
     Field("content_type", STRING, Recording.content_type),
     Field("created_at", STRING, Recording.created_at, _iso),
@@ -232,5 +260,7 @@ ROW = Struct(
         ("captions", ListOf(CAPTIONS.struct)),
         ("recordings", ListOf(RECORDINGS.struct)),
         ("review", REVIEWS.struct),
+        ("points", ListOf(LABEL_POINTS)),  # every take's current point set, per label
+        ("points_text", STRING),  # the labelled points as Molmo writes them
     )
 )

@@ -16,7 +16,7 @@ from annotate.errors import Conflict
 from annotate.services.export.selection import SPLITS
 from db.files import atomic_write, publish
 
-FORMATS: tuple[str, ...] = ("jsonl", "parquet", "localized-narratives")
+FORMATS: tuple[str, ...] = ("jsonl", "parquet", "localized-narratives", "pixmo-points")
 CARD = "README.md"
 MANIFEST = "manifest.json"
 MEDIA_LIST = "media.sha256"
@@ -72,8 +72,8 @@ def sha256_of(path: Path) -> str:
 
 
 def split_file(out_dir: Path, split: str, fmt: str) -> Path:
-    if fmt == "localized-narratives":
-        return out_dir / f"{split}.localized_narratives.jsonl"
+    if fmt in ("localized-narratives", "pixmo-points"):
+        return out_dir / f"{split}.{fmt.replace('-', '_')}.jsonl"
     return out_dir / f"{split}.{fmt}"
 
 

@@ -3,7 +3,9 @@
 The fields are exactly those of Localized Narratives' loader (google/localized-narratives,
 `LocalizedNarrative`): dataset_id, image_id, annotator_id, caption, timed_caption, traces,
 voice_recording. `caption` is the recording's transcript and `timed_caption` its word timings as
-utterances; `traces` is empty (voicecap records no mouse traces). `annotator_id` must be an integer: it is
+utterances; `traces` the pointer's strokes while narrating (narrate mode; empty for other takes), each a
+list of {x, y, t} with x and y in 0..1 of the image and t on the audio's clock, as in Localized
+Narratives. `annotator_id` must be an integer: it is
 made from the annotator's pseudonym (the first 60 bits of its sha256), so no user name or id leaves.
 
 Word timings (`Transcript.words`) are read only here, one query a window, by the newest transcript of
@@ -20,6 +22,7 @@ from sqlalchemy import Text, cast, select
 from sqlalchemy.engine import Engine
 
 from annotate.services.export.fields import _loads
+from annotate.services.export.pointing import timed_caption
 from annotate.services.export.selection import reader
 from db.models import Transcript
 
@@ -44,18 +47,6 @@ def load_words(engine: Engine, recording_ids: list[int]) -> dict[int, list[dict[
         return {recording_id: _loads(words) if words else [] for recording_id, words in conn.execute(query)}
 
 
-def timed_caption(words: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "utterance": str(w.get("word", "")).strip(),
-            "start_time": float(w.get("start", 0.0)),
-            "end_time": float(w.get("end", 0.0)),
-        }
-        for w in words
-        if isinstance(w, dict) and str(w.get("word", "")).strip()
-    ]
-
-
 def narratives(
     row: dict[str, Any],
     words: dict[int, list[dict[str, Any]]],
@@ -70,7 +61,7 @@ def narratives(
             "annotator_id": annotator_number(recording["annotator"]),
             "caption": recording["transcript"],
             "timed_caption": timed_caption(words.get(recording["id"], [])),
-            "traces": [],
+            "traces": recording["traces"],
             "voice_recording": voice(recording),
         }
         for recording in row["recordings"]

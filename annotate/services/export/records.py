@@ -13,20 +13,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, any_, bindparam, select
+from sqlalchemy import Integer, Text, any_, bindparam, cast, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 
 from annotate.errors import InvalidInput
-from annotate.services.export.fields import CAPTIONS, RECORDINGS, REVIEWS
+from annotate.services.export.fields import CAPTIONS, RECORDINGS, REVIEWS, _loads
 from annotate.services.export.selection import DEAD_CAPTION_STATES, ExportFilter, reader, window_query
 from db.models import (
     DEAD_RECORDING_STATES,
     Caption,
     CaptionKind,
     CaptionStatus,
+    PointSet,
     Recording,
     Review,
+    Trace,
     Transcript,
     User,
 )
@@ -54,6 +56,20 @@ class ImageRecord:
     recordings: list[Any]  # RecordingRow, by id
     reviews: list[Any]  # ReviewRow of those captions
     chosen: Any | None  # a CaptionRow
+    pointing: WindowPointing  # the window's points and traces, by recording id (shared by its records)
+
+
+@dataclass(slots=True)
+class WindowPointing:
+    """A window's pointing data by recording id: each take's current point set (points, absent labels),
+    its trace's strokes, and the words of its newest transcript (read only for takes with a trace)."""
+
+    point_sets: dict[int, tuple[list[Any], list[Any]]]
+    traces: dict[int, list[Any]]
+    words: dict[int, list[Any]]
+
+
+NO_POINTING = WindowPointing({}, {}, {})
 
 
 def _fits(caption: Any, flt: ExportFilter) -> bool:
@@ -111,6 +127,7 @@ def _load_window(conn: Connection, images: list[Any], flt: ExportFilter) -> list
     recordings = _load_recordings(conn, ids)
     caption_ids = [c.id for group in captions.values() for c in group]
     reviews = _load_reviews(conn, caption_ids)
+    pointing = _load_pointing(conn, sorted(r.id for group in recordings.values() for r in group))
     no_captions: list[Any] = []
     no_recordings: list[Any] = []
     records = []
@@ -129,6 +146,7 @@ def _load_window(conn: Connection, images: list[Any], flt: ExportFilter) -> list
                 recordings.get(image_id, no_recordings),
                 [r for c in image_captions for r in reviews.get(c.id, ())] if reviews else [],
                 choose_caption(image_captions, flt),
+                pointing,
             )
         )
     return records
@@ -214,3 +232,50 @@ def _load_reviews(conn: Connection, caption_ids: list[int]) -> dict[int, list[An
             continue
         result.setdefault(review.caption_id, []).append(review)
     return result
+
+
+def _load_pointing(conn: Connection, recording_ids: list[int]) -> WindowPointing:
+    """The current point set and the trace of each take, by recording id (two queries a window, each an
+    index range scan that finds nothing in a describe project), and the words of traced takes."""
+    if not recording_ids:
+        return NO_POINTING
+    condition, wanted = _in_window(conn, PointSet.recording_id, recording_ids)
+    query = (
+        select(PointSet.recording_id, cast(PointSet.points, Text), cast(PointSet.absent_labels, Text))
+        .where(condition)
+        .order_by(PointSet.recording_id, PointSet.version)
+    )
+    point_sets: dict[int, tuple[list[Any], list[Any]]] = {}
+    for recording_id, points, absent in conn.execute(query).all():
+        if wanted is None or recording_id in wanted:
+            # Ordered by version: the last set seen for a take is its current one.
+            point_sets[recording_id] = (_loads(points) if points else [], _loads(absent) if absent else [])
+    condition, wanted = _in_window(conn, Trace.recording_id, recording_ids)
+    traces = {
+        recording_id: _loads(segments) if segments else []
+        for recording_id, segments in conn.execute(
+            select(Trace.recording_id, cast(Trace.segments, Text)).where(condition)
+        ).all()
+        if wanted is None or recording_id in wanted
+    }
+    if not point_sets and not traces:
+        return NO_POINTING
+    return WindowPointing(point_sets, traces, _load_words(conn, sorted(traces)))
+
+
+def _load_words(conn: Connection, recording_ids: list[int]) -> dict[int, list[Any]]:
+    """recording id -> the words of its newest transcript."""
+    if not recording_ids:
+        return {}
+    condition, wanted = _in_window(conn, Transcript.recording_id, recording_ids)
+    query = (
+        select(Transcript.recording_id, cast(Transcript.words, Text))
+        .where(condition)
+        .order_by(Transcript.recording_id, Transcript.revision)
+    )
+    # Ordered by revision: the last row seen for a take is its newest transcript.
+    return {
+        recording_id: _loads(words) if words else []
+        for recording_id, words in conn.execute(query).all()
+        if wanted is None or recording_id in wanted
+    }

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from annotate.errors import InvalidInput
 from annotate.services.export.fields import CAPTIONS, RECORDINGS, REVIEWS
+from annotate.services.export.pointing import label_groups, points_text, timed_caption, trace_strokes
 from annotate.services.export.records import ImageRecord, iter_records
 from annotate.services.export.selection import ExportFilter, SplitSpec
 from annotate.services.media_links import MediaLinks
@@ -125,6 +126,13 @@ class RowBuilder:
         chosen_id = chosen.id if chosen is not None else None
         review = max(record.reviews, key=lambda r: r.created_at) if record.reviews else None
         recordings = record.recordings
+        pointing = record.pointing
+        groups: list[dict[str, Any]] = []
+        if pointing.point_sets:
+            for r in recordings:
+                current = pointing.point_sets.get(r.id)
+                if current is not None:
+                    groups.extend(label_groups(current[0], current[1], r.id))
         return {
             # PixMo-Cap's fields first.
             "image_url": self.image_url(record),
@@ -139,8 +147,18 @@ class RowBuilder:
             "project": self.project,
             "caption_id": chosen_id,
             "captions": [caption_json(c, chosen=c.id == chosen_id) for c in record.captions],
-            "recordings": [recording_json(r, audio_path=self.audio_path(r.original_key)) for r in recordings],
+            "recordings": [
+                recording_json(
+                    r,
+                    traces=trace_strokes(pointing.traces.get(r.id)),
+                    timed_caption=timed_caption(pointing.words[r.id]) if r.id in pointing.words else None,
+                    audio_path=self.audio_path(r.original_key),
+                )
+                for r in recordings
+            ],
             "review": review_json(review) if review else None,
+            "points": groups,
+            "points_text": points_text(groups),
         }
 
 

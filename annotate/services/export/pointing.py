@@ -1,0 +1,132 @@
+"""Points and traces as datasets write them: PixMo-Points' per-label groups, Molmo's point text, Localized
+Narratives' traces. Pure functions of stored values; records.py reads them, rows.py and the formats call
+these.
+
+Stored: a point is {x, y, t, label} with x and y in 0..1 of the image as displayed; a trace is strokes of
+[x, y, t]. Exported:
+
+- `points` (PixMo-Points' shape): per label one group {label, points: [{x, y}], count,
+  collection_method, recording_id}, x and y in percent of width and height rounded to one decimal (as
+  Molmo's loader reads PixMo-Points: `point_scale=100`), count = number of points; a label answered
+  "none in this image" is a group with count 0. collection_method is "pointing" for a labelled point
+  (point mode) and "narrate" for a click while narrating (narrate mode: such points have no label).
+- `points_text`: Molmo's `points_to_text` (allenai/molmo, olmo/data/data_formatter.py): one point is
+  `<point x="12.3" y="45.6" alt="deck chair">deck chair</point>`, several are `<points x1=".." y1=".."
+  x2=".." y2=".." alt="..">..</points>`, points sorted by x then y, one line per labelled group with
+  points. Unlabelled (narrate) points have no referring expression and are left out of it.
+- `traces` (Localized Narratives): a list of strokes, each a list of {x, y, t}, x and y in 0..1.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from html import escape
+from typing import Any
+
+POINTING, NARRATE = "pointing", "narrate"
+PIXMO_POINTS = "pixmo-points"  # the export format: PixMo-Points' rows, one per (image, label, take)
+
+
+def percent(value: Any) -> float:
+    """0..1 of the image -> percent, one decimal (Python's round, as Molmo rounds)."""
+    return round(float(value) * 100.0, 1)
+
+
+def label_groups(points: list[Any], absent: list[Any], recording_id: int) -> list[dict[str, Any]]:
+    """One take's current point set as PixMo-Points groups: labels in the order first pointed at, then
+    the labels answered "none" (count 0), each once. (Written for speed: it runs for every exported take.)"""
+    by_label: dict[Any, list[dict[str, float]]] = {}
+    for point in points:
+        label = point.get("label")
+        xy = {"x": round(point["x"] * 100.0, 1), "y": round(point["y"] * 100.0, 1)}  # as percent()
+        same = by_label.get(label)
+        if same is None:
+            by_label[label] = [xy]
+        else:
+            same.append(xy)
+    groups = [
+        {
+            "label": label,
+            "points": placed,
+            "count": len(placed),
+            "collection_method": NARRATE if label is None else POINTING,
+            "recording_id": recording_id,
+        }
+        for label, placed in by_label.items()
+    ]
+    for label in absent:
+        if label not in by_label:
+            by_label[label] = []
+            groups.append(
+                {
+                    "label": label,
+                    "points": [],
+                    "count": 0,
+                    "collection_method": POINTING,
+                    "recording_id": recording_id,
+                }
+            )
+    return groups
+
+
+@lru_cache(maxsize=4096)
+def _attribute_and_text(label: str) -> tuple[str, str]:
+    """A label escaped for the alt attribute and for the element's text (labels repeat: cached)."""
+    return escape(label), escape(label, quote=False)
+
+
+def molmo_points(points: list[dict[str, float]], label: str) -> str:
+    """Molmo's rendering of one label's points (in percent), as its data formatter writes them: rounded to
+    one decimal and sorted by x * 10000 + y, which for percentages is by x, then y."""
+    ordered = sorted((round(p["x"], 1), round(p["y"], 1)) for p in points)
+    alt, text = _attribute_and_text(label)
+    if len(ordered) == 1:
+        x, y = ordered[0]
+        return f'<point x="{x:0.1f}" y="{y:0.1f}" alt="{alt}">{text}</point>'
+    coordinates = " ".join(f'x{i}="{x:0.1f}" y{i}="{y:0.1f}"' for i, (x, y) in enumerate(ordered, start=1))
+    return f'<points {coordinates} alt="{alt}">{text}</points>'
+
+
+def points_text(groups: list[dict[str, Any]]) -> str | None:
+    """The row's labelled points as Molmo text, one line per group with points; None when there are none."""
+    lines = [molmo_points(g["points"], g["label"]) for g in groups if g["count"] and g["label"] is not None]
+    return "\n".join(lines) if lines else None
+
+
+def trace_strokes(segments: list[Any] | None) -> list[list[dict[str, float]]]:
+    """Stored strokes of [x, y, t] as Localized Narratives' traces: strokes of {x, y, t}."""
+    return [
+        [{"x": float(x), "y": float(y), "t": float(t)} for x, y, t in stroke]
+        for stroke in segments or []
+        if isinstance(stroke, list)
+    ]
+
+
+def timed_caption(words: list[Any]) -> list[dict[str, Any]]:
+    """A transcript's words as Localized Narratives' timed_caption: utterances with their times."""
+    return [
+        {
+            "utterance": str(w.get("word", "")).strip(),
+            "start_time": float(w.get("start", 0.0)),
+            "end_time": float(w.get("end", 0.0)),
+        }
+        for w in words
+        if isinstance(w, dict) and str(w.get("word", "")).strip()
+    ]
+
+
+def pixmo_points_lines(row: dict[str, Any], image_url: str | None) -> list[dict[str, Any]]:
+    """The PixMo-Points rows of one export row (fields.PIXMO_POINTS_ROW's columns): one per labelled
+    group, so per image, label and take; unlabelled (narrate) points have no row."""
+    return [
+        {
+            "image_url": image_url,
+            "image_sha256": row["sha256"],
+            "points": group["points"],
+            "count": group["count"],
+            "label": group["label"],
+            "collection_method": group["collection_method"],
+        }
+        for group in row["points"]
+        if group["label"] is not None
+    ]
