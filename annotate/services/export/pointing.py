@@ -32,31 +32,40 @@ def percent(value: Any) -> float:
     return round(float(value) * 100.0, 1)
 
 
-def label_groups(points: list[Any], absent: list[Any], recording_id: int) -> list[dict[str, Any]]:
+def take_points(
+    points: list[Any], absent: list[Any], recording_id: int, text_lines: list[str]
+) -> list[dict[str, Any]]:
     """One take's current point set as PixMo-Points groups: labels in the order first pointed at, then
-    the labels answered "none" (count 0), each once. (Written for speed: it runs for every exported take.)"""
-    by_label: dict[Any, list[dict[str, float]]] = {}
+    the labels answered "none" (count 0), each once; appends the take's Molmo lines (`points_text`, one
+    per labelled group with points, in group order) to text_lines. One pass over the stored points for
+    both, as it runs for every exported take; the same values as label_groups and points_text."""
+    by_label: dict[Any, tuple[list[dict[str, float]], list[tuple[float, float]]]] = {}
     for point in points:
         label = point.get("label")
-        xy = {"x": round(point["x"] * 100.0, 1), "y": round(point["y"] * 100.0, 1)}  # as percent()
+        x = round(point["x"] * 100.0, 1)  # as percent()
+        y = round(point["y"] * 100.0, 1)
         same = by_label.get(label)
         if same is None:
-            by_label[label] = [xy]
+            by_label[label] = ([{"x": x, "y": y}], [(x, y)])
         else:
-            same.append(xy)
-    groups = [
-        {
-            "label": label,
-            "points": placed,
-            "count": len(placed),
-            "collection_method": NARRATE if label is None else POINTING,
-            "recording_id": recording_id,
-        }
-        for label, placed in by_label.items()
-    ]
+            same[0].append({"x": x, "y": y})
+            same[1].append((x, y))
+    groups = []
+    for label, (placed, coordinates) in by_label.items():
+        groups.append(
+            {
+                "label": label,
+                "points": placed,
+                "count": len(placed),
+                "collection_method": NARRATE if label is None else POINTING,
+                "recording_id": recording_id,
+            }
+        )
+        if label is not None:
+            text_lines.append(_molmo_line(coordinates, label))
     for label in absent:
         if label not in by_label:
-            by_label[label] = []
+            by_label[label] = ([], [])
             groups.append(
                 {
                     "label": label,
@@ -69,6 +78,11 @@ def label_groups(points: list[Any], absent: list[Any], recording_id: int) -> lis
     return groups
 
 
+def label_groups(points: list[Any], absent: list[Any], recording_id: int) -> list[dict[str, Any]]:
+    """One take's current point set as PixMo-Points groups (take_points without the Molmo text)."""
+    return take_points(points, absent, recording_id, [])
+
+
 @lru_cache(maxsize=4096)
 def _attribute_and_text(label: str) -> tuple[str, str]:
     """A label escaped for the alt attribute and for the element's text (labels repeat: cached)."""
@@ -78,13 +92,28 @@ def _attribute_and_text(label: str) -> tuple[str, str]:
 def molmo_points(points: list[dict[str, float]], label: str) -> str:
     """Molmo's rendering of one label's points (in percent), as its data formatter writes them: rounded to
     one decimal and sorted by x * 10000 + y, which for percentages is by x, then y."""
-    ordered = sorted((round(p["x"], 1), round(p["y"], 1)) for p in points)
+    return _molmo_line([(round(p["x"], 1), round(p["y"], 1)) for p in points], label)
+
+
+# "%0.1f" of every one-decimal percentage in 0.1..100.0 (k / 10 is the float round() gives for it), so
+# the per-point formatting is a lookup. 0.0 is left out: -0.0 equals it as a key but prints "-0.0".
+_ONE_DECIMAL = {k / 10: f"{k / 10:0.1f}" for k in range(1, 1001)}
+
+
+def _molmo_line(coordinates: list[tuple[float, float]], label: str) -> str:
+    """molmo_points from (x, y) already rounded to one decimal (rounding again changes nothing)."""
     alt, text = _attribute_and_text(label)
-    if len(ordered) == 1:
-        x, y = ordered[0]
-        return f'<point x="{x:0.1f}" y="{y:0.1f}" alt="{alt}">{text}</point>'
-    coordinates = " ".join(f'x{i}="{x:0.1f}" y{i}="{y:0.1f}"' for i, (x, y) in enumerate(ordered, start=1))
-    return f'<points {coordinates} alt="{alt}">{text}</points>'
+    known = _ONE_DECIMAL.get  # a miss (0.0, -0.0, outside 0..100) is formatted as Molmo formats it
+    if len(coordinates) == 1:
+        x, y = coordinates[0]
+        xy = f'x="{known(x) or f"{x:0.1f}"}" y="{known(y) or f"{y:0.1f}"}"'
+        return f'<point {xy} alt="{alt}">{text}</point>'
+    coordinates.sort()
+    joined = " ".join(
+        f'x{i}="{known(x) or f"{x:0.1f}"}" y{i}="{known(y) or f"{y:0.1f}"}"'
+        for i, (x, y) in enumerate(coordinates, start=1)
+    )
+    return f'<points {joined} alt="{alt}">{text}</points>'
 
 
 def points_text(groups: list[dict[str, Any]]) -> str | None:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from annotate.errors import InvalidInput
 from annotate.services.export.fields import CAPTIONS, RECORDINGS, REVIEWS
-from annotate.services.export.pointing import label_groups, points_text, timed_caption, trace_strokes
+from annotate.services.export.pointing import take_points, timed_caption, trace_strokes
 from annotate.services.export.records import ImageRecord, iter_records
 from annotate.services.export.selection import ExportFilter, SplitSpec
 from annotate.services.media_links import MediaLinks
@@ -128,11 +128,12 @@ class RowBuilder:
         recordings = record.recordings
         pointing = record.pointing
         groups: list[dict[str, Any]] = []
+        text_lines: list[str] = []  # points_text's lines, made in the same pass as the groups
         if pointing.point_sets:
             for r in recordings:
                 current = pointing.point_sets.get(r.id)
                 if current is not None:
-                    groups.extend(label_groups(current[0], current[1], r.id))
+                    groups.extend(take_points(current[0], current[1], r.id, text_lines))
         return {
             # PixMo-Cap's fields first.
             "image_url": self.image_url(record),
@@ -158,7 +159,7 @@ class RowBuilder:
             ],
             "review": review_json(review) if review else None,
             "points": groups,
-            "points_text": points_text(groups),
+            "points_text": "\n".join(text_lines) if text_lines else None,
         }
 
 
