@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from annotate.services.export import ExportFilter, ExportOptions, SplitSpec, export_dataset
-from annotate.services.export.pointing import molmo_points, points_text
+from annotate.services.export.pointing import molmo_points, points_text, take_points
 from db.blobstore import BlobStore
 from db.models import Image, Project, ProjectMode, Recording
 from tests.support import factories
@@ -207,6 +207,77 @@ def test_molmo_point_text_for_one_and_several_points() -> None:
     )
     none = [{"label": "person", "points": [], "count": 0}]
     assert points_text(none) is None
+
+
+def _reference_groups_and_text(
+    points: list[dict], absent: list[str], recording_id: int
+) -> tuple[list, str | None]:
+    """The export's groups and Molmo text as first written (two passes, every number formatted by "%0.1f"):
+    the one-pass take_points must give the same values, so the same bytes."""
+    by_label: dict = {}
+    for p in points:
+        by_label.setdefault(p.get("label"), []).append(
+            {"x": round(p["x"] * 100.0, 1), "y": round(p["y"] * 100.0, 1)}
+        )
+    groups = [
+        {
+            "label": label,
+            "points": placed,
+            "count": len(placed),
+            "collection_method": "narrate" if label is None else "pointing",
+            "recording_id": recording_id,
+        }
+        for label, placed in by_label.items()
+    ]
+    groups += [
+        {
+            "label": label,
+            "points": [],
+            "count": 0,
+            "collection_method": "pointing",
+            "recording_id": recording_id,
+        }
+        for label in dict.fromkeys(absent)
+        if label not in by_label
+    ]
+    lines = []
+    for g in groups:
+        if g["count"] and g["label"] is not None:
+            xy = sorted((round(p["x"], 1), round(p["y"], 1)) for p in g["points"])
+            label = g["label"].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            alt = label.replace('"', "&quot;").replace("'", "&#x27;")
+            if len(xy) == 1:
+                lines.append(f'<point x="{xy[0][0]:0.1f}" y="{xy[0][1]:0.1f}" alt="{alt}">{label}</point>')
+            else:
+                pairs = " ".join(f'x{i}="{x:0.1f}" y{i}="{y:0.1f}"' for i, (x, y) in enumerate(xy, start=1))
+                lines.append(f'<points {pairs} alt="{alt}">{label}</points>')
+    return groups, "\n".join(lines) if lines else None
+
+
+def test_one_pass_points_give_the_same_bytes_as_two_passes() -> None:
+    import random
+
+    import orjson
+
+    rng = random.Random(13)
+    edges = [0.0, -0.0, -0.0004, 0.0004, 0.0005, 0.00049, 0.5, 0.995, 0.9995, 1.0, 1.0004, 1.5, 0.123456]
+    labels = ["deck chair", 'the "big" one', "a<b & c", None, "gull"]
+    for case in range(400):
+        points = [
+            {
+                "x": rng.choice(edges) if rng.random() < 0.3 else rng.random(),
+                "y": rng.choice(edges) if rng.random() < 0.3 else rng.random(),
+                "t": 1.0,
+                "label": rng.choice(labels),
+            }
+            for _ in range(rng.randint(0, 9))
+        ]
+        absent = rng.sample(["person", "deck chair", "boat"], rng.randint(0, 3))
+        lines: list[str] = []
+        groups = take_points(points, absent, case, lines)
+        expected_groups, expected_text = _reference_groups_and_text(points, absent, case)
+        got = {"points": groups, "points_text": "\n".join(lines) if lines else None}
+        assert orjson.dumps(got) == orjson.dumps({"points": expected_groups, "points_text": expected_text})
 
 
 def test_pixmo_points_format_has_pixmo_points_columns_and_features(seeded, tmp_path) -> None:
