@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.browser import policy_problems
 from tests.support.review_seed import PASSWORD, seed
 from tests.test_assignments import add_images, make_project
 from tests.test_browser_record import browser, serve  # noqa: F401  (fixtures: Chromium with a fake mic)
@@ -18,16 +19,7 @@ pytestmark = pytest.mark.browser
 def strict_page(browser, url: str, name: str, password: str):  # noqa: F811
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(message.text)
-            if "Content Security Policy" in message.text or "Refused to" in message.text
-            else None
-        ),
-    )
+    problems = policy_problems(page)
     page.goto(f"{url}/login")
     page.fill("#name", name)
     page.fill("#password", password)

@@ -28,7 +28,15 @@ from sqlalchemy import select
 
 from annotate.services.ingest import ingest_bytes
 from db.models import Image, PointSet, ProjectMode, Recording, Trace
-from tests.support.browser import DESKTOP, PHONE, launch, logged_in_page, playwright_driver, shot
+from tests.support.browser import (
+    DESKTOP,
+    PHONE,
+    launch,
+    logged_in_page,
+    playwright_driver,
+    policy_problems,
+    shot,
+)
 from tests.support.databases import sqlite_url
 from tests.test_assignments import add_images, make_project
 
@@ -500,16 +508,7 @@ def test_point_mode_works_under_the_csp(browser, server, session, blobs, make_us
     response = context.request.post(f"{server}/api/auth/login", data={"name": "ann", "password": PASSWORD})
     assert response.ok
     page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(message.text)
-            if "Content Security Policy" in message.text or "Refused to" in message.text
-            else None
-        ),
-    )
+    problems = policy_problems(page)
     page.goto(f"{server}/task")
     page.wait_for_selector("body[data-state='idle'][data-pointing-mode='point']")
     page.wait_for_selector("#image[data-image-id]")

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from db.models import PointSet, ProjectMode, Recording
 from tests.support import factories
-from tests.support.browser import PHONE, launch, playwright_driver, shot
+from tests.support.browser import PHONE, launch, playwright_driver, policy_problems, shot
 from tests.support.databases import sqlite_url
 from tests.support.review_seed import BOATS_WORDS, IMAGES, PASSWORD, add_take
 
@@ -463,12 +463,7 @@ def test_the_pointing_view_works_under_the_real_csp(browser, server, take) -> No
     response = context.request.post(f"{server}/api/auth/login", data={"name": "lena", "password": PASSWORD})
     assert response.ok, response.text()
     page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
-    page.on(
-        "console",
-        lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None,
-    )
+    problems = policy_problems(page)
     page.goto(f"{server}/review")
     page.wait_for_selector("#overlay .pt")  # only selectors and actions: eval is what the CSP forbids
     assert page.locator("#overlay .pt").count() == len(POINTS)

@@ -107,3 +107,19 @@ def scrolls_sideways(page: Any) -> bool:
     scrolling, so innerWidth is no yardstick: the screen's width is.)"""
     width = page.viewport_size["width"]
     return bool(page.evaluate("(width) => document.documentElement.scrollWidth > width", width))
+
+
+def policy_problems(page: Any) -> list[str]:
+    """A list that fills with the page's uncaught errors and every CSP refusal Chromium logs; a test
+    under the real Content-Security-Policy asserts it stays empty."""
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(message.text)
+            if "Content Security Policy" in message.text or "Refused to" in message.text
+            else None
+        ),
+    )
+    return problems
