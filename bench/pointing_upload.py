@@ -18,13 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,16 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.upload import OUT, database, login, make_takes, percentile, seed_project, seed_users, serve  # noqa: E402
+from bench.upload import (  # noqa: E402
+    database,
+    login,
+    make_takes,
+    percentile,
+    seed_project,
+    seed_users,
+    serve,
+    write_results,
+)
 from db.migrate import upgrade  # noqa: E402
 from db.session import make_engine  # noqa: E402
 
@@ -172,15 +179,7 @@ def main() -> None:
                 f"| {r['database']} | {variant} | {v['uploads']} | {r['errors']} | {v['p50_ms']} | "
                 f"{v['p95_ms']} | {v['max_ms']} | {v['server_cpu_ms_per_upload']} | {ratio} |"
             )
-    OUT.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(),
-        "load_average": os.getloadavg(),
-        "python": platform.python_version(),
-        "args": vars(args),
-    }
-    (OUT / "pointing_upload.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    write_results("pointing_upload.json", args, results)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -356,6 +357,11 @@ def main() -> None:
             f"{r['p50_ms']} | {r['p95_ms']} | {r['max_ms']} | {r['server_cpu_ms_per_upload']} | "
             f"{r['load_average_after']} |"
         )
+    write_results("upload.json", args, results)
+
+
+def write_results(name: str, args: argparse.Namespace, results: list[dict[str, Any]]) -> None:
+    """bench/out/NAME: the results with when, where and how they were measured."""
     OUT.mkdir(parents=True, exist_ok=True)
     meta = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -364,7 +370,7 @@ def main() -> None:
         "python": platform.python_version(),
         "args": vars(args),
     }
-    (OUT / "upload.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    (OUT / name).write_text(json.dumps({"meta": meta, "results": results}, indent=2))
 
 
 if __name__ == "__main__":
