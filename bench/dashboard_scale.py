@@ -24,20 +24,22 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, insert, select
+from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from upload import PASSWORD, database, login, percentile, serve  # noqa: E402
+from upload import PASSWORD, PG_ADMIN_URL, database, login, percentile, serve  # noqa: E402
 
 from db.migrate import upgrade  # noqa: E402
 from db.models import Caption, Image, Project, Recording, Review, User  # noqa: E402
@@ -462,10 +464,12 @@ CALLS = [
 ]
 
 
-def measure(base: str, requests: int) -> list[tuple[str, float, float]]:
+def measure(base: str, requests: int, only: str | None = None) -> list[tuple[str, float, float]]:
     client = login(base, "lead")
     rows = []
     for label, path in CALLS:
+        if only and only not in label:
+            continue
         client.get(path).raise_for_status()  # warm: the first call imports pandas
         times = []
         for _ in range(requests):
@@ -486,22 +490,48 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, default=500)
     parser.add_argument("--per-day", type=int, default=40, help="takes per annotator per working day")
     parser.add_argument("--requests", type=int, default=30, help="timed requests per call")
+    parser.add_argument(
+        "--keep", metavar="NAME", help="build into PostgreSQL database NAME and keep it (for --reuse)"
+    )
+    parser.add_argument("--reuse", metavar="URL", help="time the calls on a database built with --keep")
+    parser.add_argument("--only", help="time only the calls whose label contains this text")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="voicecap-bench-dashboard-"))
-    with database("postgresql", workdir) as url:
-        built = build(url, args)
-        print(
-            f"built in {built['seconds']:.0f} s: {args.takes:,} takes' summaries "
-            f"({built['daily_rows']:,} daily rows, {built['bucket_rows']:,} bucket rows, "
-            f"{built['figure_rows']:,} take figures), "
-            f"{args.real_takes:,} real takes\n"
-        )
+    with kept_or_scratch(args, workdir) as url:
+        if not args.reuse:
+            built = build(url, args)
+            print(
+                f"built in {built['seconds']:.0f} s: {args.takes:,} takes' summaries "
+                f"({built['daily_rows']:,} daily rows, {built['bucket_rows']:,} bucket rows, "
+                f"{built['figure_rows']:,} take figures), "
+                f"{args.real_takes:,} real takes\n"
+            )
+            if args.keep:
+                print(f"kept: --reuse {url}")
         with serve(url, workdir, "") as (base, _pid):  # the local blob store (no media read here)
-            rows = measure(base, args.requests)
+            rows = measure(base, args.requests, args.only)
     print("| call | p50 ms | p95 ms |\n|---|---:|---:|")
     for label, p50, p95 in rows:
         print(f"| {label} | {p50:.0f} | {p95:.0f} |")
+
+
+@contextmanager
+def kept_or_scratch(args: argparse.Namespace, workdir: Path) -> Iterator[str]:
+    """The database to time: --reuse's, a new kept one (--keep), or a scratch one dropped afterwards."""
+    if args.reuse:
+        yield args.reuse
+        return
+    if args.keep:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{args.keep}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{args.keep}"'))
+        admin.dispose()
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{args.keep}"
+        return
+    with database("postgresql", workdir) as url:
+        yield url
 
 
 if __name__ == "__main__":
