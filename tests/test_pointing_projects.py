@@ -182,3 +182,26 @@ def test_a_point_project_without_labels_takes_only_images_that_bring_theirs(
     # A folder brings no labels at all.
     folder = run_cli("ingest", "bare", str(IMAGES), "--json", check=False)
     assert json.loads(folder.stdout)["added"] == 0
+
+
+def test_a_point_project_keeps_labels_while_an_image_has_none_of_its_own(
+    server, make_user, session: Session
+) -> None:
+    make_user("lena", "lead")
+    lead = login(server, "lena", "correct-horse")
+    created = lead.post("/api/admin/projects", json={"name": "Pier", "mode": "point", "labels": ["gull"]})
+    project_id = created.json()["id"]
+    project = session.get_one(Project, project_id)
+    own = factories.add_image(session, project)
+    own.labels = ["boat"]
+    plain = factories.add_image(session, project)
+    session.commit()
+    emptied = lead.patch(f"/api/admin/projects/{project_id}", json={"labels": []})
+    assert emptied.status_code == 409 and emptied.json()["code"] == "labels_needed"
+    assert f"image {plain.id}" in emptied.json()["message"]
+    assert lead.get(f"/api/admin/projects/{project_id}").json()["labels"] == ["gull"]
+    # Once every image brings its own labels, the project's may go.
+    plain.labels = ["rope"]
+    session.commit()
+    emptied = lead.patch(f"/api/admin/projects/{project_id}", json={"labels": []})
+    assert emptied.status_code == 200 and emptied.json()["labels"] == []

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from annotate.errors import Conflict, InvalidInput, NotFound
@@ -222,7 +222,28 @@ def _mode_changes(session: Session, project: Project, changes: dict[str, Any]) -
             )
     labels = normalize_labels(changes.get("labels", project.labels) or [])
     check_mode_labels(mode, labels)
+    if mode is ProjectMode.point and not labels:
+        _check_every_image_has_labels(session, project)
     return {"mode": mode, "labels": labels}
+
+
+def _check_every_image_has_labels(session: Session, project: Project) -> None:
+    """A point project without labels of its own asks each image for the manifest's labels: refuse to
+    leave an image with nothing to point at (ingest refuses such images for the same reason)."""
+    unlabelled = session.scalar(
+        select(Image.id)
+        .where(
+            Image.project_id == project.id,
+            or_(Image.labels.is_(None), cast(Image.labels, Text).in_(["null", "[]"])),
+        )
+        .limit(1)
+    )
+    if unlabelled is not None:
+        raise Conflict(
+            f"Project {project.name!r} has images without labels of their own (image {unlabelled}): "
+            "a point project needs labels to ask for there. Keep at least one project label.",
+            code="labels_needed",
+        )
 
 
 def _free_name(session: Session, name: str, project_id: int) -> str:
