@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Image, Recording, RecordingStatus, Transcript
+from db.models import Image, PointSet, Recording, RecordingStatus, Trace, Transcript
 from tests.conftest import EXAMPLES
 from tests.support.cli import run_cli, run_json
 from tests.support.wer import word_error_rate
@@ -109,3 +109,62 @@ def test_import_refuses_an_unknown_project_or_missing_manifest(imported_setup: d
     assert missing.returncode == 1 and "No project named 'nope'" in missing.stderr
     unreadable = run_cli("import-audio", "imp", str(imported_setup["manifest"]), check=False)
     assert unreadable.returncode == 1 and "Cannot read manifest" in unreadable.stderr
+
+
+def test_a_narrate_import_brings_each_take_with_its_pointing(
+    settings, engine, tmp_path: Path, session: Session
+) -> None:
+    run_cli("project", "create", "walk", "--mode", "narrate", "--min-seconds", "5", "--max-seconds", "60")
+    run_cli("user", "add", "ann1")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(EXAMPLES / "images" / "astronaut.jpg", photos / "astronaut.jpg")
+    assert run_json("ingest", "walk", str(photos))["added"] == 1
+    image = str((photos / "astronaut.jpg").absolute())
+    shutil.copy(SPEECH / "boats.wav", tmp_path / "boats.wav")
+    shutil.copy(SPEECH / "kitchen.flac", tmp_path / "kitchen.flac")
+    shutil.copy(SPEECH / "desk.webm", tmp_path / "desk.webm")  # the refused lines: never stored
+    trace = [[[0.1, 0.2, 0.5], [0.2, 0.25, 0.55], [0.3, 0.3, 0.6]]]
+    pointing = {"version": 1, "traces": trace, "points": [{"x": 0.3, "y": 0.3, "t": 0.6}]}
+    (tmp_path / "kitchen.pointing.json").write_text(json.dumps({"traces": trace, "points": []}))
+    line = {"image": image, "annotator": "ann1"}
+    write_manifest(
+        tmp_path / "manifest.jsonl",
+        [
+            {**line, "audio": "boats.wav", "pointing": pointing},
+            {**line, "audio": "kitchen.flac", "pointing": "kitchen.pointing.json"},
+            {**line, "audio": "desk.webm"},  # 3: a narrate take without its pointing
+            {
+                **line,
+                "audio": "desk.webm",
+                "pointing": {**pointing, "points": [{"x": 1.5, "y": 0.2, "t": 1}]},
+            },
+            {**line, "audio": "desk.webm", "pointing": {"traces": [[[0.1, 0.1, 99.0]]]}},  # 5: after the end
+            {**line, "audio": "desk.webm", "pointing": "missing.json"},
+            {**line, "audio": "desk.webm", "pointing": [1, 2]},  # 7
+        ],
+    )
+
+    summary = run_json("import-audio", "walk", str(tmp_path / "manifest.jsonl"))
+
+    assert (summary["added"], summary["duplicate"]) == (2, 0), summary
+    codes = {r["line"]: r["code"] for r in summary["rejected"]}
+    assert codes == {
+        3: "pointing_missing",
+        4: "pointing_out_of_image",
+        5: "pointing_time_outside_take",
+        6: "pointing_not_found",
+        7: "invalid_line",
+    }
+    stored = {
+        rec.meta["imported_from"]: rec.id
+        for rec in session.scalars(select(Recording).where(Recording.source == "import"))
+    }
+    assert set(stored) == {"boats.wav", "kitchen.flac"}
+    traces = {t.recording_id: t.segments for t in session.scalars(select(Trace))}
+    assert traces == {stored["boats.wav"]: trace, stored["kitchen.flac"]: trace}
+    points = {p.recording_id: (p.version, p.points) for p in session.scalars(select(PointSet))}
+    assert points[stored["boats.wav"]][0] == 1
+    assert [(q["x"], q["y"], q["t"]) for q in points[stored["boats.wav"]][1]] == [(0.3, 0.3, 0.6)]
+    assert points[stored["kitchen.flac"]] == (1, [])
+    session.rollback()

@@ -1,4 +1,9 @@
-"""Import recordings made elsewhere: a JSON Lines manifest of (image, audio, annotator[, metadata]).
+"""Import recordings made elsewhere: a JSON Lines manifest of (image, audio, annotator[, metadata,
+pointing]).
+
+A narrate or point project's take needs its pointing data, as a browser upload does: `pointing` is the
+same JSON object as the upload's `pointing` part (docs/architecture.md, "Pointing"), inline or as the
+path of a JSON file (relative to the manifest), checked by the same rules with the same codes.
 
 Each line goes through the same intake as a browser upload (annotate.services.intake): size limit,
 decoding, duration and silence checks, a 16 kHz WAV for the workers. The recording's client UUID is
@@ -10,6 +15,7 @@ it did, and re-running it picks up the rest.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -23,6 +29,7 @@ from sqlalchemy.orm import Session
 from annotate.errors import VoicecapError
 from annotate.services.intake import accept_recording, find_recording
 from annotate.services.jsonl import read_jsonl
+from annotate.services.pointing import Pointing, limits_from, parse_pointing
 from db.blobstore import Blobs
 from db.models import Image, Project, User
 from db.settings import Settings
@@ -125,6 +132,7 @@ def _import_one(
     metadata = entry.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise LineRejected("`metadata` must be a JSON object.")
+    pointing = _pointing(entry.get("pointing"), lookup.base, settings)
     audio_sha = _sha256(audio_path)
     client_uuid = import_client_uuid(lookup.project, image, audio_sha, user.name)
     existing = find_recording(session, client_uuid)
@@ -144,6 +152,7 @@ def _import_one(
             chunks=iter(lambda: audio.read(CHUNK), b""),
             source="import",
             meta={**metadata, "imported_from": str(entry["audio"])},
+            pointing=pointing,
         )
     return recording.id, created
 
@@ -212,6 +221,23 @@ def _audio_path(entry: dict[str, Any], base: Path) -> Path:
     if not path.is_file():
         raise LineRejected(f"audio file not found: {path}", code="audio_not_found")
     return path
+
+
+def _pointing(value: Any, base: Path, settings: Settings) -> Pointing | None:
+    """The line's pointing data (an object, or a JSON file's path), parsed as an upload's part is."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        path = Path(value.strip()).expanduser()
+        path = path if path.is_absolute() else base / path
+        if not path.is_file():
+            raise LineRejected(f"pointing file not found: {path}", code="pointing_not_found")
+        raw = path.read_bytes()
+    elif isinstance(value, dict):
+        raw = json.dumps(value).encode()
+    else:
+        raise LineRejected("`pointing` must be a JSON object or the path of a JSON file.")
+    return parse_pointing(raw, limits_from(settings))
 
 
 def _sha256(path: Path) -> str:
