@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from db.models import Caption, Image, Review
+from db.models import Caption, Image, Project, ProjectMode, Review
 from tests.support.browser import launch, playwright_driver
 from tests.support.databases import sqlite_url
 from tests.support.review_seed import IMAGES, PASSWORD, seed
@@ -322,3 +322,42 @@ def test_admin_takes_a_dropped_file(lead_page, server, data, session) -> None:
     assert (
         session.scalars(select(Image).where(Image.source == "rocket.jpg")).one().project_id == data.project.id
     )
+
+
+def test_admin_makes_a_point_project_in_arabic_with_spanish_captions(lead_page, server, session) -> None:
+    page = lead_page
+    page.goto(f"{server}/admin")
+    page.wait_for_selector("#project-list li.selected")
+    page.click("#new-project")
+    assert page.locator("#labels-field").is_hidden()
+    page.fill("#project-form input[name=name]", "Harbour points")
+    page.select_option("#project-mode", "point")
+    assert page.locator("#labels-field").is_visible()
+    page.fill("#project-form textarea[name=labels]", "deck chair\n person \n\n")
+    page.select_option("#interface-language", "ar")
+    page.fill("#project-form input[name=caption_language]", "es")
+    page.click("#project-save")
+    page.wait_for_selector("#project-list li.selected >> text=Harbour points")
+    session.expire_all()
+    project = session.scalar(select(Project).where(Project.name == "Harbour points"))
+    assert project is not None
+    assert (project.mode, project.labels) == (ProjectMode.point, ["deck chair", "person"])
+    assert (project.interface_language, project.caption_language) == ("ar", "es")
+    session.rollback()
+    # Editing shows what is stored; a bad caption language is refused with the server's words.
+    assert page.locator("#interface-language").input_value() == "ar"
+    assert page.locator("#project-form textarea[name=labels]").input_value() == "deck chair\nperson"
+    page.fill("#project-form input[name=caption_language]", "klingon")
+    page.click("#project-save")
+    page.wait_for_function("document.getElementById('project-status').textContent.includes('klingon')")
+    page.fill("#project-form input[name=caption_language]", "")
+    page.select_option("#project-mode", "narrate")
+    assert page.locator("#labels-field").is_hidden()
+    page.click("#project-save")
+    page.wait_for_function("document.getElementById('project-status').textContent === ''")
+    page.wait_for_function("document.getElementById('project-mode').value === 'narrate'")
+    session.expire_all()
+    project = session.scalar(select(Project).where(Project.name == "Harbour points"))
+    assert project is not None
+    assert (project.mode, project.labels, project.caption_language) == (ProjectMode.narrate, [], None)
+    session.rollback()

@@ -125,13 +125,18 @@ def validate_limits(min_seconds: float, max_seconds: float, per_image: int) -> N
         raise InvalidInput("--per-image must be between 1 and 100.")
 
 
+def caption_languages() -> list[str]:
+    """The languages the LLM cleaner can be asked to write captions in (by base code)."""
+    return sorted(set(LANGUAGE_NAMES) | set(shipped_languages()))
+
+
 def check_caption_language(code: str | None) -> str | None:
     """A caption language the LLM cleaner can be asked for by name ("es", "pt-BR"); None or "" means
     "the language spoken"."""
     if code is None or not code.strip():
         return None
     normalised = code.strip().replace("_", "-")
-    known = sorted(set(LANGUAGE_NAMES) | set(shipped_languages()))
+    known = caption_languages()
     if not re.fullmatch(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})?", normalised) or (
         base_language(normalised) not in known
     ):

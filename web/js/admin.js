@@ -42,6 +42,11 @@ function fillProjectForm(project) {
   form.max_seconds.value = project.max_seconds;
   form.per_image.value = project.per_image;
   form.language.value = project.language;
+  form.mode.value = project.mode;
+  form.labels.value = (project.labels || []).join("\n");
+  form.interface_language.value = project.interface_language || "en";
+  form.caption_language.value = project.caption_language || "";
+  showLabels();
   $("project-form-title").textContent = `Edit ${project.name}`;
   $("project-save").textContent = "Save changes";
   $("project-status").textContent = "";
@@ -55,6 +60,7 @@ function newProject() {
   form.reset();
   form.instructions.value = "";
   form.questions.value = "";
+  showLabels();
   $("project-form-title").textContent = "New project";
   $("project-save").textContent = "Create project";
   $("images-card").hidden = true;
@@ -62,13 +68,29 @@ function newProject() {
   form.elements.namedItem("name").focus();
 }
 
+function lines(text) {
+  return text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
+}
+
+// The labels field belongs to point projects only.
+function showLabels() {
+  $("labels-field").hidden = $("project-form").mode.value !== "point";
+}
+
+// The choices the server accepts: interface languages with a shipped catalog, caption languages.
+async function loadLanguages() {
+  const { interface: interfaces, caption } = await api("/api/admin/languages");
+  $("interface-language").replaceChildren(...interfaces.map((code) => el("option", { value: code }, code)));
+  $("caption-languages").replaceChildren(...caption.map((code) => el("option", { value: code })));
+}
+
 async function saveProject(event) {
   event.preventDefault();
   const form = $("project-form");
-  const questions = form.questions.value
-    .split("\n")
-    .map((q) => q.trim())
-    .filter(Boolean);
+  const questions = lines(form.questions.value);
   const body = {
     name: form.elements.namedItem("name").value.trim(),
     instructions: form.instructions.value.trim(),
@@ -76,6 +98,11 @@ async function saveProject(event) {
     max_seconds: Number(form.max_seconds.value),
     per_image: Number(form.per_image.value),
     language: form.language.value.trim(),
+    mode: form.mode.value,
+    // Only a point project has labels; switching away from point clears them.
+    labels: form.mode.value === "point" ? lines(form.labels.value) : [],
+    interface_language: form.interface_language.value,
+    caption_language: form.caption_language.value.trim(),
   };
   if (questions.length) body.questions = questions;
   try {
@@ -276,7 +303,9 @@ async function main() {
   $("project-form").addEventListener("submit", saveProject);
   $("new-project").addEventListener("click", newProject);
   $("user-form").addEventListener("submit", addUser);
+  $("project-mode").addEventListener("change", showLabels);
   setUpDropzone();
+  await loadLanguages(); // before a project's languages are put in the form
   await Promise.all([loadProjects(), loadUsers()]);
 }
 

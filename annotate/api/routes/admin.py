@@ -23,6 +23,7 @@ from annotate.errors import InvalidInput, VoicecapError
 from annotate.services import ingest
 from annotate.services import projects as project_service
 from annotate.services import users as user_service
+from annotate.services.interface_languages import shipped as shipped_interface_languages
 from annotate.services.permissions import check_may_manage
 from db.models import ProjectMode, Role, User
 
@@ -108,6 +109,12 @@ def create_project(body: ProjectCreate, session: SessionDep, _: LeadUser) -> dic
     project = project_service.create_project(session, spec)
     session.commit()
     return project_service.project_dict(project, 0)
+
+
+@router.get("/languages")
+def languages(_: LeadUser) -> dict[str, list[str]]:
+    """What the project form offers: interface languages (a catalog ships) and caption languages."""
+    return {"interface": shipped_interface_languages(), "caption": project_service.caption_languages()}
 
 
 @router.get("/projects/{project_id}")
