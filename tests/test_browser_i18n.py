@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,9 +20,8 @@ from tests.support import factories
 from tests.support.browser import (
     DESKTOP,
     PHONE,
-    launch,
     logged_in_page,
-    playwright_driver,
+    module_browser,
     scrolls_sideways,
     shot,
 )
@@ -64,12 +62,7 @@ def db_url(tmp_path: Path) -> str:
     return sqlite_url(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_driver() as playwright:
-        launched = launch(playwright)
-        yield launched
-        launched.close()
+browser = module_browser()
 
 
 @pytest.fixture

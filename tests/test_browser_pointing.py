@@ -17,7 +17,6 @@ import itertools
 import json
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,8 @@ from db.models import Image, PointSet, ProjectMode, Recording, Trace
 from tests.support.browser import (
     DESKTOP,
     PHONE,
-    launch,
     logged_in_page,
-    playwright_driver,
+    module_browser,
     policy_problems,
     shot,
 )
@@ -60,12 +58,7 @@ def db_url(tmp_path: Path) -> str:
     return sqlite_url(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_driver() as playwright:
-        launched = launch(playwright)
-        yield launched
-        launched.close()
+browser = module_browser()
 
 
 def pointing_project(session, blobs, make_user, mode: str, labels: list[str] | None = None, images: int = 2):

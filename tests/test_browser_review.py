@@ -8,14 +8,13 @@ Runs on SQLite only: the API underneath is tested on both databases.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from db.models import Caption, Image, Project, ProjectMode, Review
-from tests.support.browser import launch, playwright_driver
+from tests.support.browser import module_browser
 from tests.support.databases import sqlite_url
 from tests.support.review_seed import IMAGES, PASSWORD, seed
 
@@ -27,12 +26,7 @@ def db_url(tmp_path: Path) -> str:
     return sqlite_url(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_driver() as playwright:
-        browser = launch(playwright, mic=None)
-        yield browser
-        browser.close()
+browser = module_browser(mic=None)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from db.models import PointSet, ProjectMode, Recording
 from tests.support import factories
-from tests.support.browser import PHONE, launch, playwright_driver, policy_problems, shot
+from tests.support.browser import PHONE, module_browser, policy_problems, shot
 from tests.support.databases import sqlite_url
 from tests.support.review_seed import BOATS_WORDS, IMAGES, PASSWORD, add_take
 
@@ -98,12 +98,7 @@ def db_url(tmp_path: Path) -> str:
     return sqlite_url(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_driver() as playwright:
-        browser = launch(playwright, mic=None)
-        yield browser
-        browser.close()
+browser = module_browser(mic=None)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ words underlined in the caption. Screenshots land in tests/support/browser.SCREE
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,10 +21,9 @@ from tests.support.browser import (
     DESKTOP,
     PHONE,
     SCREENS,
-    launch,
     logged_in_page,
+    module_browser,
     on_screen,
-    playwright_driver,
     scrolls_sideways,
     shot,
 )
@@ -41,12 +39,7 @@ def db_url(tmp_path: Path) -> str:
     return sqlite_url(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_driver() as playwright:
-        launched = launch(playwright, mic=None)
-        yield launched
-        launched.close()
+browser = module_browser(mic=None)
 
 
 @pytest.fixture

@@ -59,6 +59,23 @@ def launch(playwright: Any, mic: Path | None = MIC) -> Any:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
 
 
+def module_browser(mic: Path | None = MIC) -> Any:
+    """A module-scoped `browser` fixture: one Chromium (with `mic` as its microphone; None: no
+    microphone) for every test of the module. Use as `browser = module_browser()` in a test module."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def browser() -> Iterator[Any]:
+        with playwright_driver() as playwright:
+            launched = launch(playwright, mic=mic)
+            try:
+                yield launched
+            finally:
+                launched.close()
+
+    return browser
+
+
 def logged_in_page(browser: Any, server: str, name: str, password: str, **context: Any) -> Any:
     """A new page in its own context, logged in through the API; uncaught errors collect in page.errors.
 
