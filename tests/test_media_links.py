@@ -52,6 +52,13 @@ def test_the_media_route_serves_joined_audio_with_cors_and_no_session(
     assert joined.status_code == 200 and joined.headers["content-type"] == "audio/wav"
     with wave.open(io.BytesIO(joined.content)) as both:
         assert both.getnframes() == 2 * frames and both.getframerate() == 16000
+        pcm = both.readframes(2 * frames)
+    parts = []
+    for take in takes:
+        with blobs.open(take.wav_key) as handle, wave.open(handle) as part:
+            parts.append(part.readframes(part.getnframes()))
+    assert pcm == b"".join(parts)  # each take whole, in the link's order
+    assert int(joined.headers["content-length"]) == len(joined.content) == 44 + len(pcm)
     # CORS for Label Studio's origin, on the answer and on a preflight.
     origin = origin_of(settings.labelstudio_url)
     assert joined.headers["access-control-allow-origin"] == origin

@@ -3,16 +3,18 @@
 The token is the permission: it names one image or the audio of given recordings and when that stops
 being fetchable. Label Studio's editor fetches media cross-origin without cookies, so the configured
 Label Studio origin (VOICECAP_LABELSTUDIO_URL) is allowed to read the bytes; downloads by scripts need
-no CORS at all. Several recordings in one link are one WAV, played one after another.
+no CORS at all. Several recordings in one link are one WAV, played one after another, streamed part by part.
 """
 
 from __future__ import annotations
 
-import io
+import struct
 import wave
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.concurrency import iterate_in_threadpool
+from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy import select
 
 from annotate.api.deps import BlobsDep, MediaSignerDep, SessionDep, SettingsDep
@@ -49,18 +51,40 @@ def _verify(signer: MediaSigner, token: str) -> tuple[str, tuple[int, ...]]:
         raise Unauthorized(str(exc), code="media_link_invalid") from exc
 
 
-def _joined_wav(blobs: Blobs, keys: list[str]) -> bytes:
-    """The WAVs one after another, in one WAV (all are the 16 kHz mono files intake writes)."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as joined:
-        for index, key in enumerate(keys):
+FRAMES_PER_CHUNK = 64 * 1024  # 4 s of 16 kHz audio a chunk: memory stays flat however long the takes
+
+
+def _wav_header(channels: int, sample_width: int, rate: int, frames: int) -> bytes:
+    """A canonical 44-byte PCM WAV header for `frames` frames of this format."""
+    block = channels * sample_width
+    size = frames * block
+    fmt = struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * block, block, sample_width * 8)
+    return b"RIFF" + struct.pack("<I", 36 + size) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", size)
+
+
+def _joined_wav(blobs: Blobs, keys: list[str]) -> tuple[int, Iterator[bytes]]:
+    """The WAVs one after another as one WAV (all are the 16 kHz mono files intake writes): its length,
+    and its bytes streamed part by part (each part's header is read first, to size the whole)."""
+    params: tuple[int, int, int] | None = None  # channels, sample width, rate
+    frames = 0
+    for key in keys:
+        with blobs.open(key) as handle, wave.open(handle, "rb") as part:
+            if params is None:
+                params = part.getparams()[:3]
+            elif part.getparams()[:3] != params:
+                raise InvalidInput("These recordings' WAV files differ in format.")
+            frames += part.getnframes()
+    assert params is not None
+    header = _wav_header(*params, frames)
+
+    def chunks() -> Iterator[bytes]:
+        yield header
+        for key in keys:
             with blobs.open(key) as handle, wave.open(handle, "rb") as part:
-                if index == 0:
-                    joined.setparams(part.getparams())
-                elif part.getparams()[:3] != joined.getparams()[:3]:
-                    raise InvalidInput("These recordings' WAV files differ in format.")
-                joined.writeframes(part.readframes(part.getnframes()))
-    return out.getvalue()
+                while data := part.readframes(FRAMES_PER_CHUNK):
+                    yield data
+
+    return len(header) + frames * params[0] * params[1], chunks()
 
 
 @router.options("/{token}/{name}", include_in_schema=False)
@@ -116,4 +140,9 @@ def media(
             missing=gone,
             code="recording_not_found",
         )
-    return Response(_joined_wav(blobs, [keys[i] for i in ids]), media_type="audio/wav", headers=headers)
+    length, chunks = _joined_wav(blobs, [keys[i] for i in ids])
+    return StreamingResponse(
+        iterate_in_threadpool(chunks),
+        media_type="audio/wav",
+        headers={**headers, "Content-Length": str(length)},
+    )
