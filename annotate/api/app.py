@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -27,6 +32,7 @@ from annotate.api.routes import (
 )
 from annotate.api.security_headers import SecurityHeaders
 from annotate.security import SessionSigner, secret_key
+from annotate.services.housekeeping import SWEEP_SECONDS, sweep
 from annotate.services.media_links import MediaSigner
 from db.blobstore import open_blobstore
 from db.migrate import check_schema
@@ -34,6 +40,7 @@ from db.session import get_engine, session_factory
 from db.settings import Settings, get_settings
 
 WEB_DIR = Path(web.__file__).resolve().parent
+log = logging.getLogger(__name__)
 
 # Pages are plain HTML files in web/; each talks to the API only.
 PAGES = {
@@ -43,6 +50,34 @@ PAGES = {
     "/admin": "admin.html",
     "/dashboard": "dashboard.html",
 }
+
+
+def _sweep_once(app: FastAPI) -> None:
+    try:
+        with app.state.sessions() as session:
+            swept = sweep(session, app.state.login_limiter.counter.window)
+            session.commit()
+        if swept.sessions or swept.rate_limit_windows:
+            log.info("swept %d expired sessions, %d old rate-limit windows", *vars(swept).values())
+    except Exception:  # a database hiccup must not stop the API; the next sweep tries again
+        log.exception("housekeeping sweep failed")
+
+
+@asynccontextmanager
+async def _housekeeping(app: FastAPI) -> AsyncIterator[None]:
+    """Sweep expired sessions and old limiter windows at start, then every SWEEP_SECONDS."""
+
+    async def forever() -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            await run_in_threadpool(_sweep_once, app)
+
+    await run_in_threadpool(_sweep_once, app)  # done before the first request is served
+    task = asyncio.create_task(forever())
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 def create_app(settings: Settings | None = None, *, verify_schema: bool = True) -> FastAPI:
@@ -55,6 +90,7 @@ def create_app(settings: Settings | None = None, *, verify_schema: bool = True) 
         title="voicecap",
         version="0.1.0",
         description="Record spoken image descriptions; review and export captions.",
+        lifespan=_housekeeping,
     )
     app.state.settings = settings
     app.state.engine = engine
