@@ -76,8 +76,8 @@ def test_phrases_labels_and_counts(text: str, labels: list[str], expected: list[
     assert [(p.text, p.label, p.spoken) for p in phrases] == expected
 
 
-# Other tables: digits and "no" words count (spelled numbers are read in English only); a label's
-# plural may sit on its first word.
+# Other tables: digits, the table's spelled counts and "no" words count ("una"/"eine", also "a", say
+# no count); a label's plural may sit on its first word.
 OTHER_LANGUAGES = [
     (
         "es",
@@ -97,7 +97,10 @@ OTHER_LANGUAGES = [
         ["Stuhl", "Boot"],
         [("Stühle", "Stuhl", 3), ("Steg", None, None), ("Boot", "Boot", 0)],
     ),
-    ("es", "tres sillas", [], [("tres sillas", None, None)]),
+    ("es", "tres sillas", [], [("sillas", None, 3)]),
+    ("es", "una silla y doce barcos", [], [("silla", None, None), ("barcos", None, 12)]),
+    ("fr", "Je vois deux chaises et dix-huit bateaux", [], [("chaises", None, 2), ("bateaux", None, 18)]),
+    ("de", "Ich sehe zwölf Boote und eine Möwe", [], [("Boote", None, 12), ("Möwe", None, None)]),
     ("sw", "viti 3 vyekundu, meza", [], [("viti", None, None), ("vyekundu", None, 3), ("meza", None, None)]),
     ("en-GB", "three boats", [], [("boats", None, 3)]),
 ]

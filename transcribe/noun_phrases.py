@@ -16,7 +16,9 @@ The chunker is a documented heuristic, driven by one table per language
   for "none" said right after the phrase ("chairs: none"). "a" and "the" say no count.
 
 A language without a table has no stopwords: each clause is one phrase, and only digits are counts.
-English is the only language whose spelled numbers are read (numbers.py is English).
+English spelled numbers are read by numbers.py ("twenty five", "two dozen"); another language's table
+lists its spelled counts as whole words (`number_words`: "tres" = 3, "zwölf" = 12), enough for the
+counts people point at.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import string
 import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from itertools import product
 from pathlib import Path
@@ -50,6 +52,7 @@ class PhraseTable:
     plural_suffixes: tuple[str, ...]
     plural_endings: tuple[tuple[str, str], ...]
     irregular_plurals: dict[str, tuple[str, ...]]
+    number_words: dict[str, int] = field(default_factory=dict)  # spelled counts, one word each
 
 
 def _strings(code: str, data: dict[str, Any], key: str) -> frozenset[str]:
@@ -65,7 +68,8 @@ def _table(code: str, data: dict[str, Any]) -> PhraseTable:
     zero_words = _strings(code, data, "zero_words")
     spelled = bool(data.get("spelled_numbers", False))
     numbers = frozenset(NUMBER_WORDS) | frozenset(COUNT_WORDS) if spelled else frozenset()
-    lead = determiners | lead_words | zero_words | numbers
+    number_words = _number_words(code, data)
+    lead = determiners | lead_words | zero_words | numbers | frozenset(number_words)
     endings = data.get("plural_endings", [])
     irregular = data.get("irregular_plurals", {})
     return PhraseTable(
@@ -78,7 +82,17 @@ def _table(code: str, data: dict[str, Any]) -> PhraseTable:
         plural_suffixes=tuple(sorted(_strings(code, data, "plural_suffixes"))),
         plural_endings=tuple((str(a).lower(), str(b).lower()) for a, b in endings),
         irregular_plurals={str(k).lower(): tuple(str(v).lower() for v in vs) for k, vs in irregular.items()},
+        number_words=number_words,
     )
+
+
+def _number_words(code: str, data: dict[str, Any]) -> dict[str, int]:
+    value = data.get("number_words", {})
+    if not isinstance(value, dict) or not all(
+        isinstance(word, str) and word.strip() and isinstance(n, int) and n >= 0 for word, n in value.items()
+    ):
+        raise ValueError(f"phrase table {code}.toml: number_words must map words to counts (whole numbers)")
+    return {word.strip().lower(): n for word, n in value.items()}
 
 
 # No table: no stopwords (a clause is a phrase), "s"/"es" plurals, digits as the only counts.
@@ -265,6 +279,8 @@ def _lead_value(lead: list[str], table: PhraseTable) -> int | float | None:
             return COUNT_WORDS[word] * (before if before is not None else 1)
         if table.spelled_numbers and word in NUMBER_WORDS:
             return _spelled_before(lead, k + 1)
+        if word in table.number_words:
+            return table.number_words[word]
         if word in table.zero_words:
             return 0
     return None
