@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Select, and_, false, func, literal_column, or_, select, union
+from sqlalchemy import Integer, Select, String, func, literal, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from annotate.errors import InvalidInput
@@ -174,28 +174,60 @@ def project_spreads(session: Session, project_id: int | None) -> dict[tuple[int,
     }
 
 
-def _outlier_condition(spreads: dict[tuple[int, str], Spread], metric: str, side: str) -> Any:
-    """Takes beyond their project's threshold on one metric and side: an index range per project
-    (None when no project has a spread on it)."""
-    column = getattr(TakeFigures, metric)
-    ranges = []
-    for (project, name), spread in spreads.items():
+def _beyond(column: Any, bound: float, side: str) -> Any:
+    """column at or beyond the bound on one side. An integer column is compared with the nearest integer
+    inside the bound (the same takes): against a float the database casts the column and loses its index."""
+    if isinstance(column.type, Integer):
+        return column >= math.ceil(bound) if side == "high" else column <= math.floor(bound)
+    return column >= bound if side == "high" else column <= bound
+
+
+def _outlier_selects(
+    f: QcFilter, spreads: dict[tuple[int, str], Spread], flag: str | None = None
+) -> list[Any]:
+    """Per project, metric and side (or only `flag`'s): a select of the takes in scope beyond the
+    project's threshold, with the outlier flag they earn. One index range each: an OR over them would
+    let the planner read every take instead."""
+    t = TakeFigures
+    selects = []
+    for (project, metric), spread in sorted(spreads.items()):
         bounds = spread.bounds()
-        if name != metric or bounds is None:
+        if bounds is None:
             continue
-        beyond = column >= bounds[1] if side == "high" else column <= bounds[0]
-        ranges.append(and_(TakeFigures.project_id == project, beyond))
-    return or_(*ranges) if ranges else None
+        for side, bound in (("high", bounds[1]), ("low", bounds[0])):
+            name = f"outlier_{metric}_{side}"
+            if flag is not None and name != flag:
+                continue
+            query = select(t.recording_id, t.project_id, t.user_id, literal(name, String).label("flag"))
+            selects.append(
+                _scope(query.where(t.project_id == project, _beyond(getattr(t, metric), bound, side)), t, f)
+            )
+    return selects
 
 
-def _outlier_ranges(f: QcFilter, spreads: dict[tuple[int, str], Spread]) -> list[Any]:
-    """Selects of the ids of the takes in scope beyond each threshold, to be united: one index range
-    each (one OR over all of them would let the planner read every take instead)."""
-    conditions = [_outlier_condition(spreads, m, side) for m in Z_METRICS for side in ("high", "low")]
-    ranges = [
-        _scope(select(TakeFigures.recording_id).where(c), TakeFigures, f) for c in conditions if c is not None
-    ]
-    return ranges or [select(TakeFigures.recording_id).where(false())]
+@dataclass(frozen=True)
+class Outlying:
+    """One outlier flag of one take in scope, and whether the take also has a stored flag."""
+
+    recording_id: int
+    project_id: int
+    user_id: int
+    flag: str
+    stored: bool
+
+
+def outlying_takes(session: Session, f: QcFilter, spreads: dict[tuple[int, str], Spread]) -> list[Outlying]:
+    """Every outlier flag of the takes in scope: the index ranges beyond the thresholds, so as many rows
+    as there are outliers (takes 3.5 robust z-scores out: few), never every take."""
+    selects = _outlier_selects(f, spreads)
+    if not selects:
+        return []
+    ranges = union_all(*selects).subquery()
+    stored = select(literal_column("1")).where(QcFlag.recording_id == ranges.c.recording_id).exists()
+    rows = session.execute(
+        select(ranges.c.recording_id, ranges.c.project_id, ranges.c.user_id, ranges.c.flag, stored)
+    )
+    return [Outlying(int(r), int(p), int(u), str(flag), bool(s)) for r, p, u, flag, s in rows]
 
 
 def _scope(query: Select[Any], table: Any, f: QcFilter) -> Select[Any]:
@@ -206,38 +238,51 @@ def _scope(query: Select[Any], table: Any, f: QcFilter) -> Select[Any]:
     return query
 
 
-def _flagged_ids(f: QcFilter, spreads: dict[tuple[int, str], Spread]) -> Any:
-    """A select of the ids of the takes in scope carrying f.flag (stored, outlier, or any)."""
-    flag = f.flag or "any"
-    if flag.startswith("outlier_"):
-        metric, side = flag.removeprefix("outlier_").rsplit("_", 1)
-        where = _outlier_condition(spreads, metric, side)
-        return _scope(
-            select(TakeFigures.recording_id).where(false() if where is None else where), TakeFigures, f
-        )
-    stored = _scope(select(QcFlag.recording_id), QcFlag, f)
-    if flag != "any":
-        return stored.where(QcFlag.flag == flag)
-    return union(stored, *_outlier_ranges(f, spreads))
-
-
 def _check_flag(flag: str | None) -> None:
     if flag and flag != "any" and flag not in QC_FLAGS:
         raise InvalidInput(f"Unknown QC flag {flag!r}; use any or one of {', '.join(QC_FLAGS)}.")
 
 
-def _page(session: Session, f: QcFilter, spreads: dict[tuple[int, str], Spread]) -> tuple[list[int], int]:
-    """The first `limit` ids (by id) of the takes the filter keeps, and how many it keeps."""
+def _page(session: Session, f: QcFilter, outlying: list[Outlying]) -> tuple[list[int], int]:
+    """The first `limit` ids (by id) of the takes the filter keeps, and how many it keeps: totals from
+    the counts, ids from index-ordered sources (each read up to `limit` rows) and the outliers."""
     limit = max(1, min(f.limit, MAX_PAGE))
     if not f.flag:
         ids = _scope(select(TakeFigures.recording_id), TakeFigures, f).order_by(TakeFigures.recording_id)
         return list(session.scalars(ids.limit(limit))), _take_count(session, f)
-    flagged = _flagged_ids(f, spreads).subquery()
-    rid = flagged.c.recording_id
-    rows = session.execute(
-        select(rid, func.count().over()).select_from(flagged).order_by(rid).limit(limit)
-    ).all()
-    return [int(r[0]) for r in rows], int(rows[0][1]) if rows else 0
+    if f.flag.startswith("outlier_"):
+        found = sorted({o.recording_id for o in outlying if o.flag == f.flag})
+        return found[:limit], len(found)
+    counts = _stored_counts(session, f)
+    if f.flag == "any":
+        extra = {o.recording_id for o in outlying if not o.stored}
+        total = sum(n for (_, flag), n in counts.items() if flag == ANY_STORED_FLAG) + len(extra)
+        sources = [key for key in counts if key[1] != ANY_STORED_FLAG]
+        found = set(_first_stored_ids(session, f, sources, limit)) | {o.recording_id for o in outlying}
+        return sorted(found)[:limit], total
+    sources = [key for key in counts if key[1] == f.flag]
+    total = sum(counts[key] for key in sources)
+    return sorted(set(_first_stored_ids(session, f, sources, limit)))[:limit], total
+
+
+def _stored_counts(session: Session, f: QcFilter) -> dict[tuple[int, str], int]:
+    """Takes in scope per project and stored flag (and ANY_STORED_FLAG), from qc_flag_counts."""
+    c = QcFlagCount
+    query = _scope(select(c.project_id, c.flag, func.sum(c.takes)), c, f).group_by(c.project_id, c.flag)
+    return {(p, flag): int(n) for p, flag, n in session.execute(query) if n}
+
+
+def _first_stored_ids(session: Session, f: QcFilter, sources: list[tuple[int, str]], limit: int) -> list[int]:
+    """The first `limit` ids of each (project, stored flag) in scope: ranges of ix_qc_flags_project_flag,
+    already in id order, so each reads at most `limit` rows (more only to skip other annotators')."""
+    if not sources:
+        return []
+    firsts = []
+    for project, flag in sorted(sources):
+        query = select(QcFlag.recording_id).where(QcFlag.project_id == project, QcFlag.flag == flag)
+        first = _scope(query, QcFlag, f).order_by(QcFlag.recording_id).limit(limit).subquery()
+        firsts.append(select(first.c.recording_id))
+    return [int(i) for i in session.scalars(union_all(*firsts))]
 
 
 def _take_count(session: Session, f: QcFilter) -> int:
@@ -307,25 +352,19 @@ def _outliers_of(take: dict[str, Any], spreads: dict[tuple[int, str], Spread]) -
     return flags
 
 
-def flag_counts(session: Session, f: QcFilter, spreads: dict[tuple[int, str], Spread]) -> dict[str, int]:
-    """Takes per flag in scope: stored flags from their counts, outliers by index range counts."""
-    c = QcFlagCount
-    stored = _scope(select(c.flag, func.sum(c.takes)), c, f).where(c.flag != ANY_STORED_FLAG)
-    counts = {flag: int(n) for flag, n in session.execute(stored.group_by(c.flag)) if n}
-    for metric in Z_METRICS:
-        for side in ("high", "low"):
-            where = _outlier_condition(spreads, metric, side)
-            if where is None:
-                continue
-            query = _scope(select(func.count()).select_from(TakeFigures).where(where), TakeFigures, f)
-            n = int(session.scalar(query) or 0)
-            if n:
-                counts[f"outlier_{metric}_{side}"] = n
+def flag_counts(session: Session, f: QcFilter, outlying: list[Outlying]) -> dict[str, int]:
+    """Takes per flag in scope: stored flags from their counts, outlier flags from the outliers."""
+    counts: dict[str, int] = defaultdict(int)
+    for (_, flag), n in _stored_counts(session, f).items():
+        if flag != ANY_STORED_FLAG:
+            counts[flag] += n
+    for o in outlying:
+        counts[o.flag] += 1
     return dict(sorted(counts.items()))
 
 
 def annotator_summary(
-    session: Session, f: QcFilter, spreads: dict[tuple[int, str], Spread]
+    session: Session, f: QcFilter, spreads: dict[tuple[int, str], Spread], outlying: list[Outlying]
 ) -> list[dict[str, Any]]:
     """Per project and annotator: takes, flagged takes, medians, and each median's robust z against
     the project (medians from the annotator's histograms)."""
@@ -338,7 +377,7 @@ def annotator_summary(
         f,
     ).group_by(r.project_id, r.user_id, User.name)
     takes = {(p, u): (name, int(n)) for p, u, name, n in session.execute(people) if n}
-    flagged = _flagged_per_annotator(session, f, spreads)
+    flagged = _flagged_per_annotator(session, f, outlying)
     medians = annotator_medians(session, f)
     rows = []
     for (project, user), (name, count) in sorted(takes.items()):
@@ -389,24 +428,17 @@ def annotator_medians(session: Session, f: QcFilter) -> dict[tuple[int, int, str
 
 
 def _flagged_per_annotator(
-    session: Session, f: QcFilter, spreads: dict[tuple[int, str], Spread]
+    session: Session, f: QcFilter, outlying: list[Outlying]
 ) -> dict[tuple[int, int], int]:
-    """Takes with a stored flag (counted) plus outlying takes without one (an index range each)."""
+    """Takes with a stored flag (counted) plus the outlying takes without one."""
     c = QcFlagCount
     stored = _scope(select(c.project_id, c.user_id, c.takes), c, f).where(c.flag == ANY_STORED_FLAG)
-    flagged = {(p, u): int(n) for p, u, n in session.execute(stored)}
-    has_stored = select(literal_column("1")).where(QcFlag.recording_id == TakeFigures.recording_id).exists()
-    t = TakeFigures
-    ids = union(*_outlier_ranges(f, spreads)).subquery()
-    outlying = (
-        select(t.project_id, t.user_id, func.count())
-        .join(ids, ids.c.recording_id == t.recording_id)
-        .where(~has_stored)
-        .group_by(t.project_id, t.user_id)
-    )
-    for p, u, n in session.execute(outlying):
-        flagged[(p, u)] = flagged.get((p, u), 0) + int(n)
-    return flagged
+    flagged: dict[tuple[int, int], int] = defaultdict(int)
+    for p, u, n in session.execute(stored):
+        flagged[(p, u)] += int(n)
+    for o in {(o.recording_id, o.project_id, o.user_id) for o in outlying if not o.stored}:
+        flagged[(o[1], o[2])] += 1
+    return dict(flagged)
 
 
 def _clean(value: Any) -> Any:
@@ -433,12 +465,13 @@ def qc_report(session: Session, settings: Settings, f: QcFilter) -> dict[str, An
     """Takes with their QC flags (filtered, one page) and the per-annotator outlier summary."""
     _check_flag(f.flag)
     spreads = project_spreads(session, f.project_id)
-    ids, total = _page(session, f, spreads)
+    outlying = outlying_takes(session, f, spreads)
+    ids, total = _page(session, f, outlying)
     return {
         "takes": _takes(session, ids, spreads),
-        "annotators": annotator_summary(session, f, spreads),
+        "annotators": annotator_summary(session, f, spreads, outlying),
         "total": total,
-        "flag_counts": flag_counts(session, f, spreads),
+        "flag_counts": flag_counts(session, f, outlying),
     }
 
 
@@ -448,5 +481,10 @@ def recordings_with_flag(
     """Ids of the takes carrying a QC flag (or any flag, for `any`), for the review queue's filter."""
     _check_flag(flag)
     f = QcFilter(project_id=project_id, flag=flag)
-    flagged = _flagged_ids(f, project_spreads(session, project_id)).subquery()
-    return sorted(int(i) for i in session.scalars(select(flagged.c.recording_id)))
+    outlying = outlying_takes(session, f, project_spreads(session, project_id))
+    found = {o.recording_id for o in outlying if flag in ("any", o.flag)}
+    if not flag.startswith("outlier_"):
+        stored = _scope(select(QcFlag.recording_id), QcFlag, f)
+        stored = stored if flag == "any" else stored.where(QcFlag.flag == flag)
+        found.update(int(i) for i in session.scalars(stored))
+    return sorted(found)
