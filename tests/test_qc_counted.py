@@ -9,6 +9,7 @@ re-flagged, re-captioned and re-recorded, and after `voicecap stats rebuild`'s r
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from annotate.services import qc, qc_from_takes, summaries
 from db.models import Caption, CaptionStatus, Image, Project, Recording, RecordingStatus, Transcript, User
-from db.summary_models import TakeFigures
+from db.summary_models import ALL_ANNOTATORS, MetricBucket, TakeFigures
 from tests.support import factories
 from tests.test_summaries import _qc_comparable
 
@@ -118,6 +119,7 @@ def assert_qc_matches_every_take(session: Session, settings, projects, users) ->
         for flag in ("any", *qc.QC_FLAGS):
             ids = qc.recordings_with_flag(session, settings, flag, scope.get("project_id"))
             assert ids == [t["recording_id"] for t in reference["takes"] if _keeps(flag, t["flags"])], flag
+    assert_medians_match_histograms(session)
     session.commit()
 
 
@@ -187,3 +189,17 @@ def test_integer_metrics_compare_with_whole_numbers(session, settings, spread_ou
         ["outlier_transcript_words_high"] * sum(w >= high for w in words)
         + ["outlier_transcript_words_low"] * sum(w <= low for w in words)
     )
+
+
+def assert_medians_match_histograms(session: Session) -> None:
+    """The medians read through qc_medians equal the weighted medians of every bucket of each
+    annotator's histogram."""
+    b = MetricBucket
+    histograms: dict[tuple[int, int, str], list[tuple[float, int]]] = defaultdict(list)
+    rows = select(b.project_id, b.user_id, b.metric, b.takes, b.total).where(
+        b.user_id != ALL_ANNOTATORS, b.takes > 0
+    )
+    for project, user, metric, takes, total in session.execute(rows):
+        histograms[(project, user, metric)].append((total / takes, takes))
+    expected = {key: qc.weighted_median(points) for key, points in histograms.items()}
+    assert qc.annotator_medians(session, qc.QcFilter()) == pytest.approx(expected)

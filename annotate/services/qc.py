@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Integer, Select, String, func, literal, literal_column, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import Integer, Select, String, and_, case, func, literal, literal_column, select, union_all
+from sqlalchemy.orm import Session, aliased
 
 from annotate.errors import InvalidInput
 from db.models import Recording, User
@@ -32,6 +32,7 @@ from db.summary_models import (
     MetricBucket,
     QcFlag,
     QcFlagCount,
+    QcMedian,
     SummaryRollup,
     TakeFigures,
 )
@@ -404,27 +405,35 @@ def annotator_summary(
 
 def annotator_medians(session: Session, f: QcFilter) -> dict[tuple[int, int, str], float]:
     """Each annotator's median per metric from their histogram, each bucket's takes standing at its mean.
-    The database finds the bucket(s) holding the middle position(s) with running sums, so only those
-    come back (at most two rows per annotator and metric, however many buckets they have)."""
-    b = MetricBucket
-    partition = (b.project_id, b.user_id, b.metric)
-    upto = func.sum(b.takes).over(partition_by=partition, order_by=b.bucket).label("upto")
-    n = func.sum(b.takes).over(partition_by=partition).label("n")
-    running = _scope(
-        select(*partition, b.takes, b.total, upto, n).where(b.user_id != ALL_ANNOTATORS, b.takes > 0), b, f
-    ).subquery()
-    r = running.c
-    # Positions upto - takes .. upto - 1 (0-based) hold the middle ones, (n - 1) / 2 and n / 2.
-    middle = select(r.project_id, r.user_id, r.metric, r.takes, r.total, r.upto, r.n).where(
-        r.upto - r.takes <= r.n / 2, r.upto - 1 >= (r.n - 1) / 2
+    qc_medians says which bucket holds the lower middle take (position (n - 1) // 2); the upper one
+    (n // 2) is in the same bucket or, when that one ends there, in the next with takes: one or two rows
+    per annotator and metric, however many buckets they have."""
+    m, b = QcMedian, MetricBucket
+    nxt = aliased(MetricBucket)
+    same = (b.project_id == m.project_id, b.user_id == m.user_id, b.metric == m.metric)
+    following = (
+        select(nxt.total / nxt.takes)
+        .where(
+            nxt.project_id == m.project_id,
+            nxt.user_id == m.user_id,
+            nxt.metric == m.metric,
+            nxt.bucket > m.bucket,
+            nxt.takes > 0,
+        )
+        .order_by(nxt.bucket)
+        .limit(1)
+        .scalar_subquery()
     )
-    found: dict[tuple[int, int, str], list[float]] = defaultdict(list)
-    for project, user, metric, takes, total, upto, count in session.execute(middle):
-        start, mean = int(upto) - int(takes), float(total) / int(takes)
-        for position in {(int(count) - 1) // 2, int(count) // 2}:
-            if start <= position < int(upto):
-                found[(project, user, metric)].append(mean)
-    return {key: sum(values) / len(values) for key, values in found.items()}
+    # Read only where the upper middle take is past this bucket (CASE evaluates it lazily).
+    upper = case((m.takes // 2 >= m.below + b.takes, following), else_=None)
+    query = select(m.project_id, m.user_id, m.metric, b.takes, b.total, upper).join(
+        b, and_(*same, b.bucket == m.bucket)
+    )
+    medians: dict[tuple[int, int, str], float] = {}
+    for project, user, metric, takes, total, upper_mean in session.execute(_scope(query, m, f)):
+        mean = float(total) / int(takes)
+        medians[(project, user, metric)] = mean if upper_mean is None else (mean + float(upper_mean)) / 2
+    return medians
 
 
 def _flagged_per_annotator(
