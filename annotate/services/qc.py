@@ -3,10 +3,11 @@
 Never reads every take. Each take's current figures are a `take_figures` row and its rule flags (judged
 when it was measured or changed, plus what the stages put in meta["qc_flags"]) are `qc_flags` rows, both
 kept by db.take_qc. A project's centre and spread per metric (median and 1.4826·MAD, robust: a few wild
-takes cannot hide each other) and each annotator's medians come from the metric histograms; a take is an
-outlier when its robust z against its project is 3.5 or more, and the takes beyond those thresholds are
-found by index ranges on `take_figures`. So a report reads the histograms (a few thousand rows), one page
-of takes, and the flagged or outlying takes it counts.
+takes cannot hide each other) come from the project's metric histograms, each annotator's medians from the
+bucket `qc_medians` points at; a take is an outlier when its robust z against its project is 3.5 or more,
+and the takes beyond those thresholds are found by index ranges on `take_figures`. Totals come from
+`qc_flag_counts`, a filtered page from index-ordered ranges of `qc_flags`. So a report reads the
+histograms (a few thousand rows), one page of takes and the outlying takes, never the flagged ones.
 """
 
 from __future__ import annotations
