@@ -54,7 +54,7 @@ from db.summary_models import (  # noqa: E402
     Z_METRICS,
     DailySummary,
 )
-from db.take_qc import FRACTION_METRICS, FRACTION_STEPS, LOG_BASE, LOG_GROWTH  # noqa: E402
+from db.take_qc import FRACTION_METRICS, FRACTION_STEPS, LOG_BASE, LOG_GROWTH, recount_medians  # noqa: E402
 from tests.support.factories import caption_values, image_values, recording_values, user_values  # noqa: E402
 
 STATES = (
@@ -315,9 +315,10 @@ def seed_qc_shape(
     session: Session, shape: list, first_id: int, min_seconds: float, max_seconds: float
 ) -> int:
     """The other takes' QC rows: a take_figures row each (figures drawn around typical values, with
-    the take lengths of the summaries), the flags the rules give them, their counts, and the metric
-    histograms at both grains, all as db.take_qc writes them. Their recordings exist only as summaries,
-    so take_figures' and qc_flags' foreign keys to recordings are dropped in this scratch database."""
+    the take lengths of the summaries), the flags the rules give them, their counts, the metric
+    histograms at both grains and the annotators' median positions, all as db.take_qc writes them.
+    Their recordings exist only as summaries, so take_figures' and qc_flags' foreign keys to recordings
+    are dropped in this scratch database."""
     key, _sizes, group_of_take, _buckets, durations, _first_day = shape
     rng = np.random.default_rng(9)
     n = len(durations)
@@ -393,6 +394,7 @@ def seed_qc_shape(
             grouped = grain.groupby(["project_id", "user_id", "metric", "bucket"])["value"]
             histograms.append(grouped.agg(takes="size", total="sum").reset_index())
     _merge(session, "metric_buckets", pd.concat(histograms), ["takes", "total"])
+    recount_medians(conn)  # where each annotator's median stands in the merged histograms
     return len(figures)
 
 

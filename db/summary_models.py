@@ -240,3 +240,21 @@ class MetricBucket(Base):
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     total: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+
+class QcMedian(Base):
+    """Where each annotator's median per metric stands in their histogram (metric_buckets): the bucket
+    holding the lower middle take (position (takes - 1) // 2, counting from 0 in bucket order) and how many
+    takes lie in the buckets before it. Moved a bucket at a time as takes come and go, so a report reads
+    one or two bucket rows per annotator and metric instead of every bucket."""
+
+    __tablename__ = "qc_medians"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    bucket: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    below: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

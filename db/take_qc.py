@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, insert, or_, select, text, true, update
 
 from db.models import Caption, CaptionStatus, Project, Recording, Transcript
 from db.settings import Settings, get_settings
@@ -27,6 +27,7 @@ from db.summary_models import (
     MetricBucket,
     QcFlag,
     QcFlagCount,
+    QcMedian,
     TakeFigures,
 )
 
@@ -184,17 +185,97 @@ class QcTally:
         for flag in flags | ({ANY_STORED_FLAG} if flags else set()):
             self.flags[(figures.project_id, figures.user_id, flag)] += sign
 
-    def write(self, conn: Connection) -> None:
-        from db.summaries import _upsert
+    def write(self, conn: Connection, medians: bool = True) -> None:
+        """Upserts the increments; `medians`: also moves the annotators' median positions (a rebuild
+        recounts them all at the end instead)."""
+        from db.summaries import _has_table, _upsert
 
+        moved: dict[tuple[int, int, str], list[tuple[int, int]]] = defaultdict(list)
         for key, (takes, total) in sorted(self.buckets.items()):
             if takes or total:
                 keys = dict(zip(("project_id", "user_id", "metric", "bucket"), key, strict=True))
                 _upsert(conn, MetricBucket.__table__, keys, {"takes": int(takes), "total": total})
+            if takes and key[1] != ALL_ANNOTATORS:
+                moved[key[:3]].append((key[3], int(takes)))
         for key, takes in sorted(self.flags.items()):
             if takes:
                 keys = dict(zip(("project_id", "user_id", "flag"), key, strict=True))
                 _upsert(conn, QcFlagCount.__table__, keys, {"takes": takes})
+        if medians and _has_table(conn, QcMedian.__tablename__):  # not before migration 0011
+            for key, changes in sorted(moved.items()):
+                move_median(conn, key, changes)
+
+
+def _neighbour(conn: Connection, key: tuple[int, int, str], bucket: int, after: bool) -> tuple[int, int]:
+    """The next (or previous) bucket with takes in the annotator's histogram, and its takes."""
+    b = MetricBucket
+    query = select(b.bucket, b.takes).where(
+        b.project_id == key[0], b.user_id == key[1], b.metric == key[2], b.takes > 0
+    )
+    query = (
+        query.where(b.bucket > bucket).order_by(b.bucket)
+        if after
+        else query.where(b.bucket < bucket).order_by(b.bucket.desc())
+    )
+    row = conn.execute(query.limit(1)).one()
+    return int(row[0]), int(row[1])
+
+
+def _bucket_takes(conn: Connection, key: tuple[int, int, str], bucket: int) -> int:
+    b = MetricBucket
+    where = (b.project_id == key[0], b.user_id == key[1], b.metric == key[2], b.bucket == bucket)
+    return int(conn.scalar(select(b.takes).where(*where)) or 0)
+
+
+def move_median(conn: Connection, key: tuple[int, int, str], changes: list[tuple[int, int]]) -> None:
+    """After the annotator's histogram gained (or lost) takes in these buckets: moves their median
+    position a bucket at a time to the bucket holding the lower middle take. The row is locked first, so
+    concurrent writers for one annotator move it one after the other, each seeing the other's buckets."""
+    from db.summaries import _upsert
+
+    m = QcMedian
+    keys = dict(zip(("project_id", "user_id", "metric"), key, strict=True))
+    where = (m.project_id == key[0], m.user_id == key[1], m.metric == key[2])
+    _upsert(conn, QcMedian.__table__, keys, {"takes": 0})  # exists, so it can be locked
+    takes, bucket, below = conn.execute(
+        select(m.takes, m.bucket, m.below).where(*where).with_for_update()
+    ).one()
+    fresh = takes <= 0
+    takes += sum(n for _, n in changes)
+    if takes <= 0:
+        conn.execute(delete(QcMedian).where(*where))
+        return
+    if fresh:  # the histogram was empty, so its first bucket now is one of these
+        bucket, below = min(b for b, n in changes if n > 0), 0
+    else:
+        below += sum(n for b, n in changes if b < bucket)
+    middle = (takes - 1) // 2
+    here = _bucket_takes(conn, key, bucket)
+    while not below <= middle < below + here:
+        if middle < below:
+            bucket, here = _neighbour(conn, key, bucket, after=False)
+            below -= here
+        else:
+            below += here
+            bucket, here = _neighbour(conn, key, bucket, after=True)
+    conn.execute(update(QcMedian).where(*where).values(takes=takes, bucket=bucket, below=below))
+
+
+def recount_medians(conn: Connection, project_id: int | None = None) -> None:
+    """Every annotator's median position recounted from their histograms (after a rebuild or a load)."""
+    scope = "" if project_id is None else f" AND project_id = {int(project_id)}"
+    conn.execute(delete(QcMedian).where(true() if project_id is None else QcMedian.project_id == project_id))
+    conn.execute(
+        text(
+            "INSERT INTO qc_medians (project_id, user_id, metric, takes, bucket, below) "
+            "SELECT project_id, user_id, metric, n, bucket, upto - takes FROM ("
+            " SELECT project_id, user_id, metric, bucket, takes,"
+            " sum(takes) OVER (PARTITION BY project_id, user_id, metric ORDER BY bucket) AS upto,"
+            " sum(takes) OVER (PARTITION BY project_id, user_id, metric) AS n"
+            f" FROM metric_buckets WHERE user_id <> {ALL_ANNOTATORS} AND takes > 0{scope}"
+            ") AS running WHERE upto - takes <= (n - 1) / 2 AND (n - 1) / 2 < upto"
+        )
+    )
 
 
 def refresh(conn: Connection, recording_ids: Iterable[int], fresh: bool = False) -> int:
@@ -221,7 +302,7 @@ def refresh(conn: Connection, recording_ids: Iterable[int], fresh: bool = False)
                 tally.figures(figures, 1)
             flags = rule_flags(figures, limits.get(figures.project_id), settings) | meta_flags
             _write_flags(conn, tally, rid, figures, old, old_flags.get(rid, set()), flags)
-        tally.write(conn)
+        tally.write(conn, medians=not fresh)
         count += len(now)
     return count
 

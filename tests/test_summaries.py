@@ -35,6 +35,7 @@ from db.summary_models import (
     MetricBucket,
     QcFlag,
     QcFlagCount,
+    QcMedian,
     SummaryRollup,
     TakeFigures,
 )
@@ -47,7 +48,15 @@ TRANSCRIBE = queue.get_stage("transcribe")
 
 
 # Counters (a row of zeros counts nothing) and sets (every row is a fact).
-COUNTERS = (DailySummary, SummaryRollup, DurationBucket, AnnotatorActiveDays, QcFlagCount, MetricBucket)
+COUNTERS = (
+    DailySummary,
+    SummaryRollup,
+    DurationBucket,
+    AnnotatorActiveDays,
+    QcFlagCount,
+    MetricBucket,
+    QcMedian,
+)
 SETS = (ActiveDay, TakeFigures, QcFlag)
 
 

@@ -3,10 +3,11 @@
 Never reads every take. Each take's current figures are a `take_figures` row and its rule flags (judged
 when it was measured or changed, plus what the stages put in meta["qc_flags"]) are `qc_flags` rows, both
 kept by db.take_qc. A project's centre and spread per metric (median and 1.4826·MAD, robust: a few wild
-takes cannot hide each other) and each annotator's medians come from the metric histograms; a take is an
-outlier when its robust z against its project is 3.5 or more, and the takes beyond those thresholds are
-found by index ranges on `take_figures`. So a report reads the histograms (a few thousand rows), one page
-of takes, and the flagged or outlying takes it counts.
+takes cannot hide each other) come from the project's metric histograms, each annotator's medians from the
+bucket `qc_medians` points at; a take is an outlier when its robust z against its project is 3.5 or more,
+and the takes beyond those thresholds are found by index ranges on `take_figures`. Totals come from
+`qc_flag_counts`, a filtered page from index-ordered ranges of `qc_flags`. So a report reads the
+histograms (a few thousand rows), one page of takes and the outlying takes, never the flagged ones.
 """
 
 from __future__ import annotations
@@ -14,12 +15,24 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Select, and_, false, func, literal_column, or_, select, union
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
 
 from annotate.errors import InvalidInput
 from db.models import Recording, User
@@ -32,6 +45,7 @@ from db.summary_models import (
     MetricBucket,
     QcFlag,
     QcFlagCount,
+    QcMedian,
     SummaryRollup,
     TakeFigures,
 )
@@ -174,28 +188,59 @@ def project_spreads(session: Session, project_id: int | None) -> dict[tuple[int,
     }
 
 
-def _outlier_condition(spreads: dict[tuple[int, str], Spread], metric: str, side: str) -> Any:
-    """Takes beyond their project's threshold on one metric and side: an index range per project
-    (None when no project has a spread on it)."""
-    column = getattr(TakeFigures, metric)
-    ranges = []
-    for (project, name), spread in spreads.items():
+def _beyond(column: Any, bound: float, side: str) -> Any:
+    """column at or beyond the bound on one side. An integer column is compared with the nearest integer
+    inside the bound (the same takes): against a float the database casts the column and loses its index."""
+    if isinstance(column.type, Integer):
+        return column >= math.ceil(bound) if side == "high" else column <= math.floor(bound)
+    return column >= bound if side == "high" else column <= bound
+
+
+def _outlier_selects(
+    f: QcFilter, spreads: dict[tuple[int, str], Spread], flag: str | None = None
+) -> list[Any]:
+    """Per project, metric and side (or only `flag`'s): a select of the takes in scope beyond the
+    project's threshold, with the outlier flag they earn. One index range each: an OR over them would
+    let the planner read every take instead."""
+    t = TakeFigures
+    selects = []
+    for (project, metric), spread in sorted(spreads.items()):
         bounds = spread.bounds()
-        if name != metric or bounds is None:
+        if bounds is None:
             continue
-        beyond = column >= bounds[1] if side == "high" else column <= bounds[0]
-        ranges.append(and_(TakeFigures.project_id == project, beyond))
-    return or_(*ranges) if ranges else None
+        for side, bound in (("high", bounds[1]), ("low", bounds[0])):
+            name = f"outlier_{metric}_{side}"
+            if flag is not None and name != flag:
+                continue
+            query = select(t.recording_id, t.project_id, t.user_id, literal(name, String).label("flag"))
+            selects.append(
+                _scope(query.where(t.project_id == project, _beyond(getattr(t, metric), bound, side)), t, f)
+            )
+    return selects
 
 
-def _outlier_ranges(f: QcFilter, spreads: dict[tuple[int, str], Spread]) -> list[Any]:
-    """Selects of the ids of the takes in scope beyond each threshold, to be united: one index range
-    each (one OR over all of them would let the planner read every take instead)."""
-    conditions = [_outlier_condition(spreads, m, side) for m in Z_METRICS for side in ("high", "low")]
-    ranges = [
-        _scope(select(TakeFigures.recording_id).where(c), TakeFigures, f) for c in conditions if c is not None
-    ]
-    return ranges or [select(TakeFigures.recording_id).where(false())]
+class Outlying(NamedTuple):
+    """One outlier flag of one take in scope, and whether the take also has a stored flag."""
+
+    recording_id: int
+    project_id: int
+    user_id: int
+    flag: str
+    stored: bool
+
+
+def outlying_takes(session: Session, f: QcFilter, spreads: dict[tuple[int, str], Spread]) -> list[Outlying]:
+    """Every outlier flag of the takes in scope: the index ranges beyond the thresholds, so as many rows
+    as there are outliers (takes 3.5 robust z-scores out: few), never every take."""
+    selects = _outlier_selects(f, spreads)
+    if not selects:
+        return []
+    ranges = union_all(*selects).subquery()
+    stored = select(literal_column("1")).where(QcFlag.recording_id == ranges.c.recording_id).exists()
+    rows = session.connection().execute(  # Core rows: no ORM handling per row
+        select(ranges.c.recording_id, ranges.c.project_id, ranges.c.user_id, ranges.c.flag, stored)
+    )
+    return [Outlying(int(r), int(p), int(u), str(flag), bool(s)) for r, p, u, flag, s in rows]
 
 
 def _scope(query: Select[Any], table: Any, f: QcFilter) -> Select[Any]:
@@ -206,38 +251,51 @@ def _scope(query: Select[Any], table: Any, f: QcFilter) -> Select[Any]:
     return query
 
 
-def _flagged_ids(f: QcFilter, spreads: dict[tuple[int, str], Spread]) -> Any:
-    """A select of the ids of the takes in scope carrying f.flag (stored, outlier, or any)."""
-    flag = f.flag or "any"
-    if flag.startswith("outlier_"):
-        metric, side = flag.removeprefix("outlier_").rsplit("_", 1)
-        where = _outlier_condition(spreads, metric, side)
-        return _scope(
-            select(TakeFigures.recording_id).where(false() if where is None else where), TakeFigures, f
-        )
-    stored = _scope(select(QcFlag.recording_id), QcFlag, f)
-    if flag != "any":
-        return stored.where(QcFlag.flag == flag)
-    return union(stored, *_outlier_ranges(f, spreads))
-
-
 def _check_flag(flag: str | None) -> None:
     if flag and flag != "any" and flag not in QC_FLAGS:
         raise InvalidInput(f"Unknown QC flag {flag!r}; use any or one of {', '.join(QC_FLAGS)}.")
 
 
-def _page(session: Session, f: QcFilter, spreads: dict[tuple[int, str], Spread]) -> tuple[list[int], int]:
-    """The first `limit` ids (by id) of the takes the filter keeps, and how many it keeps."""
+def _page(session: Session, f: QcFilter, outlying: list[Outlying]) -> tuple[list[int], int]:
+    """The first `limit` ids (by id) of the takes the filter keeps, and how many it keeps: totals from
+    the counts, ids from index-ordered sources (each read up to `limit` rows) and the outliers."""
     limit = max(1, min(f.limit, MAX_PAGE))
     if not f.flag:
         ids = _scope(select(TakeFigures.recording_id), TakeFigures, f).order_by(TakeFigures.recording_id)
         return list(session.scalars(ids.limit(limit))), _take_count(session, f)
-    flagged = _flagged_ids(f, spreads).subquery()
-    rid = flagged.c.recording_id
-    rows = session.execute(
-        select(rid, func.count().over()).select_from(flagged).order_by(rid).limit(limit)
-    ).all()
-    return [int(r[0]) for r in rows], int(rows[0][1]) if rows else 0
+    if f.flag.startswith("outlier_"):
+        found = sorted({o.recording_id for o in outlying if o.flag == f.flag})
+        return found[:limit], len(found)
+    counts = _stored_counts(session, f)
+    if f.flag == "any":
+        extra = {o.recording_id for o in outlying if not o.stored}
+        total = sum(n for (_, flag), n in counts.items() if flag == ANY_STORED_FLAG) + len(extra)
+        sources = [key for key in counts if key[1] != ANY_STORED_FLAG]
+        found = set(_first_stored_ids(session, f, sources, limit)) | {o.recording_id for o in outlying}
+        return sorted(found)[:limit], total
+    sources = [key for key in counts if key[1] == f.flag]
+    total = sum(counts[key] for key in sources)
+    return sorted(set(_first_stored_ids(session, f, sources, limit)))[:limit], total
+
+
+def _stored_counts(session: Session, f: QcFilter) -> dict[tuple[int, str], int]:
+    """Takes in scope per project and stored flag (and ANY_STORED_FLAG), from qc_flag_counts."""
+    c = QcFlagCount
+    query = _scope(select(c.project_id, c.flag, func.sum(c.takes)), c, f).group_by(c.project_id, c.flag)
+    return {(p, flag): int(n) for p, flag, n in session.execute(query) if n}
+
+
+def _first_stored_ids(session: Session, f: QcFilter, sources: list[tuple[int, str]], limit: int) -> list[int]:
+    """The first `limit` ids of each (project, stored flag) in scope: ranges of ix_qc_flags_project_flag,
+    already in id order, so each reads at most `limit` rows (more only to skip other annotators')."""
+    if not sources:
+        return []
+    firsts = []
+    for project, flag in sorted(sources):
+        query = select(QcFlag.recording_id).where(QcFlag.project_id == project, QcFlag.flag == flag)
+        first = _scope(query, QcFlag, f).order_by(QcFlag.recording_id).limit(limit).subquery()
+        firsts.append(select(first.c.recording_id))
+    return [int(i) for i in session.scalars(union_all(*firsts))]
 
 
 def _take_count(session: Session, f: QcFilter) -> int:
@@ -307,25 +365,19 @@ def _outliers_of(take: dict[str, Any], spreads: dict[tuple[int, str], Spread]) -
     return flags
 
 
-def flag_counts(session: Session, f: QcFilter, spreads: dict[tuple[int, str], Spread]) -> dict[str, int]:
-    """Takes per flag in scope: stored flags from their counts, outliers by index range counts."""
-    c = QcFlagCount
-    stored = _scope(select(c.flag, func.sum(c.takes)), c, f).where(c.flag != ANY_STORED_FLAG)
-    counts = {flag: int(n) for flag, n in session.execute(stored.group_by(c.flag)) if n}
-    for metric in Z_METRICS:
-        for side in ("high", "low"):
-            where = _outlier_condition(spreads, metric, side)
-            if where is None:
-                continue
-            query = _scope(select(func.count()).select_from(TakeFigures).where(where), TakeFigures, f)
-            n = int(session.scalar(query) or 0)
-            if n:
-                counts[f"outlier_{metric}_{side}"] = n
+def flag_counts(session: Session, f: QcFilter, outlying: list[Outlying]) -> dict[str, int]:
+    """Takes per flag in scope: stored flags from their counts, outlier flags from the outliers."""
+    counts: dict[str, int] = defaultdict(int)
+    for (_, flag), n in _stored_counts(session, f).items():
+        if flag != ANY_STORED_FLAG:
+            counts[flag] += n
+    for o in outlying:
+        counts[o.flag] += 1
     return dict(sorted(counts.items()))
 
 
 def annotator_summary(
-    session: Session, f: QcFilter, spreads: dict[tuple[int, str], Spread]
+    session: Session, f: QcFilter, spreads: dict[tuple[int, str], Spread], outlying: list[Outlying]
 ) -> list[dict[str, Any]]:
     """Per project and annotator: takes, flagged takes, medians, and each median's robust z against
     the project (medians from the annotator's histograms)."""
@@ -338,8 +390,9 @@ def annotator_summary(
         f,
     ).group_by(r.project_id, r.user_id, User.name)
     takes = {(p, u): (name, int(n)) for p, u, name, n in session.execute(people) if n}
-    flagged = _flagged_per_annotator(session, f, spreads)
+    flagged = _flagged_per_annotator(session, f, outlying)
     medians = annotator_medians(session, f)
+    names = [(metric, f"median_{metric}", f"z_{metric}") for metric in Z_METRICS]
     rows = []
     for (project, user), (name, count) in sorted(takes.items()):
         row: dict[str, Any] = {
@@ -350,12 +403,12 @@ def annotator_summary(
             "flagged_takes": flagged.get((project, user), 0),
         }
         outliers = []
-        for metric in Z_METRICS:
-            median = medians.get((project, user, metric), math.nan)
+        for metric, median_name, z_name in names:
+            median = medians.get((project, user, metric))
             spread = spreads.get((project, metric))
-            z = spread.z(median) if spread is not None and not math.isnan(median) else 0.0
-            row[f"median_{metric}"] = None if math.isnan(median) else round(median, 4)
-            row[f"z_{metric}"] = round(z, 2)
+            z = spread.z(median) if spread is not None and median is not None else 0.0
+            row[median_name] = None if median is None else round(median, 4)
+            row[z_name] = round(z, 2)
             if abs(z) >= OUTLIER_Z:
                 outliers.append(f"{metric}_{'high' if z > 0 else 'low'}")
         row["outliers"] = outliers
@@ -365,48 +418,49 @@ def annotator_summary(
 
 def annotator_medians(session: Session, f: QcFilter) -> dict[tuple[int, int, str], float]:
     """Each annotator's median per metric from their histogram, each bucket's takes standing at its mean.
-    The database finds the bucket(s) holding the middle position(s) with running sums, so only those
-    come back (at most two rows per annotator and metric, however many buckets they have)."""
-    b = MetricBucket
-    partition = (b.project_id, b.user_id, b.metric)
-    upto = func.sum(b.takes).over(partition_by=partition, order_by=b.bucket).label("upto")
-    n = func.sum(b.takes).over(partition_by=partition).label("n")
-    running = _scope(
-        select(*partition, b.takes, b.total, upto, n).where(b.user_id != ALL_ANNOTATORS, b.takes > 0), b, f
-    ).subquery()
-    r = running.c
-    # Positions upto - takes .. upto - 1 (0-based) hold the middle ones, (n - 1) / 2 and n / 2.
-    middle = select(r.project_id, r.user_id, r.metric, r.takes, r.total, r.upto, r.n).where(
-        r.upto - r.takes <= r.n / 2, r.upto - 1 >= (r.n - 1) / 2
+    qc_medians says which bucket holds the lower middle take (position (n - 1) // 2); the upper one
+    (n // 2) is in the same bucket or, when that one ends there, in the next with takes: one or two rows
+    per annotator and metric, however many buckets they have."""
+    m, b = QcMedian, MetricBucket
+    nxt = aliased(MetricBucket)
+    same = (b.project_id == m.project_id, b.user_id == m.user_id, b.metric == m.metric)
+    following = (
+        select(nxt.total / nxt.takes)
+        .where(
+            nxt.project_id == m.project_id,
+            nxt.user_id == m.user_id,
+            nxt.metric == m.metric,
+            nxt.bucket > m.bucket,
+            nxt.takes > 0,
+        )
+        .order_by(nxt.bucket)
+        .limit(1)
+        .scalar_subquery()
     )
-    found: dict[tuple[int, int, str], list[float]] = defaultdict(list)
-    for project, user, metric, takes, total, upto, count in session.execute(middle):
-        start, mean = int(upto) - int(takes), float(total) / int(takes)
-        for position in {(int(count) - 1) // 2, int(count) // 2}:
-            if start <= position < int(upto):
-                found[(project, user, metric)].append(mean)
-    return {key: sum(values) / len(values) for key, values in found.items()}
+    # Read only where the upper middle take is past this bucket (CASE evaluates it lazily).
+    upper = case((m.takes // 2 >= m.below + b.takes, following), else_=None)
+    query = select(m.project_id, m.user_id, m.metric, b.takes, b.total, upper).join(
+        b, and_(*same, b.bucket == m.bucket)
+    )
+    medians: dict[tuple[int, int, str], float] = {}
+    for project, user, metric, takes, total, upper_mean in session.connection().execute(_scope(query, m, f)):
+        mean = float(total) / int(takes)
+        medians[(project, user, metric)] = mean if upper_mean is None else (mean + float(upper_mean)) / 2
+    return medians
 
 
 def _flagged_per_annotator(
-    session: Session, f: QcFilter, spreads: dict[tuple[int, str], Spread]
+    session: Session, f: QcFilter, outlying: list[Outlying]
 ) -> dict[tuple[int, int], int]:
-    """Takes with a stored flag (counted) plus outlying takes without one (an index range each)."""
+    """Takes with a stored flag (counted) plus the outlying takes without one."""
     c = QcFlagCount
     stored = _scope(select(c.project_id, c.user_id, c.takes), c, f).where(c.flag == ANY_STORED_FLAG)
-    flagged = {(p, u): int(n) for p, u, n in session.execute(stored)}
-    has_stored = select(literal_column("1")).where(QcFlag.recording_id == TakeFigures.recording_id).exists()
-    t = TakeFigures
-    ids = union(*_outlier_ranges(f, spreads)).subquery()
-    outlying = (
-        select(t.project_id, t.user_id, func.count())
-        .join(ids, ids.c.recording_id == t.recording_id)
-        .where(~has_stored)
-        .group_by(t.project_id, t.user_id)
-    )
-    for p, u, n in session.execute(outlying):
-        flagged[(p, u)] = flagged.get((p, u), 0) + int(n)
-    return flagged
+    flagged: dict[tuple[int, int], int] = defaultdict(int)
+    for p, u, n in session.execute(stored):
+        flagged[(p, u)] += int(n)
+    for o in {(o.recording_id, o.project_id, o.user_id) for o in outlying if not o.stored}:
+        flagged[(o[1], o[2])] += 1
+    return dict(flagged)
 
 
 def _clean(value: Any) -> Any:
@@ -429,16 +483,26 @@ def records(frame: pd.DataFrame, columns: list[str] | None = None) -> list[dict[
     return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
+def _without_jit(session: Session) -> None:
+    """QC's reads are index ranges of at most a few thousand rows, but PostgreSQL estimates the tails
+    beyond the thresholds generously and then JIT-compiles the outliers' query: ~0.8 s at 10M takes for a
+    query that runs in ~50 ms. Off for the rest of this transaction (the report's reads)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+
+
 def qc_report(session: Session, settings: Settings, f: QcFilter) -> dict[str, Any]:
     """Takes with their QC flags (filtered, one page) and the per-annotator outlier summary."""
     _check_flag(f.flag)
+    _without_jit(session)
     spreads = project_spreads(session, f.project_id)
-    ids, total = _page(session, f, spreads)
+    outlying = outlying_takes(session, f, spreads)
+    ids, total = _page(session, f, outlying)
     return {
         "takes": _takes(session, ids, spreads),
-        "annotators": annotator_summary(session, f, spreads),
+        "annotators": annotator_summary(session, f, spreads, outlying),
         "total": total,
-        "flag_counts": flag_counts(session, f, spreads),
+        "flag_counts": flag_counts(session, f, outlying),
     }
 
 
@@ -447,6 +511,12 @@ def recordings_with_flag(
 ) -> list[int]:
     """Ids of the takes carrying a QC flag (or any flag, for `any`), for the review queue's filter."""
     _check_flag(flag)
+    _without_jit(session)
     f = QcFilter(project_id=project_id, flag=flag)
-    flagged = _flagged_ids(f, project_spreads(session, project_id)).subquery()
-    return sorted(int(i) for i in session.scalars(select(flagged.c.recording_id)))
+    outlying = outlying_takes(session, f, project_spreads(session, project_id))
+    found = {o.recording_id for o in outlying if flag in ("any", o.flag)}
+    if not flag.startswith("outlier_"):
+        stored = _scope(select(QcFlag.recording_id), QcFlag, f)
+        stored = stored if flag == "any" else stored.where(QcFlag.flag == flag)
+        found.update(int(i) for i in session.scalars(stored))
+    return sorted(found)

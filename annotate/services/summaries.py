@@ -35,6 +35,7 @@ from db.summary_models import (
     MetricBucket,
     QcFlag,
     QcFlagCount,
+    QcMedian,
     SummaryRollup,
     TakeFigures,
 )
@@ -61,6 +62,7 @@ def rebuild(session: Session, project_id: int | None = None) -> RebuildReport:
         QcFlag,
         QcFlagCount,
         MetricBucket,
+        QcMedian,
     ):
         statement = delete(table)
         if project_id is not None:
@@ -156,7 +158,8 @@ def _count_skips(session: Session, tally: Tally, project_id: int | None) -> None
 
 
 def _judge_takes(session: Session, project_id: int | None) -> None:
-    """Every take's QC figures, flags and histograms, a chunk of takes at a time (keyset on the id)."""
+    """Every take's QC figures, flags and histograms, a chunk of takes at a time (keyset on the id), then
+    the annotators' median positions from the histograms."""
     last = 0
     while True:
         query = select(Recording.id).where(Recording.id > last).order_by(Recording.id).limit(take_qc.CHUNK)
@@ -164,6 +167,7 @@ def _judge_takes(session: Session, project_id: int | None) -> None:
             query = query.where(Recording.project_id == project_id)
         ids = list(session.scalars(query))
         if not ids:
+            take_qc.recount_medians(session.connection(), project_id)
             return
         take_qc.refresh(session.connection(), ids, fresh=True)
         last = ids[-1]
