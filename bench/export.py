@@ -352,20 +352,41 @@ def seed_people(engine: Engine) -> tuple[int, list[int], int]:
 
 # Columns that hold an id of the copied rows: a copy shifts them by its offset (reviews.id by a tenth).
 SHIFTED = ("id", "image_id", "recording_id", "transcript_id", "caption_id")
-# Unique text columns: a copy appends something of its own.
+# Unique text columns: a copy makes them its own with its new id (in hex where the length is fixed:
+# PostgreSQL enforces client_uuid's 36 characters, SQLite does not).
 UNIQUE_TEXT = {
-    "sha256": "substr(sha256, 1, 56) || printf('%08x', id + :off)",
-    "client_uuid": "client_uuid || '-' || :off",
-    "dedupe_key": "dedupe_key || ':' || :off",
+    "sqlite": {
+        "sha256": "substr(sha256, 1, 56) || printf('%08x', id + :off)",
+        "client_uuid": "client_uuid || '-' || :off",
+        "dedupe_key": "dedupe_key || ':' || :off",
+    },
+    "postgresql": {
+        "sha256": "substr(sha256, 1, 56) || lpad(to_hex(id + :off), 8, '0')",
+        "client_uuid": "substr(client_uuid, 1, 28) || lpad(to_hex(id + :off), 8, '0')",
+        "dedupe_key": "dedupe_key || ':' || :off",
+    },
 }
 
 
-def copy_expression(table: str, column: str) -> str:
+def copy_expression(table: str, column: str, dialect: str = "sqlite") -> str:
     if table == "reviews" and column == "id":
         return "id + :off / 10"
     if column in SHIFTED:
         return f"{column} + :off"
-    return UNIQUE_TEXT.get(column, column)
+    return UNIQUE_TEXT[dialect].get(column, column)
+
+
+def copy_images(cursor: Any, columns_of: dict[str, list[str]], n: int, dialect: str) -> None:
+    """Images CHUNK+1..n (and their children) as SQL copies of images 1..CHUNK, already inserted."""
+    for offset in range(CHUNK, n, CHUNK):
+        last = min(CHUNK, n - offset)  # copy images 1..last as offset+1..offset+last
+        for table, columns in columns_of.items():
+            owner = "caption_id" if table == "reviews" else "id"  # every other row's id is its image's
+            select = ", ".join(copy_expression(table, c, dialect) for c in columns)
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select.replace(':off', str(offset))} "
+                f"FROM {table} WHERE {owner} <= {last}"
+            )
 
 
 def load_sqlite(
@@ -394,15 +415,8 @@ def load_sqlite(
                     f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
                     [tuple(r[c] for c in columns) for r in batch[table]],
                 )
-        for offset in range(CHUNK, n if copies else 0, CHUNK):
-            last = min(CHUNK, n - offset)  # copy images 1..last as offset+1..offset+last
-            for table, columns in columns_of.items():
-                owner = "caption_id" if table == "reviews" else "id"  # every other row's id is its image's
-                select = ", ".join(copy_expression(table, c) for c in columns).replace(":off", str(offset))
-                cursor.execute(
-                    f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM {table} "
-                    f"WHERE {owner} <= {last}"
-                )
+        if copies:
+            copy_images(cursor, columns_of, n, "sqlite")
         cursor.execute("COMMIT")
         cursor.execute("ANALYZE")
     finally:
@@ -410,19 +424,30 @@ def load_sqlite(
 
 
 def load_postgres(
-    engine: Engine, n: int, project_id: int, users: list[int], lead: int, **pointing: Any
+    engine: Engine,
+    n: int,
+    project_id: int,
+    users: list[int],
+    lead: int,
+    copies: bool = False,
+    **pointing: Any,
 ) -> None:
+    """COPY in bulk; `copies` as for load_sqlite (a million images made in Python and COPYed took over
+    16 minutes on the shared VM)."""
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        for batch in rows(n, project_id, users, lead, **pointing):
+        columns_of: dict[str, list[str]] = {}
+        for batch in rows(min(n, CHUNK) if copies else n, project_id, users, lead, **pointing):
             for table in TABLES:
                 if not batch[table]:
                     continue
-                columns = list(batch[table][0])
+                columns = columns_of[table] = list(batch[table][0])
                 with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in batch[table]:
                         copy.write_row(tuple(row[c] for c in columns))
+        if copies:
+            copy_images(cursor, columns_of, n, "postgresql")
         for table in TABLES:
             cursor.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
@@ -524,7 +549,7 @@ def main() -> None:
     parser.add_argument(
         "--copies",
         action="store_true",
-        help="SQLite: make the first 50,000 images in Python and the rest as copies by SQL (fast seeding)",
+        help="make the first 50,000 images in Python and the rest as copies by SQL (fast seeding)",
     )
     parser.add_argument(
         "--trace-every",
@@ -566,7 +591,7 @@ def main() -> None:
         if args.db == "sqlite":
             load_sqlite(engine, args.images, project_id, users, lead, copies=args.copies, **pointing)
         else:
-            load_postgres(engine, args.images, project_id, users, lead, **pointing)
+            load_postgres(engine, args.images, project_id, users, lead, copies=args.copies, **pointing)
         load_seconds = time.perf_counter() - started
         engine.dispose()
         stores = args.stores.split(",")

@@ -14,7 +14,7 @@ import io
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +52,15 @@ class BlobEntry:
     modified: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Spooled:
+    """A blob just stored, and a local file holding its bytes for as long as the `with` block runs."""
+
+    key: str
+    sha256: str
+    path: Path
+
+
 @runtime_checkable
 class Blobs(Protocol):
     """What every blob store offers. `url` names the store (a folder path or ``s3://bucket/prefix``)."""
@@ -75,6 +84,13 @@ class Blobs(Protocol):
     ) -> tuple[str, str]: ...
     def local_file(self, key: str) -> AbstractContextManager[Path]:
         """A local file holding the blob for the `with` block (the blob itself, or a temp copy)."""
+        ...
+
+    def put_stream_spooled(
+        self, chunks: Iterable[bytes], suffix: str = "", max_bytes: int | None = None
+    ) -> AbstractContextManager[Spooled]:
+        """put_stream, and a local file of the same bytes for the `with` block, without reading the blob
+        back from the store (the blob itself, or a temp copy written as the bytes went by)."""
         ...
 
     def location(self, key: str) -> str:
@@ -105,6 +121,24 @@ class StreamedPuts:
     def put_file(self, source: Path, suffix: str = "") -> tuple[str, str]:
         with source.open("rb") as handle:
             return self.put_stream(iter(lambda: handle.read(CHUNK), b""), suffix=suffix)
+
+    @contextmanager
+    def put_stream_spooled(
+        self, chunks: Iterable[bytes], suffix: str = "", max_bytes: int | None = None
+    ) -> Iterator[Spooled]:
+        """Tee the stream into a temp file (outside the data dir) while it goes to the store, so a caller
+        that must decode it needs no GET of the object it has just written. The temp file is removed
+        when the block ends, or as soon as the put fails (size limit, broken stream)."""
+        with tempfile.NamedTemporaryFile(prefix="voicecap-spool-", suffix=suffix) as spool:
+
+            def tee() -> Iterator[bytes]:
+                for chunk in chunks:
+                    spool.write(chunk)  # at most one chunk past max_bytes: put_stream stops there
+                    yield chunk
+
+            key, sha = self.put_stream(tee(), suffix=suffix, max_bytes=max_bytes)
+            spool.flush()
+            yield Spooled(key, sha, Path(spool.name))
 
 
 class BlobStore(StreamedPuts):
@@ -141,6 +175,14 @@ class BlobStore(StreamedPuts):
         if not path.is_file():
             raise FileNotFoundError(f"blob {key} is missing from the blob store")
         return nullcontext(path)
+
+    @contextmanager
+    def put_stream_spooled(
+        self, chunks: Iterable[bytes], suffix: str = "", max_bytes: int | None = None
+    ) -> Iterator[Spooled]:
+        """The stored blob is already a local file: no second copy."""
+        key, sha = self.put_stream(chunks, suffix=suffix, max_bytes=max_bytes)
+        yield Spooled(key, sha, self.path(key))
 
     def location(self, key: str) -> str:
         return f"{self.url}/{check_key(key)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,3 +112,12 @@ def s3_blob_url(seaweed: Seaweed, monkeypatch: pytest.MonkeyPatch) -> str:
     for name, value in seaweed.env().items():
         monkeypatch.setenv(name, value)
     return f"s3://{seaweed.new_bucket()}/blobs"
+
+
+@pytest.fixture
+def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder as this process's temp folder: what a spooled put leaves behind shows up in it."""
+    folder = tmp_path / "spool"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder

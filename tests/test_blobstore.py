@@ -14,7 +14,7 @@ import pytest
 
 from db.blobstore import BlobEntry, Blobs, BlobStore, BlobTooLarge, key_for, open_blobstore
 from db.blobstore_s3 import PART_SIZE, S3BlobStore
-from tests.support.seaweed import Seaweed
+from tests.support.seaweed import Seaweed, s3_calls
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -94,6 +94,40 @@ def test_failed_stream_stores_nothing(store: Blobs) -> None:
     with pytest.raises(ConnectionResetError):
         store.put_stream(broken())
     assert list(store.keys()) == []
+
+
+def test_spooled_put_gives_a_local_copy_without_reading_the_store_back(store: Blobs, spool_dir: Path) -> None:
+    data = os.urandom(PART_SIZE + 12345)  # a multipart upload on S3
+    calls = s3_calls(store) if isinstance(store, S3BlobStore) else []
+    with store.put_stream_spooled(chunked(data), suffix=".webm", max_bytes=len(data)) as spooled:
+        assert spooled.path.read_bytes() == data
+        assert spooled.sha256 == hashlib.sha256(data).hexdigest()
+        assert spooled.key == key_for(spooled.sha256, ".webm")
+        if isinstance(store, BlobStore):
+            assert spooled.path == store.path(spooled.key)  # the blob itself, not a second copy
+            assert list(spool_dir.iterdir()) == []
+    assert "GetObject" not in calls
+    assert list(spool_dir.iterdir()) == []  # the temp copy is gone with the block
+    assert store.read_bytes(spooled.key) == data  # and the blob stays
+
+
+@pytest.mark.parametrize("failure", ["too_large", "broken"])
+def test_a_failed_spooled_put_leaves_no_blob_and_no_temp_file(
+    store: Blobs, spool_dir: Path, failure: str
+) -> None:
+    def broken() -> Iterator[bytes]:
+        yield os.urandom(PART_SIZE + 1)
+        raise ConnectionResetError("client went away")
+
+    too_large = failure == "too_large"
+    chunks = chunked(os.urandom(PART_SIZE + (3 << 20))) if too_large else broken()
+    limit = PART_SIZE + (2 << 20) if too_large else None  # past the first part on S3
+    with (
+        pytest.raises(BlobTooLarge if too_large else ConnectionResetError),
+        store.put_stream_spooled(chunks, max_bytes=limit),
+    ):
+        pytest.fail("the block must not run")
+    assert list(spool_dir.iterdir()) == [] and list(store.keys()) == []
 
 
 def test_missing_blob_and_bad_keys(store: Blobs) -> None:

@@ -18,6 +18,7 @@ from db.blobstore import Blobs, open_blobstore
 from db.models import Recording, RecordingStatus
 from db.settings import Settings
 from tests.support.cli import run_cli, run_json
+from tests.support.seaweed import s3_calls
 from tests.support.server import login
 from tests.test_assignments import add_images, fast_logins, make_project
 from tests.test_intake import encode, speech
@@ -45,6 +46,7 @@ def test_upload_worker_export_with_media_on_s3(
     ann = login(server, "ann", "correct-horse")
     task = ann.post("/api/tasks/next", json={}).json()["task"]
     take = encode(speech(4.0), "webm")
+    calls = s3_calls(app.state.blobs)  # every request the API's store makes from now on
     sent = ann.put(
         f"/api/recordings/{uuid.uuid4()}",
         params={"assignment_id": task["assignment_id"], "client_seconds": 4.0},
@@ -52,6 +54,7 @@ def test_upload_worker_export_with_media_on_s3(
         headers={"Content-Type": "audio/webm;codecs=opus"},
     )
     assert sent.status_code == 201, sent.text
+    assert "GetObject" not in calls, calls  # decoded from a local copy made while streaming in
     recording = session.scalars(select(Recording)).one()
     session.commit()
     assert blobs.read_bytes(recording.original_key) == take

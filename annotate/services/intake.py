@@ -3,7 +3,8 @@
 The original is streamed into the blob store (temp file, fsync, rename; the size limit is enforced as
 bytes arrive), decoded in-process with PyAV (no ffmpeg binary), measured with pydub (duration, loudness,
 share of silence) and transcoded to a 16 kHz mono WAV for the workers. Only then is the row written,
-so a committed row never points at a partial file.
+so a committed row never points at a partial file. On a bucket the bytes are also teed into a local temp
+file as they stream (`put_stream_spooled`), and decoded from there: no GET of the object just written.
 
 Callers should end their read transaction before calling `accept_recording`: nothing here touches the
 database until the audio is checked, so a slow upload never holds SQLite's write lock.
@@ -15,7 +16,9 @@ import io
 import math
 import warnings
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import imageio_ffmpeg
@@ -28,7 +31,7 @@ from annotate.errors import Conflict, Forbidden, VoicecapError
 from annotate.services import pointing as pointing_rules
 from annotate.services.pointing import Pointing
 from db import summaries
-from db.blobstore import Blobs, BlobTooLarge
+from db.blobstore import Blobs, BlobTooLarge, Spooled
 from db.models import (
     Assignment,
     AssignmentStatus,
@@ -237,13 +240,16 @@ def accept_recording(
     """
     suffix = suffix_for(content_type)
     check_pointing(project, image, pointing)
-    original_key, size = _store_original(blobs, chunks, suffix, max_upload_bytes(settings))
-    stored = [original_key]
+    counted = _Counter(chunks)
+    spool = ExitStack()  # the take as a local file, decoded without reading it back from the store
+    original = _store_original(spool, blobs, counted, suffix, max_upload_bytes(settings))
+    stored = [original.key]
     keep = False
     try:
-        if size == 0:
+        if counted.size == 0:
             raise IntakeRejected("The upload was empty. Please record again.", code="audio_empty")
-        samples = _decode_bounded(blobs, original_key, project, settings)
+        samples = _decode_bounded(original.path, project, settings)
+        spool.close()  # decoded: the local copy is not needed while the rest waits on the database
         measures = measure(samples, settings.silence_threshold_dbfs)
         check_measures(measures, project, settings)
         if pointing is not None:  # times need the decoded duration
@@ -264,10 +270,10 @@ def accept_recording(
                 user_id=user.id,
                 assignment_id=assignment.id if assignment is not None else None,
                 source=source,
-                original_key=original_key,
+                original_key=original.key,
                 content_type=base_content_type(content_type),
                 wav_key=wav_key,
-                size_bytes=size,
+                size_bytes=counted.size,
                 duration_seconds=round(measures.duration_seconds, 3),
                 loudness_dbfs=measures.loudness_dbfs,
                 silence_fraction=round(measures.silence_fraction, 4),
@@ -295,6 +301,7 @@ def accept_recording(
             session.flush()
         return recording, created
     finally:
+        spool.close()
         if not keep:
             _discard_unreferenced(session, blobs, stored)
 
@@ -308,12 +315,11 @@ def check_pointing(project: Project, image: Image, pointing: Pointing | None) ->
         pointing_rules.check_labels(project.mode, labels, pointing.points, pointing.absent_labels)
 
 
-def _decode_bounded(blobs: Blobs, key: str, project: Project, settings: Settings) -> np.ndarray:
+def _decode_bounded(path: Path, project: Project, settings: Settings) -> np.ndarray:
     """Decode with a hard cap at the longest take the project accepts: a few KB can claim hours."""
     max_seconds = project.max_seconds + settings.duration_tolerance_seconds
     try:
-        with blobs.local_file(key) as path:
-            return decode_audio(path, limits=AudioLimits(max_seconds=max_seconds))
+        return decode_audio(path, limits=AudioLimits(max_seconds=max_seconds))
     except AudioTooLong:
         raise IntakeRejected(
             f"The recording is longer than this project allows (at most {project.max_seconds:g} s). "
@@ -331,17 +337,18 @@ def _decode_bounded(blobs: Blobs, key: str, project: Project, settings: Settings
         ) from None
 
 
-def _store_original(blobs: Blobs, chunks: Iterable[bytes], suffix: str, limit: int) -> tuple[str, int]:
-    counted = _Counter(chunks)
+def _store_original(
+    spool: ExitStack, blobs: Blobs, chunks: Iterable[bytes], suffix: str, limit: int
+) -> Spooled:
+    """Store the take under its content key; a local file of it lives until `spool` is closed."""
     try:
-        key, _ = blobs.put_stream(counted, suffix=suffix, max_bytes=limit)
+        return spool.enter_context(blobs.put_stream_spooled(chunks, suffix=suffix, max_bytes=limit))
     except BlobTooLarge:
         raise IntakeRejected(
             f"The recording is larger than the limit of {limit / 1024 / 1024:.3g} MB.",
             code="audio_too_large",
             status=413,
         ) from None
-    return key, counted.size
 
 
 class _Counter:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -138,3 +139,18 @@ def _wait_ready(seaweed: Seaweed, process: subprocess.Popen[bytes], log: Path) -
             last = exc
             time.sleep(0.5)
     raise RuntimeError(f"SeaweedFS did not become ready: {last}\n{log.read_text()[-3000:]}")
+
+
+def s3_calls(store: object) -> list[str]:
+    """The S3 operations (GetObject, PutObject, …) that `store`'s own client sends from now on, in order:
+    a botocore hook on that client, so a test sees every request our code makes, and only those."""
+    from db.blobstore_s3 import S3BlobStore
+
+    assert isinstance(store, S3BlobStore)
+    calls: list[str] = []
+
+    def note(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    store.client.meta.events.register("before-call.s3", note)
+    return calls
