@@ -255,7 +255,8 @@ def _names(session: Session, by: str, ids: Iterable[Any]) -> dict[Any, Any]:
     if by not in ("project", "annotator"):
         return dict.fromkeys(ids, "all")
     table = Project if by == "project" else User
-    return dict(session.execute(select(table.id, table.name).where(table.id.in_(list(ids)))).tuples().all())
+    named = select(table.id, table.name).where(table.id.in_(list(ids)))
+    return {key_id: name for key_id, name in session.execute(named)}
 
 
 def median_of(histogram: list[tuple[int, int, float]]) -> float:
