@@ -65,6 +65,19 @@ class DurationBucket(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
+class AnnotatorDurationBucket(Base):
+    """An annotator's take lengths across projects, in DurationBucket's buckets: the median per
+    annotator over all projects reads one histogram per annotator, not one per project and annotator.
+    Derived from the per-annotator grain by `voicecap stats rebuild` (and migration 0012)."""
+
+    __tablename__ = "annotator_duration_buckets"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+
 # The stats calls read one grain across projects (day ALL_DAYS; every annotator or ALL_ANNOTATORS):
 # one index range each (migration 0012), where the primary key would scan every project's rows.
 Index(

@@ -30,6 +30,7 @@ from db.settings import get_settings
 from db.summary_models import (
     ActiveDay,
     AnnotatorActiveDays,
+    AnnotatorDurationBucket,
     DailySummary,
     DurationBucket,
     MetricBucket,
@@ -47,7 +48,15 @@ TRANSCRIBE = queue.get_stage("transcribe")
 
 
 # Counters (a row of zeros counts nothing) and sets (every row is a fact).
-COUNTERS = (DailySummary, SummaryRollup, DurationBucket, AnnotatorActiveDays, QcFlagCount, MetricBucket)
+COUNTERS = (
+    DailySummary,
+    SummaryRollup,
+    DurationBucket,
+    AnnotatorDurationBucket,
+    AnnotatorActiveDays,
+    QcFlagCount,
+    MetricBucket,
+)
 SETS = (ActiveDay, TakeFigures, QcFlag)
 
 
@@ -270,6 +279,32 @@ def test_stats_rebuild_command_recounts_a_project(session, blobs) -> None:
     missing = _cli("stats", "rebuild", "Nowhere")
     assert missing.returncode == 1 and "No project named" in missing.stderr
     assert _cli("stats", "Harbour", "extra").returncode != 0
+
+
+def test_rebuilding_one_project_keeps_annotators_lengths_across_projects(session, blobs) -> None:
+    """An annotator's histogram across projects is counted take by take; rebuilding one project must
+    leave it as it was (not add that project's takes a second time) and the median over all projects
+    must still be the one of all their takes."""
+    ann = factories.add_user(session, "ann", "annotator", PASSWORD)
+    projects = {}
+    for name, lengths in (("Harbour", (10.0, 12.0)), ("Quay", (30.0,))):
+        projects[name] = factories.add_project(session, name)
+        image = factories.add_image(
+            session, projects[name], blobs=blobs, data=sorted(IMAGES.glob("*.jpg"))[0]
+        )
+        for seconds in lengths:
+            factories.add_recording(session, image, ann, duration_seconds=seconds)
+    session.commit()
+    histogram = select(AnnotatorDurationBucket.bucket, AnnotatorDurationBucket.takes).order_by("bucket")
+    counted = session.execute(histogram).all()
+    assert [n for _, n in counted] == [1, 1, 1]
+    before = stats.stats(session, None, "annotator")["rows"]
+    assert [(r["key"], r["takes"], r["median_seconds_per_take"]) for r in before] == [("ann", 3, 12.0)]
+
+    summaries.rebuild(session, projects["Harbour"].id)
+    session.commit()
+    assert session.execute(histogram).all() == counted
+    assert stats.stats(session, None, "annotator")["rows"] == before
 
 
 def test_ingest_counts_its_images(session, engine, blobs, settings) -> None:

@@ -28,6 +28,7 @@ from db.summary_models import (
     ALL_PROJECTS,
     ActiveDay,
     AnnotatorActiveDays,
+    AnnotatorDurationBucket,
     DurationBucket,
     SummaryRollup,
 )
@@ -216,19 +217,7 @@ def _medians(session: Session, project_id: int | None, by: str) -> dict[Any, flo
     """Each key's median from its histogram (summed over the key's rows), each bucket's takes standing
     at the bucket's mean. Running sums in the database find the bucket(s) holding the middle
     position(s), so at most two rows per key come back, however many buckets it has."""
-    b = DurationBucket
-    # Keyed by id (or day) and named at the end: grouping and sorting thousands of names costs more
-    # than the read. Whole-number sums (int, not numeric) keep the running sums cheap on PostgreSQL.
-    key = {"project": b.project_id, "annotator": b.user_id, "day": b.day}.get(by, literal(0))
-    histogram = select(
-        key.label("key"),
-        b.bucket.label("bucket"),
-        cast(func.sum(b.takes), Integer).label("takes"),
-        func.sum(b.seconds).label("seconds"),
-    ).where(*_grain(b, by))
-    if project_id is not None:
-        histogram = histogram.where(b.project_id == project_id)
-    h = histogram.group_by(*([] if by == "all" else [key]), b.bucket).subquery()
+    h = _histograms(project_id, by).subquery()
     upto = func.sum(h.c.takes).over(partition_by=h.c.key, order_by=h.c.bucket).label("upto")
     n = func.sum(h.c.takes).over(partition_by=h.c.key).label("n")
     running = select(h.c.key, h.c.takes, h.c.seconds, upto, n).where(h.c.takes != 0).subquery()
@@ -246,6 +235,26 @@ def _medians(session: Session, project_id: int | None, by: str) -> dict[Any, flo
                 found[key_id].append(float(seconds) / int(takes))
     names = _names(session, by, found)
     return {names[key_id]: sum(values) / len(values) for key_id, values in found.items() if key_id in names}
+
+
+def _histograms(project_id: int | None, by: str) -> Select[Any]:
+    """Each key's histogram, one row per key and bucket: key, bucket, takes, seconds. Keyed by id (or
+    day) and named at the end, since grouping and sorting thousands of names costs more than the read;
+    whole-number sums (int, not numeric) keep the running sums cheap on PostgreSQL."""
+    if by == "annotator" and project_id is None:
+        a = AnnotatorDurationBucket  # one histogram per annotator, not one per project and annotator
+        return select(a.user_id.label("key"), a.bucket, a.takes, a.seconds)
+    b = DurationBucket
+    key = {"project": b.project_id, "annotator": b.user_id, "day": b.day}.get(by, literal(0))
+    histogram = select(
+        key.label("key"),
+        b.bucket.label("bucket"),
+        cast(func.sum(b.takes), Integer).label("takes"),
+        func.sum(b.seconds).label("seconds"),
+    ).where(*_grain(b, by))
+    if project_id is not None:
+        histogram = histogram.where(b.project_id == project_id)
+    return histogram.group_by(*([] if by == "all" else [key]), b.bucket)
 
 
 def _names(session: Session, by: str, ids: Iterable[Any]) -> dict[Any, Any]:
