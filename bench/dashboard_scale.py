@@ -45,7 +45,12 @@ from db.migrate import upgrade  # noqa: E402
 from db.models import Caption, Image, Project, Recording, Review, User  # noqa: E402
 from db.session import make_engine  # noqa: E402
 from db.settings import get_settings  # noqa: E402
-from db.summaries import BUCKET_GROWTH, duration_bucket, images_changed  # noqa: E402
+from db.summaries import (  # noqa: E402
+    BUCKET_GROWTH,
+    derive_annotator_buckets,
+    duration_bucket,
+    images_changed,
+)
 from db.summary_models import (  # noqa: E402
     ALL_ANNOTATORS,
     ANY_STORED_FLAG,
@@ -235,6 +240,7 @@ def seed_summary_shape(session: Session, shape: list) -> tuple[int, int]:
     conn.exec_driver_sql("INSERT INTO daily_summaries SELECT * FROM daily_load")
     _roll_up(session, columns)
     buckets = _load_buckets(session, key, group_of_take, buckets, durations, first_day)
+    derive_annotator_buckets(session.connection())  # the annotators' histograms across projects
     per_project = np.bincount(key // (100_000 * 10_000), weights=sizes)
 
     for project, n in enumerate(per_project.tolist()):  # added to the slice's counts

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, event, func, inspect, select, update
+from sqlalchemy import Connection, Engine, Table, delete, event, func, insert, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.attributes import get_history
@@ -46,6 +46,7 @@ from db.summary_models import (
     TAKE_STATE_COLUMNS,
     ActiveDay,
     AnnotatorActiveDays,
+    AnnotatorDurationBucket,
     DailySummary,
     DurationBucket,
     ImageCount,
@@ -105,6 +106,9 @@ class Tally:
         self.buckets: dict[tuple[int, int, str, int], dict[str, float]] = defaultdict(
             lambda: defaultdict(float)
         )
+        self.annotator_buckets: dict[tuple[int, int], dict[str, float]] = defaultdict(
+            lambda: defaultdict(float)
+        )
 
     def add(self, key: Key, sign: int = 1, **counts: float) -> None:
         project, user, day = key
@@ -124,6 +128,9 @@ class Tally:
         for grain in ((project, user, day), (project, user, ALL_DAYS), (project, ALL_ANNOTATORS, day)):
             self._bucket(grain, seconds)
         self._bucket((project, ALL_ANNOTATORS, ALL_DAYS), seconds)
+        across = self.annotator_buckets[(user, duration_bucket(seconds))]  # and per annotator, all projects
+        across["takes"] += 1
+        across["seconds"] += seconds
 
     def _bucket(self, grain: Key, seconds: float) -> None:
         bucket = self.buckets[(*grain, duration_bucket(seconds))]
@@ -131,8 +138,8 @@ class Tally:
         bucket["seconds"] += seconds
 
     def write(self, conn: Connection) -> None:
-        # A fixed order (daily rows, roll-ups, buckets, day marks; each sorted): concurrent writers
-        # cannot deadlock.
+        # A fixed order (daily rows, roll-ups, buckets, annotators' buckets, day marks; each sorted):
+        # concurrent writers cannot deadlock.
         became_active: list[Key] = []
         for key, counts in sorted(self.daily.items()):
             changed = _rounded(counts)
@@ -152,8 +159,29 @@ class Tally:
         for bucket_key, counts in sorted(self.buckets.items()):
             keys = dict(zip(("project_id", "user_id", "day", "bucket"), bucket_key, strict=True))
             _upsert(conn, DurationBucket.__table__, keys, {**counts, "takes": round(counts["takes"])})
+        for (user, bucket), counts in sorted(self.annotator_buckets.items()):
+            keys = {"user_id": user, "bucket": bucket}
+            _upsert(
+                conn, AnnotatorDurationBucket.__table__, keys, {**counts, "takes": round(counts["takes"])}
+            )
         for key in became_active:
             _mark_active_day(conn, key)
+
+
+def derive_annotator_buckets(conn: Connection) -> None:
+    """Replaces every annotator's across-projects histogram with the sum of their per-project ones
+    (the per-annotator grain of duration_buckets): what a rebuild of one project or a bulk load leaves
+    behind, where adding the counted takes again would count the other projects' takes twice."""
+    b = DurationBucket
+    conn.execute(delete(AnnotatorDurationBucket))
+    per_annotator = (
+        select(b.user_id, b.bucket, func.sum(b.takes), func.sum(b.seconds))
+        .where(b.user_id != ALL_ANNOTATORS, b.day == ALL_DAYS)
+        .group_by(b.user_id, b.bucket)
+        .having(func.sum(b.takes) != 0)
+    )
+    columns = ["user_id", "bucket", "takes", "seconds"]
+    conn.execute(insert(AnnotatorDurationBucket).from_select(columns, per_annotator))
 
 
 def _rounded(counts: dict[str, float]) -> dict[str, float]:

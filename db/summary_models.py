@@ -65,6 +65,29 @@ class DurationBucket(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
+class AnnotatorDurationBucket(Base):
+    """An annotator's take lengths across projects, in DurationBucket's buckets: the median per
+    annotator over all projects reads one histogram per annotator, not one per project and annotator.
+    Derived from the per-annotator grain by `voicecap stats rebuild` (and migration 0012)."""
+
+    __tablename__ = "annotator_duration_buckets"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    takes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+
+# The stats calls read one grain across projects (day ALL_DAYS; every annotator or ALL_ANNOTATORS):
+# one index range each (migration 0012), where the primary key would scan every project's rows.
+Index(
+    "ix_duration_buckets_grain",
+    DurationBucket.day,
+    DurationBucket.user_id,
+    DurationBucket.project_id,
+    DurationBucket.bucket,
+)
+
 CAPTION_STATE_COLUMNS = {
     "pending": "captions_pending",
     "approved": "captions_approved",
@@ -140,6 +163,8 @@ class SummaryRollup(Base):
     active_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+Index("ix_summary_rollups_grain", SummaryRollup.day, SummaryRollup.user_id, SummaryRollup.project_id)
+
 # A day on which someone recorded, marked once when an (annotator, day) row's takes go from 0 to 1:
 # (project, ALL_ANNOTATORS, day) for a project's active days, (ALL_PROJECTS, annotator, day) and
 # (ALL_PROJECTS, ALL_ANNOTATORS, day) across projects. At most projects x days + annotators x days rows.
@@ -152,6 +177,9 @@ class ActiveDay(Base):
     project_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
+
+
+Index("ix_active_days_user", ActiveDay.user_id, ActiveDay.project_id, ActiveDay.day)
 
 
 class AnnotatorActiveDays(Base):

@@ -6,15 +6,19 @@ import json
 import os
 import subprocess
 import sys
+from collections import defaultdict
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from annotate.errors import InvalidInput
-from annotate.services import qc, review, stats
+from annotate.services import qc, review, stats, summary_stats
 from annotate.services.users import add_user
-from db.models import Recording, utcnow
-from tests.support.review_seed import BOATS_CAPTION, add_image, add_take, seed
+from db.models import Project, Recording, User, utcnow
+from db.summary_models import ALL_ANNOTATORS, ALL_DAYS, DurationBucket
+from tests.support.factories import add_project
+from tests.support.review_seed import BOATS_CAPTION, IMAGES, add_image, add_take, seed
 
 
 @pytest.fixture
@@ -79,6 +83,52 @@ def test_live_counts(session, decided) -> None:
     assert live["images"] == 3 and live["images_complete"] == 2
 
 
+def test_medians_found_by_running_sums_equal_the_histograms_median(session, blobs, decided) -> None:
+    """The database finds each key's middle bucket(s) with running sums: the result must be the median
+    of the key's histogram (summed here in Python from the finest grain), for odd and even counts, a
+    middle split over two buckets, and keys summed over annotators, days and projects."""
+    ann, bob = decided.annotators
+    other = add_project(session, "Quay")
+    session.flush()
+    quay_image = add_image(session, blobs, other, sorted(IMAGES.glob("*.jpg"))[-1])
+    earlier = utcnow() - timedelta(days=2)
+    for seconds, who, image, when in [
+        (3.0, ann, decided.images[0], earlier),
+        (40.0, ann, decided.images[1], earlier),
+        (90.0, bob, decided.images[2], None),
+        (2.0, bob, quay_image, earlier),
+        (2.04, bob, quay_image, earlier),
+        (7.5, ann, quay_image, None),
+    ]:
+        add_take(session, blobs, image, who, duration=seconds, created_at=when)
+    session.commit()
+
+    b = DurationBucket
+    finest = select(Project.id, Project.name, User.name, b.day, b.bucket, b.takes, b.seconds)
+    finest = finest.join(Project, Project.id == b.project_id).join(User, User.id == b.user_id)
+    finest = finest.where(b.user_id != ALL_ANNOTATORS, b.day != ALL_DAYS)
+    rows = session.execute(finest).all()
+    assert len({r[4] for r in rows}) >= 6  # the takes fall in several buckets
+    for project_id in (None, decided.project.id, other.id):
+        for by, field in (("project", 1), ("annotator", 2), ("day", 3), ("all", None)):
+            histograms: dict = defaultdict(lambda: defaultdict(lambda: [0, 0.0]))
+            for row in rows:
+                if project_id is None or row[0] == project_id:
+                    bucket = histograms["all" if field is None else row[field]][row[4]]
+                    bucket[0] += row[5]
+                    bucket[1] += row[6]
+            expected = {
+                key: round(summary_stats.median_of([(k, n, s) for k, (n, s) in h.items()]), 4)
+                for key, h in histograms.items()
+            }
+            found = {
+                r["key"]: r["median_seconds_per_take"]
+                for r in summary_stats.grouped_rows(session, project_id, by)
+                if r["takes"]
+            }
+            assert found == expected, (project_id, by)
+
+
 @pytest.fixture
 def varied(session, blobs, settings):
     """Six ordinary takes by ann and bob, and carl, who speaks far too fast and once far too briefly."""
@@ -96,8 +146,6 @@ def varied(session, blobs, settings):
 
 
 def _other(data):
-    from tests.support.review_seed import IMAGES
-
     used = {img.source for img in data.images}
     return next(p for p in sorted(IMAGES.glob("*.jpg")) if str(p) not in used)
 

@@ -19,17 +19,22 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from annotate.services import assignments, qc, qc_from_takes, review, stats, summaries
 from annotate.services.intake import accept_recording
 from db import queue
+from db.migrate import alembic_config, upgrade
 from db.models import Caption, CaptionKind, CaptionStatus, Project, Recording, RecordingStatus, utcnow
+from db.session import get_engine
 from db.settings import get_settings
 from db.summary_models import (
+    ALL_ANNOTATORS,
     ActiveDay,
     AnnotatorActiveDays,
+    AnnotatorDurationBucket,
     DailySummary,
     DurationBucket,
     MetricBucket,
@@ -52,6 +57,7 @@ COUNTERS = (
     DailySummary,
     SummaryRollup,
     DurationBucket,
+    AnnotatorDurationBucket,
     AnnotatorActiveDays,
     QcFlagCount,
     MetricBucket,
@@ -279,6 +285,68 @@ def test_stats_rebuild_command_recounts_a_project(session, blobs) -> None:
     missing = _cli("stats", "rebuild", "Nowhere")
     assert missing.returncode == 1 and "No project named" in missing.stderr
     assert _cli("stats", "Harbour", "extra").returncode != 0
+
+
+def test_rebuilding_one_project_keeps_annotators_lengths_across_projects(session, blobs) -> None:
+    """An annotator's histogram across projects is counted take by take; rebuilding one project must
+    leave it as it was (not add that project's takes a second time) and the median over all projects
+    must still be the one of all their takes."""
+    ann = factories.add_user(session, "ann", "annotator", PASSWORD)
+    projects = {}
+    for name, lengths in (("Harbour", (10.0, 12.0)), ("Quay", (30.0,))):
+        projects[name] = factories.add_project(session, name)
+        image = factories.add_image(
+            session, projects[name], blobs=blobs, data=sorted(IMAGES.glob("*.jpg"))[0]
+        )
+        for seconds in lengths:
+            factories.add_recording(session, image, ann, duration_seconds=seconds)
+    session.commit()
+    histogram = select(AnnotatorDurationBucket.bucket, AnnotatorDurationBucket.takes).order_by("bucket")
+    counted = session.execute(histogram).all()
+    assert [n for _, n in counted] == [1, 1, 1]
+    before = stats.stats(session, None, "annotator")["rows"]
+    assert [(r["key"], r["takes"], r["median_seconds_per_take"]) for r in before] == [("ann", 3, 12.0)]
+
+    summaries.rebuild(session, projects["Harbour"].id)
+    session.commit()
+    assert session.execute(histogram).all() == counted
+    assert stats.stats(session, None, "annotator")["rows"] == before
+
+
+def test_migration_0012_derives_annotators_lengths_from_the_per_project_ones(settings) -> None:
+    """A database with duration histograms upgraded to 0012 gets each annotator's histogram across
+    projects summed from the per-annotator rows (not the per-day or per-project ones), and down and up
+    again gives the same."""
+    engine = get_engine()
+    upgrade(engine)
+    with Session(engine) as session:
+        first, second = (factories.add_project(session, name).id for name in ("Harbour", "Quay"))
+        session.commit()
+    rows = [  # project, annotator, day, bucket, takes, seconds
+        (first, 5, "", 90, 2, 20.0),
+        (second, 5, "", 90, 1, 11.0),
+        (second, 5, "", 95, 3, 39.0),
+        (first, 6, "", 90, 4, 40.0),
+        (first, 5, "2026-12-01", 90, 2, 20.0),  # per day: counted in the per-annotator row already
+        (first, ALL_ANNOTATORS, "", 90, 6, 60.0),  # the project's
+    ]
+    columns = ("project_id", "user_id", "day", "bucket", "takes", "seconds")
+    with engine.begin() as conn:
+        conn.execute(DurationBucket.__table__.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
+        conn.execute(AnnotatorDurationBucket.__table__.delete())
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0009")
+    upgrade(engine)
+    histogram = select(
+        AnnotatorDurationBucket.user_id,
+        AnnotatorDurationBucket.bucket,
+        AnnotatorDurationBucket.takes,
+        AnnotatorDurationBucket.seconds,
+    ).order_by(AnnotatorDurationBucket.user_id, AnnotatorDurationBucket.bucket)
+    with engine.connect() as conn:
+        assert conn.execute(histogram).all() == [(5, 90, 3, 31.0), (5, 95, 3, 39.0), (6, 90, 4, 40.0)]
 
 
 def test_ingest_counts_its_images(session, engine, blobs, settings) -> None:

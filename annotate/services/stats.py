@@ -25,21 +25,7 @@ APPROVING = {"approve", "edit"}
 SENDING_BACK = {"retranscribe", "reclean"}
 # The takes frame holds plain status strings (mapped when it is read), so dead states match by value.
 DEAD_VALUES = [s.value for s in DEAD_RECORDING_STATES]
-COLUMNS = [
-    "images_done",
-    "takes",
-    "audio_hours",
-    "median_seconds_per_take",
-    "captions",
-    "words_per_caption",
-    "reviewed",
-    "approved",
-    "rejected",
-    "sent_back",
-    "approval_rate",
-    "rejection_rate",
-    "takes_per_day",
-]
+COLUMNS = summary_stats.COLUMNS  # the dashboard's columns, in order
 
 
 @dataclass
@@ -242,13 +228,11 @@ def stats(session: Session, project_id: int | None = None, by: str = "annotator"
     """The dashboard table for `by`, with totals; JSON-ready. Read from the summary tables."""
     if by not in GROUPINGS:
         raise InvalidInput(f"Unknown grouping {by!r}; use {', '.join(GROUPINGS)}.")
-    rows = finish(summary_stats.summary_table(session, project_id, by), by)
-    total = records(finish(summary_stats.summary_table(session, project_id, "all"), "project"))
     return {
         "by": by,
         "project_id": project_id,
-        "rows": records(rows),
-        "totals": {k: v for k, v in total[0].items() if k != "key"} if total else dict.fromkeys(COLUMNS, 0),
+        "rows": summary_stats.grouped_rows(session, project_id, by),
+        "totals": summary_stats.totals(session, project_id),
     }
 
 

@@ -23,7 +23,14 @@ from db.models import (
     Recording,
     Review,
 )
-from db.summaries import DECISION_COLUMN, Tally, as_utc, caption_state_counts, day_of
+from db.summaries import (
+    DECISION_COLUMN,
+    Tally,
+    as_utc,
+    caption_state_counts,
+    day_of,
+    derive_annotator_buckets,
+)
 from db.summary_models import (
     IMAGE_COUNT_SLOTS,
     NO_ANNOTATOR,
@@ -77,7 +84,11 @@ def rebuild(session: Session, project_id: int | None = None) -> RebuildReport:
     _count_captions(session, tally, project_id)
     _count_reviews(session, tally, project_id)
     _count_skips(session, tally, project_id)
+    # Annotators' histograms across projects are derived from the recounted per-project ones, so a
+    # rebuild of one project does not count the other projects' takes twice.
+    tally.annotator_buckets.clear()
     tally.write(session.connection())
+    derive_annotator_buckets(session.connection())
     _count_images(session, project_id)
     _judge_takes(session, project_id)
     return RebuildReport(project_id, takes, len(tally.daily))
