@@ -159,7 +159,10 @@ class Tally:
         for bucket_key, counts in sorted(self.buckets.items()):
             keys = dict(zip(("project_id", "user_id", "day", "bucket"), bucket_key, strict=True))
             _upsert(conn, DurationBucket.__table__, keys, {**counts, "takes": round(counts["takes"])})
-        for (user, bucket), counts in sorted(self.annotator_buckets.items()):
+        annotator_buckets = sorted(self.annotator_buckets.items())
+        if annotator_buckets and not _has_table(conn, AnnotatorDurationBucket.__tablename__):
+            annotator_buckets = []  # before migration 0012, which derives them from the rows above
+        for (user, bucket), counts in annotator_buckets:
             keys = {"user_id": user, "bucket": bucket}
             _upsert(
                 conn, AnnotatorDurationBucket.__table__, keys, {**counts, "takes": round(counts["takes"])}
