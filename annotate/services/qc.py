@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -376,11 +377,15 @@ def flag_counts(session: Session, f: QcFilter, outlying: list[Outlying]) -> dict
     return dict(sorted(counts.items()))
 
 
-def annotator_summary(
-    session: Session, f: QcFilter, spreads: dict[tuple[int, str], Spread], outlying: list[Outlying]
-) -> list[dict[str, Any]]:
-    """Per project and annotator: takes, flagged takes, medians, and each median's robust z against
-    the project (medians from the annotator's histograms)."""
+class AnnotatorFigures(NamedTuple):
+    """What the annotator summary reads that does not depend on the spreads or the outliers."""
+
+    takes: dict[tuple[int, int], tuple[str, int]]  # (project, annotator) -> (name, takes)
+    stored_flagged: dict[tuple[int, int], int]  # takes with a stored flag
+    medians: dict[tuple[int, int, str], float]
+
+
+def annotator_figures(session: Session, f: QcFilter) -> AnnotatorFigures:
     r = SummaryRollup
     people = _scope(
         select(r.project_id, r.user_id, User.name, func.sum(r.takes))
@@ -390,8 +395,25 @@ def annotator_summary(
         f,
     ).group_by(r.project_id, r.user_id, User.name)
     takes = {(p, u): (name, int(n)) for p, u, name, n in session.execute(people) if n}
-    flagged = _flagged_per_annotator(session, f, outlying)
-    medians = annotator_medians(session, f)
+    c = QcFlagCount
+    stored = _scope(select(c.project_id, c.user_id, c.takes), c, f).where(c.flag == ANY_STORED_FLAG)
+    stored_flagged: dict[tuple[int, int], int] = defaultdict(int)
+    for p, u, n in session.execute(stored):
+        stored_flagged[(p, u)] += int(n)
+    return AnnotatorFigures(takes, dict(stored_flagged), annotator_medians(session, f))
+
+
+def annotator_summary(
+    session: Session,
+    f: QcFilter,
+    spreads: dict[tuple[int, str], Spread],
+    outlying: list[Outlying],
+    figures: AnnotatorFigures | None = None,
+) -> list[dict[str, Any]]:
+    """Per project and annotator: takes, flagged takes, medians, and each median's robust z against
+    the project (medians from the annotator's histograms)."""
+    takes, stored_flagged, medians = figures or annotator_figures(session, f)
+    flagged = _flagged_per_annotator(stored_flagged, outlying)
     names = [(metric, f"median_{metric}", f"z_{metric}") for metric in Z_METRICS]
     rows = []
     for (project, user), (name, count) in sorted(takes.items()):
@@ -450,14 +472,10 @@ def annotator_medians(session: Session, f: QcFilter) -> dict[tuple[int, int, str
 
 
 def _flagged_per_annotator(
-    session: Session, f: QcFilter, outlying: list[Outlying]
+    stored_flagged: dict[tuple[int, int], int], outlying: list[Outlying]
 ) -> dict[tuple[int, int], int]:
     """Takes with a stored flag (counted) plus the outlying takes without one."""
-    c = QcFlagCount
-    stored = _scope(select(c.project_id, c.user_id, c.takes), c, f).where(c.flag == ANY_STORED_FLAG)
-    flagged: dict[tuple[int, int], int] = defaultdict(int)
-    for p, u, n in session.execute(stored):
-        flagged[(p, u)] += int(n)
+    flagged: dict[tuple[int, int], int] = defaultdict(int, stored_flagged)
     for o in {(o.recording_id, o.project_id, o.user_id) for o in outlying if not o.stored}:
         flagged[(o[1], o[2])] += 1
     return dict(flagged)
@@ -494,16 +512,29 @@ def _without_jit(session: Session) -> None:
 def qc_report(session: Session, settings: Settings, f: QcFilter) -> dict[str, Any]:
     """Takes with their QC flags (filtered, one page) and the per-annotator outlier summary."""
     _check_flag(f.flag)
-    _without_jit(session)
-    spreads = project_spreads(session, f.project_id)
-    outlying = outlying_takes(session, f, spreads)
-    ids, total = _page(session, f, outlying)
-    return {
-        "takes": _takes(session, ids, spreads),
-        "annotators": annotator_summary(session, f, spreads, outlying),
-        "total": total,
-        "flag_counts": flag_counts(session, f, outlying),
-    }
+    # The annotators' takes and medians do not depend on the spreads and outliers read here: on
+    # PostgreSQL a second connection reads them meanwhile, so the database answers both at once. (On
+    # SQLite every transaction takes the write lock, so the second would wait for this one: in turn.)
+    bind = session.get_bind()
+    with ThreadPoolExecutor(max_workers=1) as meanwhile:
+        later = None
+        if bind.dialect.name == "postgresql":
+            later = meanwhile.submit(_on_own_connection, bind, annotator_figures, f)
+        _without_jit(session)
+        spreads = project_spreads(session, f.project_id)
+        outlying = outlying_takes(session, f, spreads)
+        ids, total = _page(session, f, outlying)
+        takes = _takes(session, ids, spreads)
+        counts = flag_counts(session, f, outlying)
+        figures = later.result() if later is not None else annotator_figures(session, f)
+        annotators = annotator_summary(session, f, spreads, outlying, figures)
+    return {"takes": takes, "annotators": annotators, "total": total, "flag_counts": counts}
+
+
+def _on_own_connection(bind: Any, read: Any, f: QcFilter) -> Any:
+    with Session(bind) as own:
+        _without_jit(own)
+        return read(own, f)
 
 
 def recordings_with_flag(
