@@ -40,6 +40,7 @@ from sqlalchemy import Engine, create_engine, insert, text
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from annotate.services.export.pointing import point_set_export  # noqa: E402
 from bench.stores import blob_url, object_store  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.models import Project, User  # noqa: E402
@@ -289,13 +290,18 @@ def rows(
                 }
             )
             if points:
+                stored, absent = point_pool[ident % len(point_pool)], absent_pool[ident % len(absent_pool)]
+                # Rendered as the app's writers store a set (intake, correct_points): migration 0010.
+                export_groups, points_text = point_set_export(json.loads(stored), json.loads(absent), ident)
                 batch["point_sets"].append(
                     {
                         "id": ident,
                         "recording_id": ident,
                         "version": 1,
-                        "points": point_pool[ident % len(point_pool)],
-                        "absent_labels": absent_pool[ident % len(absent_pool)],
+                        "points": stored,
+                        "absent_labels": absent,
+                        "export_groups": export_groups,
+                        "points_text": points_text,
                         "note": "",
                         "created_at": STAMP,
                         "updated_at": STAMP,
@@ -371,6 +377,11 @@ UNIQUE_TEXT = {
 def copy_expression(table: str, column: str, dialect: str = "sqlite") -> str:
     if table == "reviews" and column == "id":
         return "id + :off / 10"
+    if column == "export_groups":  # the rendered groups name their take
+        return (
+            "replace(export_groups, '\"recording_id\":' || recording_id || '}', "
+            "'\"recording_id\":' || (recording_id + :off) || '}')"
+        )
     if column in SHIFTED:
         return f"{column} + :off"
     return UNIQUE_TEXT[dialect].get(column, column)

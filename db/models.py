@@ -317,6 +317,11 @@ class PointSet(TimestampMixin, Base):
     absent_labels: Mapped[list[Any]] = mapped_column(default=list)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     note: Mapped[str] = mapped_column(Text, default="")
+    # The set as an export writes it (export/pointing.point_set_export), stored by its writers so a large
+    # export passes it through: its PixMo-Points groups as JSON and its Molmo text. NULL: not rendered
+    # (the export renders it itself).
+    export_groups: Mapped[str | None] = mapped_column(Text, default=None)
+    points_text: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class PointingAlignment(TimestampMixin, Base):

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from annotate.services.export.pointing import point_set_export
 from db.models import PointSet, Role
 from tests.support import factories
 from tests.support.server import login
@@ -133,6 +134,10 @@ def test_a_reviewer_correction_adds_a_version_and_keeps_the_history(take, sessio
         select(PointSet).where(PointSet.recording_id == take["id"], PointSet.version == 2)
     )
     assert stored.created_by == take["lead"].id and stored.points[1]["t"] is None
+    # The correction is stored as the export writes it (migration 0010).
+    assert (stored.export_groups, stored.points_text) == point_set_export(
+        stored.points, stored.absent_labels, take["id"]
+    )
     session.commit()
     # Another correction on top of version 2; one from version 1 is now stale.
     stale = take["clients"]["lou"].post(f"/api/recordings/{take['id']}/points", json=correction(1))

@@ -104,6 +104,17 @@ def test_a_narrated_take_stores_recording_trace_and_points_exactly(narrator, ses
     assert point_set.version == 1 and point_set.created_by is None and point_set.note == ""
     assert point_set.points == [{"x": 0.52, "y": 0.61, "t": 3.2, "label": None}]
     assert point_set.absent_labels == []
+    # Stored as the export writes it too (migration 0010): one narrate group, no Molmo text.
+    assert json.loads(point_set.export_groups) == [
+        {
+            "label": None,
+            "points": [{"x": 52.0, "y": 61.0}],
+            "count": 1,
+            "collection_method": "narrate",
+            "recording_id": recording.id,
+        }
+    ]
+    assert point_set.points_text is None
     session.commit()
     assert counts(session) == (1, 1, 1)
     # The audio part arrived whole: the stored original is the bytes sent.

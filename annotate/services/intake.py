@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from annotate.errors import Conflict, Forbidden, VoicecapError
 from annotate.services import pointing as pointing_rules
+from annotate.services.export.pointing import point_set_export
 from annotate.services.pointing import Pointing
 from db import summaries
 from db.blobstore import Blobs, BlobTooLarge, Spooled
@@ -394,13 +395,17 @@ def _add_pointing(session: Session, recording: Recording, pointing: Pointing) ->
             sample_count=pointing.sample_count,
         )
     )
+    points, absent = pointing.points_json(), list(pointing.absent_labels)
+    export_groups, points_text = point_set_export(points, absent, recording.id)
     session.add(
         PointSet(
             recording_id=recording.id,
             version=1,
-            points=pointing.points_json(),
-            absent_labels=list(pointing.absent_labels),
+            points=points,
+            absent_labels=absent,
             created_by=None,
+            export_groups=export_groups,
+            points_text=points_text,
         )
     )
     session.flush()

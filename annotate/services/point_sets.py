@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from annotate.errors import Conflict, NotFound
 from annotate.services import pointing as rules
+from annotate.services.export.pointing import point_set_export
 from annotate.services.permissions import check_reviewer, may_see_recording
 from db.models import (
     Image,
@@ -134,13 +135,17 @@ def correct_points(
     labels = rules.effective_labels(image.labels, project.labels)
     rules.check_labels(project.mode, labels, points, absent)
     rules.check_times((), points, recording.duration_seconds, limits.time_tolerance_seconds)
+    stored, absent_labels = [p.to_json() for p in points], list(absent)
+    export_groups, points_text = point_set_export(stored, absent_labels, recording.id)
     point_set = PointSet(
         recording_id=recording.id,
         version=current + 1,
-        points=[p.to_json() for p in points],
-        absent_labels=list(absent),
+        points=stored,
+        absent_labels=absent_labels,
         created_by=reviewer.id,
         note=correction.note.strip(),
+        export_groups=export_groups,
+        points_text=points_text,
     )
     try:
         with session.begin_nested():

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from annotate.services import users as user_service
+from annotate.services.export.pointing import point_set_export
 from annotate.services.projects import ProjectSpec, create_project
 from db.blobstore import BlobStore
 from db.models import (
@@ -277,11 +278,18 @@ def add_point_set(
     *,
     version: int = 1,
     created_by: User | None = None,
+    rendered: bool = True,
     **fields: Any,
 ) -> PointSet:
-    """A version of a take's points; a reviewer's correction names `created_by`."""
+    """A version of a take's points; a reviewer's correction names `created_by`. Stored rendered for the
+    export as the app's writers store it, unless not `rendered` (as before migration 0010)."""
     by = {"created_by": created_by.id} if created_by is not None else {}
-    point_set = PointSet(**point_set_values(recording.id, points, version=version, **{**by, **fields}))
+    values = point_set_values(recording.id, points, version=version, **{**by, **fields})
+    if rendered:
+        values["export_groups"], values["points_text"] = point_set_export(
+            values["points"], values["absent_labels"], recording.id
+        )
+    point_set = PointSet(**values)
     session.add(point_set)
     session.flush()
     return point_set

@@ -77,7 +77,10 @@ def download_export(
     spec = SplitSpec.parse(split)
     session.close()  # the rows are read in short transactions of their own
     links = media_links(settings)  # signed image_url links (no session needed) under a public base URL
-    builder = RowBuilder(project.name, blobs, spec, settings.public_base_url, links=links)
+    # Only the JSONL stream takes the stored pointing JSON unparsed; Parquet reads the rows' values.
+    builder = RowBuilder(
+        project.name, blobs, spec, settings.public_base_url, links=links, raw_json=format == "jsonl"
+    )
     stem = f"{_safe(project.name)}-{state}"
     if format == "jsonl":
         return StreamingResponse(

@@ -39,7 +39,14 @@ from annotate.services.export.narratives import load_words, narratives
 from annotate.services.export.parts import PartBuilders, PartJob, Progress, Run, part_path
 from annotate.services.export.pointing import PIXMO_POINTS, pixmo_points_lines
 from annotate.services.export.profiles import PROFILES, Profile
-from annotate.services.export.rows import TOTALS, RowBuilder, encode_line, iter_rows, write_rows
+from annotate.services.export.rows import (
+    PARSING_FORMATS,
+    TOTALS,
+    RowBuilder,
+    encode_line,
+    iter_rows,
+    write_rows,
+)
 from annotate.services.export.selection import SPLITS, ExportFilter, SplitSpec, count_images, plan_parts
 from annotate.services.media_links import MediaLinks
 from db.blobstore import Blobs
@@ -151,6 +158,7 @@ def _open_run(
         media_dir,
         links=options.links,
         pixmo_urls=options.profile == "pixmo-cap",
+        raw_json=not PARSING_FORMATS & set(options.formats),
     )
     run = ExportRun(engine, blobs, project, options, out_dir, builder, progress)
     if "jsonl" in options.formats:

@@ -15,7 +15,7 @@ from typing import Any
 
 from annotate.errors import InvalidInput, VoicecapError
 from annotate.services.export.parts import PartJob, build_run
-from annotate.services.export.rows import RowBuilder
+from annotate.services.export.rows import PARSING_FORMATS, RowBuilder
 from db.blobstore import open_blobstore
 from db.session import make_engine
 
@@ -31,7 +31,11 @@ def main() -> int:
     job = PartJob.from_json(sys.stdin.read())
     engine = make_engine(job.database_url)
     builder = RowBuilder(
-        job.project_name, open_blobstore(job.blob_root), job.split_spec(), job.public_base_url
+        job.project_name,
+        open_blobstore(job.blob_root),
+        job.split_spec(),
+        job.public_base_url,
+        raw_json=not PARSING_FORMATS & set(job.formats),
     )
     try:
         for run in job.runs:

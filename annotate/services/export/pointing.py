@@ -19,9 +19,25 @@ Stored: a point is {x, y, t, label} with x and y in 0..1 of the image as display
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from html import escape
 from typing import Any
+
+try:  # the stored renderings are written as the export writes its rows: compact UTF-8 JSON
+    from orjson import dumps as _orjson_dumps
+    from orjson import loads as _loads
+
+    def dumps_text(value: Any) -> str:
+        return _orjson_dumps(value).decode()
+
+except ImportError:  # pragma: no cover - orjson is optional
+    import json
+    from json import loads as _loads
+
+    def dumps_text(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
 
 POINTING, NARRATE = "pointing", "narrate"
 PIXMO_POINTS = "pixmo-points"  # the export format: PixMo-Points' rows, one per (image, label, take)
@@ -78,6 +94,16 @@ def take_points(
     return groups
 
 
+def point_set_export(points: list[Any], absent: list[Any], recording_id: int) -> tuple[str, str | None]:
+    """A point set as the export writes it, stored beside it at write time (point_sets.export_groups and
+    points_text) so an export passes it through instead of rebuilding it per take: its groups as compact
+    JSON, and its Molmo lines joined by newlines (None: no labelled points). A change to what take_points
+    writes needs a migration that recomputes the stored columns (as 0010 filled them)."""
+    lines: list[str] = []
+    groups = take_points(points, absent, recording_id, lines)
+    return dumps_text(groups), "\n".join(lines) if lines else None
+
+
 def label_groups(points: list[Any], absent: list[Any], recording_id: int) -> list[dict[str, Any]]:
     """One take's current point set as PixMo-Points groups (take_points without the Molmo text)."""
     return take_points(points, absent, recording_id, [])
@@ -129,6 +155,30 @@ def trace_strokes(segments: list[Any] | None) -> list[list[dict[str, float]]]:
         for stroke in segments or []
         if isinstance(stroke, list)
     ]
+
+
+# A number as json.dumps stores a float that orjson writes back unchanged: plain notation (orjson writes
+# 1e-05 as 0.00001), no trailing zero but ".0", at most 15 significant digits (so it is the shortest text
+# of its float, which both write). Anything else (an int, 1e-05, 0.10) takes the parsing path.
+_NUMBER = r"-?(?:0\.(?:0|0{0,3}[1-9](?:\d{0,10}[1-9])?)|[1-9]\d{0,6}\.(?:0|\d{0,7}[1-9]))"
+_SAMPLE = rf"{_NUMBER}, {_NUMBER}, {_NUMBER}"  # without its brackets
+# One or more strokes of one or more samples, as one flat repeat (samples, each followed by the next
+# sample's or the next stroke's opening): several times faster in `re` than strokes nested in samples.
+CANONICAL_STROKES = re.compile(rf"\[\[\[(?:{_SAMPLE}(?:\], \[|\]\], \[\[))*+{_SAMPLE}\]\]\]")
+_Y_SEPARATOR = re.compile(r", (?=[-0-9.]+, )")  # the first ", " inside a sample
+
+
+def strokes_json(stored: str | None) -> str:
+    """trace_strokes of a trace's stored text, as compact JSON. Stored as json.dumps writes it (the usual
+    case), the text is rewritten by str.replace and one regex with a fixed replacement (no Python per
+    sample); otherwise it is parsed and built as trace_strokes does. The same bytes either way."""
+    if not stored or stored == "[]":
+        return "[]"
+    if CANONICAL_STROKES.fullmatch(stored) is None:
+        return dumps_text(trace_strokes(_loads(stored)))
+    text = stored[3:-3].replace("]], [[", '}],[{"x":').replace("], [", '},{"x":')
+    text = _Y_SEPARATOR.sub(',"y":', text).replace(", ", ',"t":')
+    return '[[{"x":' + text + "}]]"
 
 
 def timed_caption(words: list[Any]) -> list[dict[str, Any]]:

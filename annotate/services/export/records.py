@@ -10,15 +10,16 @@ columns and row classes come from the tables in fields.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Integer, Text, any_, bindparam, cast, select
+from sqlalchemy import Integer, Text, any_, bindparam, case, cast, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 
 from annotate.errors import InvalidInput
 from annotate.services.export.fields import CAPTIONS, RECORDINGS, REVIEWS, _loads
+from annotate.services.export.pointing import point_set_export
 from annotate.services.export.selection import DEAD_CAPTION_STATES, ExportFilter, reader, window_query
 from db.models import (
     DEAD_RECORDING_STATES,
@@ -62,11 +63,16 @@ class ImageRecord:
 @dataclass(slots=True)
 class WindowPointing:
     """A window's pointing data by recording id: each take's current point set (points, absent labels),
-    its trace's strokes, and the words of its newest transcript (read only for takes with a trace)."""
+    its trace's strokes, and the words of its newest transcript (read only for takes with a trace).
+
+    Read for an export (`rendered`), the point sets are instead each take's stored rendering (groups
+    JSON, Molmo text: pointing.point_set_export) and the traces their stored JSON text, unparsed."""
 
     point_sets: dict[int, tuple[list[Any], list[Any]]]
     traces: dict[int, list[Any]]
     words: dict[int, list[Any]]
+    rendered: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    trace_texts: dict[int, str] = field(default_factory=dict)
 
 
 NO_POINTING = WindowPointing({}, {}, {})
@@ -98,10 +104,12 @@ def iter_records(
     window: int = 1000,
     after_id: int = 0,
     upto_id: int | None = None,
+    rendered: bool = False,
 ) -> Iterator[list[ImageRecord]]:
     """Yield the selected images in id order, one window (a list of up to `window` records) at a time.
 
     after_id / upto_id limit the ids to (after_id, upto_id], for one part of a parallel export.
+    `rendered`: the pointing as an export writes it (WindowPointing), not parsed.
     """
     if window < 1:
         raise InvalidInput("The window must hold at least one image.")
@@ -113,7 +121,7 @@ def iter_records(
             images = conn.execute(query).all()
             if not images:
                 return
-            records = _load_window(conn, images, flt)
+            records = _load_window(conn, images, flt, rendered)
             conn.rollback()  # read-only: end the transaction before handing rows to slow consumers
         last_id = images[-1].id
         yield records
@@ -121,13 +129,16 @@ def iter_records(
             return
 
 
-def _load_window(conn: Connection, images: list[Any], flt: ExportFilter) -> list[ImageRecord]:
+def _load_window(
+    conn: Connection, images: list[Any], flt: ExportFilter, rendered: bool = False
+) -> list[ImageRecord]:
     ids = [row[0] for row in images]
     captions = _load_captions(conn, ids)
     recordings = _load_recordings(conn, ids)
     caption_ids = [c.id for group in captions.values() for c in group]
     reviews = _load_reviews(conn, caption_ids)
-    pointing = _load_pointing(conn, sorted(r.id for group in recordings.values() for r in group))
+    take_ids = sorted(r.id for group in recordings.values() for r in group)
+    pointing = _load_rendered(conn, take_ids) if rendered else _load_pointing(conn, take_ids)
     no_captions: list[Any] = []
     no_recordings: list[Any] = []
     records = []
@@ -261,6 +272,48 @@ def _load_pointing(conn: Connection, recording_ids: list[int]) -> WindowPointing
     if not point_sets and not traces:
         return NO_POINTING
     return WindowPointing(point_sets, traces, _load_words(conn, sorted(traces)))
+
+
+def _load_rendered(conn: Connection, recording_ids: list[int]) -> WindowPointing:
+    """_load_pointing for an export: each take's current point set as stored rendered (computed here only
+    for a set stored without, e.g. before migration 0010 filled them), and the traces' text unparsed."""
+    if not recording_ids:
+        return NO_POINTING
+    condition, wanted = _in_window(conn, PointSet.recording_id, recording_ids)
+    unrendered = PointSet.export_groups.is_(None)
+    query = (
+        select(
+            PointSet.recording_id,
+            PointSet.export_groups,
+            PointSet.points_text,
+            # The stored points are read only where there is no rendering.
+            case((unrendered, cast(PointSet.points, Text))),
+            case((unrendered, cast(PointSet.absent_labels, Text))),
+        )
+        .where(condition)
+        .order_by(PointSet.recording_id, PointSet.version)
+    )
+    rendered: dict[int, tuple[str, str | None]] = {}
+    for recording_id, groups, text, points, absent in conn.execute(query).all():
+        if wanted is not None and recording_id not in wanted:
+            continue
+        # Ordered by version: the last set seen for a take is its current one.
+        if groups is None:
+            groups, text = point_set_export(
+                _loads(points) if points else [], _loads(absent) if absent else [], recording_id
+            )
+        rendered[recording_id] = (groups, text)
+    condition, wanted = _in_window(conn, Trace.recording_id, recording_ids)
+    traces = {
+        recording_id: segments or "[]"
+        for recording_id, segments in conn.execute(
+            select(Trace.recording_id, cast(Trace.segments, Text)).where(condition)
+        ).all()
+        if wanted is None or recording_id in wanted
+    }
+    if not rendered and not traces:
+        return NO_POINTING
+    return WindowPointing({}, {}, _load_words(conn, sorted(traces)), rendered, traces)
 
 
 def _load_words(conn: Connection, recording_ids: list[int]) -> dict[int, list[Any]]:

@@ -15,9 +15,15 @@ from typing import Any, BinaryIO
 from sqlalchemy import Engine
 
 from annotate.errors import InvalidInput
-from annotate.services.export.fields import CAPTIONS, RECORDINGS, REVIEWS
-from annotate.services.export.pointing import take_points, timed_caption, trace_strokes
-from annotate.services.export.records import ImageRecord, iter_records
+from annotate.services.export.fields import CAPTIONS, RECORDINGS, REVIEWS, _loads
+from annotate.services.export.pointing import (
+    PIXMO_POINTS,
+    strokes_json,
+    take_points,
+    timed_caption,
+    trace_strokes,
+)
+from annotate.services.export.records import ImageRecord, WindowPointing, iter_records
 from annotate.services.export.selection import ExportFilter, SplitSpec
 from annotate.services.media_links import MediaLinks
 from db.blobstore import Blobs
@@ -48,8 +54,13 @@ class RowBuilder:
         media_dir: Path | None = None,
         links: MediaLinks | None = None,
         pixmo_urls: bool = False,
+        raw_json: bool = False,
     ) -> None:
         self.project = project
+        # Every consumer of the rows writes them with orjson (JSONL, Localized Narratives): the stored
+        # pointing JSON goes into the rows as orjson fragments, never parsed. Else it is parsed (Parquet,
+        # PixMo-Points read its values).
+        self.raw_json = raw_json and RAW_JSON
         # Signed links (no session needed) to this app's copy of an image, when a public base URL is set.
         self.links = links
         # PixMo-Cap's image_url names every image: the export's copy with media, else a signed link.
@@ -127,9 +138,21 @@ class RowBuilder:
         review = max(record.reviews, key=lambda r: r.created_at) if record.reviews else None
         recordings = record.recordings
         pointing = record.pointing
-        groups: list[dict[str, Any]] = []
+        groups: Any = []
         text_lines: list[str] = []  # points_text's lines, made in the same pass as the groups
-        if pointing.point_sets:
+        if pointing.rendered:
+            parts = []  # each take's groups: its stored JSON list without the brackets
+            for r in recordings:
+                found = pointing.rendered.get(r.id)
+                if found is not None:
+                    if len(found[0]) > 2:
+                        parts.append(found[0][1:-1])
+                    if found[1] is not None:
+                        text_lines.append(found[1])
+            if parts:
+                joined = "[" + ",".join(parts) + "]"
+                groups = Fragment(joined) if self.raw_json else _loads(joined)
+        elif pointing.point_sets:
             for r in recordings:
                 current = pointing.point_sets.get(r.id)
                 if current is not None:
@@ -151,7 +174,7 @@ class RowBuilder:
             "recordings": [
                 recording_json(
                     r,
-                    traces=trace_strokes(pointing.traces.get(r.id)),
+                    traces=self.traces(pointing, r.id),
                     timed_caption=timed_caption(pointing.words[r.id]) if r.id in pointing.words else None,
                     audio_path=self.audio_path(r.original_key),
                 )
@@ -161,6 +184,18 @@ class RowBuilder:
             "points": groups,
             "points_text": "\n".join(text_lines) if text_lines else None,
         }
+
+    def traces(self, pointing: WindowPointing, recording_id: int) -> Any:
+        """A take's strokes of {x, y, t}: from the stored text when read for an export, rewritten into a
+        fragment without parsing where it can be (pointing.strokes_json), else as objects."""
+        if not pointing.trace_texts:
+            return trace_strokes(pointing.traces.get(recording_id))
+        stored = pointing.trace_texts.get(recording_id)
+        if stored is None:
+            return []
+        if self.raw_json:
+            return Fragment(strokes_json(stored))
+        return trace_strokes(_loads(stored))
 
 
 try:  # orjson encodes rows several times faster; the output is the same compact UTF-8 JSON.
@@ -175,6 +210,18 @@ except ImportError:  # pragma: no cover - orjson is optional
         return (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
+try:  # JSON text written into a row as it is (orjson 3.9+)
+    from orjson import Fragment
+
+    RAW_JSON = True
+except ImportError:  # pragma: no cover - orjson is optional
+    Fragment = None  # type: ignore[assignment,misc]
+    RAW_JSON = False
+
+# The formats whose writers read a row's values rather than encode it with orjson.
+PARSING_FORMATS = frozenset({"parquet", PIXMO_POINTS})
+
+
 def iter_rows(
     engine: Engine,
     builder: RowBuilder,
@@ -184,7 +231,7 @@ def iter_rows(
     upto_id: int | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Export rows, one window at a time (rows without a chosen caption are kept only for `all`)."""
-    for records in iter_records(engine, flt, window, after_id, upto_id):
+    for records in iter_records(engine, flt, window, after_id, upto_id, rendered=True):
         rows = [builder.row(r) for r in records if r.chosen is not None or flt.state == "all"]
         if rows:
             yield rows
