@@ -8,7 +8,7 @@ Filled here from the histograms already counted (none before `voicecap stats reb
 recounts it too).
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-02 15:30:00.000000
 """
 

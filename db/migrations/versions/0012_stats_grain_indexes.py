@@ -11,7 +11,7 @@ annotator over all projects otherwise sums one histogram per project and annotat
 filled here from the per-annotator rows of `duration_buckets`; from then on every take counts itself.
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-02 15:00:00.000000
 """
 
