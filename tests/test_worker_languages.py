@@ -19,7 +19,7 @@ from tests.support.models import install_base
 from tests.support.worker_data import add_recording, make_fixture
 from transcribe.audio import decode_audio
 from transcribe.engines import TranscriptionEngine, load_engine
-from transcribe.language_policy import Thresholds
+from transcribe.language_policy import MISMATCH_MIN_PROBABILITY, Thresholds
 from transcribe.stages.transcribe import TranscribeProcessor
 from transcribe.worker import Worker, WorkerConfig
 
@@ -84,7 +84,11 @@ def test_english_only_worker_leaves_spanish_takes_and_base_transcribes_them(
     assert not [flag for flag in transcript.flags if flag.startswith("language_mismatch")]
     assert transcript.confidence["words"] > 10
     assert 0.0 <= transcript.confidence["low_word_share"] <= 1.0
-    assert transcript.confidence["detected_language"] == "es"
+    # The detection pass is recorded. Its answer on espeak's Spanish depends on the CPU's int8 kernels
+    # ("es" on earlier CI machines, "la" on an AMD EPYC one): a guess below the policy's minimum
+    # probability flags nothing, which is why the take above carries no language_mismatch flag.
+    detected = transcript.confidence["detected_language"]
+    assert detected == "es" or transcript.confidence["detected_probability"] < MISMATCH_MIN_PROBABILITY
 
 
 def test_a_take_in_another_language_than_the_projects_is_flagged(
