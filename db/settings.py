@@ -59,8 +59,10 @@ class Settings(BaseSettings):
         5.0, description="Grace above a project's max seconds before a take is refused."
     )
     max_silence_fraction: float = Field(0.9, description="A take more silent than this share is refused.")
+    # -60, not -50: quiet speech through a browser's noise suppression dips to -55 between syllables,
+    # so at -50 a real -45 dBFS take measured ~88% silence and was sometimes refused as `audio_silent`.
     silence_threshold_dbfs: float = Field(
-        -50.0, description="A 10 ms stretch quieter than this (RMS, dBFS) counts as silence at intake."
+        -60.0, description="A 100 ms window quieter than this (RMS, dBFS) counts as silence at intake."
     )
     quiet_loudness_dbfs: float = Field(
         -40.0, description="A take quieter than this (RMS over the take, dBFS) is kept but flagged `quiet`."

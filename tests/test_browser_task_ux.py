@@ -91,13 +91,28 @@ def record(page, seconds: float, *, click: bool = False) -> None:
 
 
 def next_image(page, previous: str) -> str:
-    page.wait_for_function(
-        "prev => document.body.dataset.state === 'idle' && "
-        "document.getElementById('image').dataset.imageId !== prev",
-        arg=previous,
-        timeout=30_000,
-    )
+    try:
+        page.wait_for_function(
+            "prev => document.body.dataset.state === 'idle' && "
+            "document.getElementById('image').dataset.imageId !== prev",
+            arg=previous,
+            timeout=30_000,
+        )
+    except Exception as exc:
+        raise AssertionError(f"the next image did not come: {page_report(page)}") from exc
     return str(page.get_attribute("#image", "data-image-id"))
+
+
+def page_report(page) -> dict[str, object]:
+    """What the annotator sees when a step did not come: the page's state and its messages."""
+    return page.evaluate(
+        """() => ({
+          state: document.body.dataset.state,
+          messages: [...document.querySelectorAll('[id$="message"], #saved, #outbox-state')]
+            .filter((node) => !node.hidden && node.textContent.trim())
+            .map((node) => `${node.id}: ${node.textContent.trim()}`),
+        })"""
+    )
 
 
 def image_id(page) -> str:
