@@ -34,23 +34,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.clips import Clip  # noqa: E402
 from tests.support.wer import normalize_text  # noqa: E402
 from transcribe.audio import decode_audio  # noqa: E402
 from transcribe.engines.base import SAMPLE_RATE, available_cpus  # noqa: E402
 
 SPEECH = REPO / "tests" / "fixtures" / "speech"
 OUT = REPO / "bench" / "out"
-
-
-@dataclass
-class Clip:
-    name: str
-    audio: np.ndarray
-    text: str
-
-    @property
-    def seconds(self) -> float:
-        return len(self.audio) / SAMPLE_RATE
 
 
 @dataclass

@@ -34,23 +34,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.clips import Clip  # noqa: E402
 from transcribe.audio import decode_audio  # noqa: E402
 from transcribe.engines.base import SAMPLE_RATE  # noqa: E402
 
 OUT = REPO / "bench" / "out"
 FIXTURES = REPO / "tests" / "fixtures"
-
-
-@dataclass
-class Clip:
-    name: str
-    language: str
-    audio: np.ndarray
-    text: str
-
-    @property
-    def seconds(self) -> float:
-        return len(self.audio) / SAMPLE_RATE
 
 
 @dataclass
@@ -84,7 +73,7 @@ def load_clips() -> list[Clip]:
     for folder, default_language in (("speech", "en"), ("speech_multilingual", "")):
         for item in json.loads((FIXTURES / folder / "clips.json").read_text()):
             audio = decode_audio(FIXTURES / folder / item["file"])
-            clips.append(Clip(item["file"], item.get("language", default_language), audio, item["text"]))
+            clips.append(Clip(item["file"], audio, item["text"], item.get("language", default_language)))
     return clips
 
 
@@ -92,7 +81,7 @@ def with_noise(clip: Clip, snr_db: float, seed: int) -> Clip:
     rng = np.random.default_rng(seed)
     power = float(np.mean(clip.audio**2))
     noise = rng.normal(0.0, np.sqrt(power / 10 ** (snr_db / 10)), clip.audio.shape).astype(np.float32)
-    return Clip(f"{clip.name}+noise{snr_db:g}dB", clip.language, clip.audio + noise, clip.text)
+    return Clip(f"{clip.name}+noise{snr_db:g}dB", clip.audio + noise, clip.text, clip.language)
 
 
 def load_engine(model: str, threads: int, data_dir: Path):
