@@ -261,13 +261,9 @@ def _load_pointing(conn: Connection, recording_ids: list[int]) -> WindowPointing
         if wanted is None or recording_id in wanted:
             # Ordered by version: the last set seen for a take is its current one.
             point_sets[recording_id] = (_loads(points) if points else [], _loads(absent) if absent else [])
-    condition, wanted = _in_window(conn, Trace.recording_id, recording_ids)
     traces = {
         recording_id: _loads(segments) if segments else []
-        for recording_id, segments in conn.execute(
-            select(Trace.recording_id, cast(Trace.segments, Text)).where(condition)
-        ).all()
-        if wanted is None or recording_id in wanted
+        for recording_id, segments in _trace_texts(conn, recording_ids).items()
     }
     if not point_sets and not traces:
         return NO_POINTING
@@ -303,17 +299,24 @@ def _load_rendered(conn: Connection, recording_ids: list[int]) -> WindowPointing
                 _loads(points) if points else [], _loads(absent) if absent else [], recording_id
             )
         rendered[recording_id] = (groups, text)
-    condition, wanted = _in_window(conn, Trace.recording_id, recording_ids)
     traces = {
-        recording_id: segments or "[]"
+        recording_id: segments or "[]" for recording_id, segments in _trace_texts(conn, recording_ids).items()
+    }
+    if not rendered and not traces:
+        return NO_POINTING
+    return WindowPointing({}, {}, _load_words(conn, sorted(traces)), rendered, traces)
+
+
+def _trace_texts(conn: Connection, recording_ids: list[int]) -> dict[int, str | None]:
+    """Each traced take's segments as the database stores them (JSON text, not parsed)."""
+    condition, wanted = _in_window(conn, Trace.recording_id, recording_ids)
+    return {
+        recording_id: segments
         for recording_id, segments in conn.execute(
             select(Trace.recording_id, cast(Trace.segments, Text)).where(condition)
         ).all()
         if wanted is None or recording_id in wanted
     }
-    if not rendered and not traces:
-        return NO_POINTING
-    return WindowPointing({}, {}, _load_words(conn, sorted(traces)), rendered, traces)
 
 
 def _load_words(conn: Connection, recording_ids: list[int]) -> dict[int, list[Any]]:
