@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy import select
 
 from db.models import Assignment, AssignmentStatus, Recording
@@ -98,7 +99,7 @@ def next_image(page, previous: str) -> str:
             arg=previous,
             timeout=30_000,
         )
-    except Exception as exc:
+    except PlaywrightTimeoutError as exc:
         raise AssertionError(f"the next image did not come: {page_report(page)}") from exc
     return str(page.get_attribute("#image", "data-image-id"))
 
